@@ -1,0 +1,138 @@
+"""The gateway application: /v2 (OCI Distribution v1.1), /metrics, a basic /health/instance."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from shared.bus import Bus
+from shared.config import Config
+from shared.db import create_pool
+from shared.errors import RegistryError
+from shared.logging import get_logger
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, UPLOADS_OPEN, render
+from shared.model.locations import ensure_locations
+from shared.outbox import OutboxRelay
+from shared.storage import open_driver
+
+from .auth import Authorizer, ClosedAccess, OpenAccess
+from .routes import dispatch
+from .state import Gateway
+from .v2.base import GATEWAY
+
+log = get_logger("gateway")
+SERVICE = "gateway"
+
+
+@web.middleware
+async def registry_middleware(request: web.Request, handler):
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except RegistryError as exc:
+        status = exc.status
+        response = web.Response(
+            status=exc.status,
+            body=exc.body() if request.method != "HEAD" else None,
+            content_type="application/json",
+            headers=exc.headers,
+        )
+        if exc.status >= 500 or exc.status == 401:
+            log.info("registry error", code=exc.code, status=exc.status, path=request.path)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error", path=request.path, method=request.method)
+        error = RegistryError("UNSUPPORTED", "internal error", status=500)
+        response = web.Response(status=500, body=error.body(), content_type="application/json")
+    finally:
+        route = request.get("route", "other")
+        HTTP_REQUESTS.labels(SERVICE, route, request.method, str(status)).inc()
+        HTTP_LATENCY.labels(SERVICE, route, request.method).observe(time.perf_counter() - started)
+        structlog.contextvars.unbind_contextvars("request_id")
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id
+        response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+    return response
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def health_instance(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    checks = {"database": False, "bus": gw.bus.connected}
+    try:
+        checks["database"] = await asyncio.wait_for(gw.pool.fetchval("SELECT true"), 2)
+    except Exception:
+        pass
+    ok = all(checks.values())
+    status = 200 if ok else 503
+    return web.json_response({"data": {"services": checks}, "status_code": status}, status=status)
+
+
+def choose_authorizer(config: Config) -> Authorizer:
+    if config.meridian_insecure_open_access:
+        return OpenAccess()
+    return ClosedAccess(config.server_hostname)
+
+
+async def _refresh_gauges(gw: Gateway) -> None:
+    while True:
+        try:
+            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+        except Exception:
+            pass
+        await asyncio.sleep(15)
+
+
+def create_app(config: Config, *, authorizer: Authorizer | None = None) -> web.Application:
+    app = web.Application(middlewares=[registry_middleware], client_max_size=1024**4)
+
+    async def lifecycle(app: web.Application):
+        pool = await create_pool(config.db_uri, config.db_pool_size)
+        bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"gateway-{config.meridian_region}")
+        await bus.connect()
+        drivers = {name: open_driver(loc) for name, loc in config.storage_locations().items()}
+        location_ids = await ensure_locations(pool, list(drivers))
+        relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
+        relay.start()
+        gw = Gateway(
+            config=config,
+            pool=pool,
+            bus=bus,
+            relay=relay,
+            drivers=drivers,
+            location_ids=location_ids,
+            preference=config.preferred_locations(),
+            authorizer=authorizer or choose_authorizer(config),
+        )
+        app[GATEWAY] = gw
+        gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))
+        log.info("gateway ready", write_location=gw.write_location, read_only=gw.read_only)
+        yield
+        gauges.cancel()
+        await relay.stop()
+        await bus.close()
+        for driver in drivers.values():
+            await driver.close()
+        await pool.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health/instance", health_instance)
+    app.router.add_get("/health", health_instance)
+    return app

@@ -1,0 +1,94 @@
+"""The /v2 API as a table: (methods, path pattern, handler, writes?). One dispatcher serves it.
+
+Repository names contain slashes, so routes are matched here in order rather than by aiohttp's
+router; a path that matches no route, or a method a route lacks, still gets an OCI error body.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from shared.errors import RegistryError, read_only_error
+
+from .auth import Action
+from .v2 import blobs, catalog, manifests, referrers, tags, uploads
+from .v2.base import gateway
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: re.Pattern
+    methods: dict[str, Handler]
+    writes: frozenset[str] = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+
+
+async def api_version(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    await gw.authorizer.authenticate(request)
+    return web.json_response({})
+
+
+NAME = r"(?P<name>.+?)"
+ROUTES: list[Route] = [
+    Route("base", re.compile(r""), {"GET": api_version, "HEAD": api_version}),
+    Route("catalog", re.compile(r"_catalog"), {"GET": catalog.catalog}),
+    Route("tags", re.compile(rf"{NAME}/tags/list"), {"GET": tags.list_tags}),
+    Route("referrers", re.compile(rf"{NAME}/referrers/(?P<digest>[^/]+)"), {"GET": referrers.list_referrers}),
+    Route("upload_start", re.compile(rf"{NAME}/blobs/uploads/?"), {"POST": uploads.start_upload}),
+    Route(
+        "upload",
+        re.compile(rf"{NAME}/blobs/uploads/(?P<upload>[^/]+)"),
+        {
+            "GET": uploads.upload_status,
+            "PATCH": uploads.patch_upload,
+            "PUT": uploads.finish_upload,
+            "DELETE": uploads.cancel_upload,
+        },
+    ),
+    Route(
+        "blob",
+        re.compile(rf"{NAME}/blobs/(?P<digest>[^/]+)"),
+        {"GET": blobs.get_blob, "HEAD": blobs.head_blob, "DELETE": blobs.delete_blob},
+    ),
+    Route(
+        "manifest",
+        re.compile(rf"{NAME}/manifests/(?P<reference>[^/]+)"),
+        {
+            "GET": manifests.get_manifest,
+            "HEAD": manifests.head_manifest,
+            "PUT": manifests.put_manifest,
+            "DELETE": manifests.delete_manifest,
+        },
+    ),
+]
+
+
+def match(path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in ROUTES:
+        found = route.pattern.fullmatch(path)
+        if found:
+            return route, found.groupdict()
+    return None
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    found = match(request.match_info.get("tail", ""))
+    if found is None:
+        raise RegistryError("NAME_UNKNOWN", "no such registry route", detail={"path": request.path}, status=404)
+    route, params = found
+    request["route"] = route.name
+    handler = route.methods.get(request.method)
+    if handler is None:
+        raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on this route")
+    if request.method in route.writes and gateway(request).read_only:
+        raise read_only_error()
+    return await handler(request, **params)
+
+
+__all__ = ["ROUTES", "Route", "dispatch", "match", "Action"]

@@ -1,0 +1,80 @@
+"""What one gateway process holds: config, database pool, bus, storage drivers, upload hash states."""
+from __future__ import annotations
+
+import collections
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared.bus import Bus
+from shared.config import Config
+from shared.outbox import OutboxRelay
+from shared.storage import StorageDriver
+
+from .auth import Authorizer
+
+
+@dataclass
+class HashState:
+    """A running sha256 of an upload, valid only while `size` matches the session's size."""
+
+    size: int
+    hasher: "hashlib._Hash"
+
+
+class HashStates:
+    """Bounded map upload id -> HashState. A miss only costs a re-hash when the upload completes."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._states: collections.OrderedDict[uuid.UUID, HashState] = collections.OrderedDict()
+
+    def get(self, upload_id: uuid.UUID, size: int) -> HashState | None:
+        state = self._states.get(upload_id)
+        if state is None or state.size != size:
+            return None
+        self._states.move_to_end(upload_id)
+        return state
+
+    def put(self, upload_id: uuid.UUID, state: HashState) -> None:
+        self._states[upload_id] = state
+        self._states.move_to_end(upload_id)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+    def drop(self, upload_id: uuid.UUID) -> None:
+        self._states.pop(upload_id, None)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+@dataclass
+class Gateway:
+    config: Config
+    pool: asyncpg.Pool
+    bus: Bus
+    relay: OutboxRelay
+    drivers: dict[str, StorageDriver]
+    location_ids: dict[str, int]
+    preference: list[str]
+    authorizer: Authorizer
+    hash_states: HashStates = field(default_factory=HashStates)
+
+    @property
+    def region(self) -> str:
+        return self.config.meridian_region
+
+    @property
+    def write_location(self) -> str:
+        return self.preference[0]
+
+    @property
+    def write_driver(self) -> StorageDriver:
+        return self.drivers[self.write_location]
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.registry_state == "readonly"

@@ -1,0 +1,165 @@
+"""Manifest PUT/GET/HEAD/DELETE by tag and by digest."""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from shared.digest import InvalidDigest, digest_of, parse_digest
+from shared.errors import RegistryError
+from shared.messages import ManifestPushed, TagChanged
+from shared.model import blobs as blob_model
+from shared.model import manifests as manifest_model
+from shared.model import repositories
+from shared.model import tags as tag_model
+from shared.outbox import add as outbox_add
+
+from ..auth import Action
+from . import manifest_rules as rules
+from .base import authorize, gateway
+
+
+def _is_digest(reference: str) -> bool:
+    return ":" in reference
+
+
+def _checked_reference(reference: str) -> str:
+    if _is_digest(reference):
+        try:
+            return parse_digest(reference)
+        except InvalidDigest as exc:
+            raise RegistryError("DIGEST_INVALID", str(exc), detail={"reference": reference}) from None
+    if not rules.TAG_RE.match(reference):
+        raise RegistryError("MANIFEST_INVALID", f"invalid tag {reference!r}", detail={"tag": reference})
+    return reference
+
+
+async def _load(request: web.Request, name: str, reference: str):
+    await authorize(request, name, Action.PULL)
+    reference = _checked_reference(reference)
+    gw = gateway(request)
+    if _is_digest(reference):
+        manifest = await manifest_model.get_by_digest(gw.pool, name, reference)
+    else:
+        manifest = await manifest_model.get_by_tag(gw.pool, name, reference)
+    if manifest is None:
+        if await repositories.get_id(gw.pool, name) is None:
+            raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+        raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
+    return manifest
+
+
+def _headers(manifest) -> dict[str, str]:
+    return {"Content-Type": manifest.media_type, "Docker-Content-Digest": manifest.digest, "ETag": f'"{manifest.digest}"'}
+
+
+async def get_manifest(request: web.Request, name: str, reference: str) -> web.Response:
+    manifest = await _load(request, name, reference)
+    return web.Response(body=manifest.body, headers=_headers(manifest))
+
+
+async def head_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
+    manifest = await _load(request, name, reference)
+    response = web.StreamResponse(status=200, headers=_headers(manifest))
+    response.content_length = len(manifest.body)
+    await response.prepare(request)
+    return response
+
+
+async def put_manifest(request: web.Request, name: str, reference: str) -> web.Response:
+    await authorize(request, name, Action.PUSH)
+    gw = gateway(request)
+    reference = _checked_reference(reference)
+    body = await request.content.read(rules.MAX_MANIFEST_BYTES + 1)
+    parsed = rules.parse(body, request.headers.get("Content-Type"))
+    rules.enforce_policy(parsed, gw.config)
+    if _is_digest(reference):
+        digest = digest_of(body, reference.split(":", 1)[0])
+        if digest != reference:
+            raise RegistryError("DIGEST_INVALID", "manifest digest does not match the reference", detail={"expected": reference, "computed": digest})
+    else:
+        digest = digest_of(body)
+    tags = [] if _is_digest(reference) else [reference]
+    for extra in request.query.getall("tag", []):
+        tags.append(_checked_reference(extra) if not _is_digest(extra) else _bad_tag(extra))
+
+    repo_id = await repositories.get_or_create(gw.pool, name)
+    blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
+    found = await blob_model.sizes_in_repository(gw.pool, repo_id, [d.digest for d in blob_refs])
+    blob_ids = []
+    for descriptor in blob_refs:
+        hit = found.get(descriptor.digest)
+        if hit is None:
+            if descriptor.media_type in rules.NON_DISTRIBUTABLE:
+                continue
+            raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {descriptor.digest} is not in {name}", detail={"digest": descriptor.digest})
+        if hit[1] != descriptor.size:
+            raise rules.invalid(f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the blob has {hit[1]}", digest=descriptor.digest)
+        blob_ids.append(hit[0])
+    child_ids = []
+    if parsed.children:
+        known = await manifest_model.ids_in_repository(gw.pool, repo_id, [c.digest for c in parsed.children])
+        for child in parsed.children:
+            if child.digest not in known:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}", detail={"digest": child.digest})
+            child_ids.append(known[child.digest])
+
+    outbox_ids = []
+    now = time.time()
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            manifest_id = await manifest_model.store(
+                conn,
+                repository_id=repo_id,
+                digest=digest,
+                media_type=parsed.media_type,
+                artifact_type=parsed.artifact_type,
+                config_media_type=parsed.config_media_type,
+                subject_digest=parsed.subject.digest if parsed.subject else None,
+                annotations=parsed.annotations,
+                body=body,
+                blob_ids=blob_ids,
+                child_ids=child_ids,
+            )
+            for tag in tags:
+                if await tag_model.set_tag(conn, repo_id, tag, manifest_id):
+                    event = TagChanged(repository=name, tag=tag, digest=digest, region=gw.region, changed_at=now)
+                    outbox_ids.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
+            pushed = ManifestPushed(repository=name, digest=digest, media_type=parsed.media_type, tags=tags, region=gw.region, pushed_at=now)
+            outbox_ids.append(await outbox_add(conn, gw.bus.subjects.manifest_pushed, pushed))
+    gw.relay.publish_soon(outbox_ids)
+    headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"}
+    if parsed.subject:
+        headers["OCI-Subject"] = parsed.subject.digest
+    return web.Response(status=201, headers=headers)
+
+
+def _bad_tag(value: str) -> str:
+    raise RegistryError("MANIFEST_INVALID", f"invalid tag {value!r}", detail={"tag": value})
+
+
+async def delete_manifest(request: web.Request, name: str, reference: str) -> web.Response:
+    await authorize(request, name, Action.DELETE)
+    reference = _checked_reference(reference)
+    gw = gateway(request)
+    repo_id = await repositories.get_id(gw.pool, name)
+    if repo_id is None:
+        raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+    outbox_ids = []
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            if _is_digest(reference):
+                manifest_id = await conn.fetchval("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repo_id, reference)
+                if manifest_id is None:
+                    raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
+                ended = await tag_model.end_tags_of_manifest(conn, manifest_id)
+                await manifest_model.delete(conn, repo_id, reference)
+            else:
+                if not await tag_model.end_tag(conn, repo_id, reference):
+                    raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
+                ended = [reference]
+            for tag in ended:
+                event = TagChanged(repository=name, tag=tag, digest=None, region=gw.region, changed_at=time.time())
+                outbox_ids.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
+    gw.relay.publish_soon(outbox_ids)
+    return web.Response(status=202)

@@ -1,0 +1,111 @@
+"""NATS JetStream: stream set-up, publish with Nats-Msg-Id, durable pull consumers, msgspec messages.
+
+Subjects are `<prefix>.<area>.<verb>[.<scope>]`. The prefix is `meridian` in production; tests use
+their own so several runs can share one NATS server.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import nats
+from nats.js.api import RetentionPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared.metrics import BUS_PUBLISH_ERRORS, BUS_PUBLISHED
+
+
+class Subjects:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.events_stream = f"{prefix.upper().replace('-', '_')}_EVENTS"
+        self.events_all = f"{prefix}.events.>"
+
+    def blob_written(self, location: str) -> str:
+        return f"{self.prefix}.events.blob.written.{location}"
+
+    @property
+    def manifest_pushed(self) -> str:
+        return f"{self.prefix}.events.manifest.pushed"
+
+    @property
+    def tag_changed(self) -> str:
+        return f"{self.prefix}.events.tag.changed"
+
+
+def _plain(value):
+    # Digest and other str subclasses travel as plain strings.
+    if isinstance(value, str):
+        return str(value)
+    raise NotImplementedError(type(value))
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+    return msgspec.json.decode(data, type=kind)
+
+
+class Bus:
+    def __init__(self, url: str, prefix: str, name: str = "meridian") -> None:
+        self.url = url
+        self.subjects = Subjects(prefix)
+        self.name = name
+        self.nc: nats.NATS | None = None
+        self.js = None
+
+    async def connect(self) -> None:
+        # allow_reconnect forever: a NATS outage must not kill the service; the outbox covers the gap.
+        self.nc = await nats.connect(
+            self.url,
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+        )
+        self.js = self.nc.jetstream(timeout=2)
+        await self.ensure_streams()
+
+    async def ensure_streams(self) -> None:
+        config = StreamConfig(
+            name=self.subjects.events_stream,
+            subjects=[self.subjects.events_all],
+            retention=RetentionPolicy.LIMITS,
+            max_age=7 * 24 * 3600,
+            duplicate_window=600,
+        )
+        try:
+            await self.js.stream_info(config.name)
+            await self.js.update_stream(config)
+        except NotFoundError:
+            await self.js.add_stream(config)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str, headers: dict[str, str] | None = None) -> None:
+        kind = subject.split(".")[2] if subject.count(".") >= 2 else subject
+        try:
+            await self.js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id, **(headers or {})})
+        except Exception:
+            BUS_PUBLISH_ERRORS.labels(kind).inc()
+            raise
+        BUS_PUBLISHED.labels(kind).inc()
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            try:
+                # drain waits on the server; a server that is gone must not hang shutdown
+                await asyncio.wait_for(self.nc.drain(), 3)
+            except Exception:
+                try:
+                    await asyncio.wait_for(self.nc.close(), 2)
+                except Exception:
+                    pass
+            self.nc = None

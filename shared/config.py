@@ -1,0 +1,262 @@
+"""One config.yaml with Quay-compatible keys, decoded into msgspec Structs.
+
+A bad file fails at start with the key, the value and what was expected. Keys we do not know are
+kept out of the Struct but do not fail: operators bring whole Quay files.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+IMAGE_CONFIG_TYPES = (
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+)
+
+DEFAULT_ARTIFACT_TYPES: dict[str, list[str]] = {
+    "application/vnd.oci.image.config.v1+json": [
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "text/spdx",
+        "text/spdx+xml",
+        "text/spdx+json",
+        "application/vnd.syft+json",
+        "application/vnd.cyclonedx",
+        "application/vnd.cyclonedx+xml",
+        "application/vnd.cyclonedx+json",
+        "application/vnd.in-toto+json",
+    ],
+    "application/vnd.cncf.helm.config.v1+json": [
+        "application/tar+gzip",
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    ],
+    "application/vnd.oci.source.image.config.v1+json": [
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    ],
+    "application/vnd.unknown.config.v1+json": [
+        "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego",
+        "application/vnd.cncf.openpolicyagent.data.layer.v1+json",
+    ],
+}
+
+STORAGE_DRIVERS = ("LocalStorage", "S3Storage", "RadosGWStorage", "RHOCSStorage")
+
+
+class ConfigError(Exception):
+    """A config file that cannot run; the message names the key, the value and what was expected."""
+
+
+class LocalStorageParams(msgspec.Struct, forbid_unknown_fields=True):
+    storage_path: str
+
+
+class S3StorageParams(msgspec.Struct, forbid_unknown_fields=True):
+    """Params of the S3 family. RadosGW/RHOCS use hostname/port/is_secure like Quay's config."""
+
+    storage_path: str = "/registry"
+    s3_bucket: str | None = None
+    bucket_name: str | None = None  # RHOCSStorage spells it this way
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    access_key: str | None = None  # RadosGW/RHOCS spelling
+    secret_key: str | None = None
+    s3_region: str | None = None
+    host: str | None = None
+    hostname: str | None = None
+    port: int | None = None
+    is_secure: bool = True
+    endpoint_url: str | None = None
+    s3_signature_version: str | None = None
+    maximum_chunk_size_mb: int | None = None
+    server_side_assembly: bool | None = None
+
+    @property
+    def bucket(self) -> str:
+        return self.s3_bucket or self.bucket_name or ""
+
+    @property
+    def key_id(self) -> str | None:
+        return self.s3_access_key or self.access_key
+
+    @property
+    def secret(self) -> str | None:
+        return self.s3_secret_key or self.secret_key
+
+    @property
+    def url(self) -> str | None:
+        if self.endpoint_url:
+            return self.endpoint_url
+        host = self.hostname or self.host
+        if not host:
+            return None
+        scheme = "https" if self.is_secure else "http"
+        return f"{scheme}://{host}:{self.port}" if self.port else f"{scheme}://{host}"
+
+
+class StorageLocation(msgspec.Struct):
+    name: str
+    driver: str
+    params: LocalStorageParams | S3StorageParams | Any
+
+
+class Config(msgspec.Struct, rename="upper", kw_only=True):
+    server_hostname: str = "localhost:8080"
+    preferred_url_scheme: Literal["http", "https"] = "http"
+    db_uri: str = "postgresql://postgres@127.0.0.1:5432/meridian"
+    db_pool_size: int = 20
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Subject and stream prefix; lets several registries (or test runs) share one NATS.
+    meridian_bus_prefix: str = "meridian"
+    meridian_region: str = "default"
+    meridian_listen: str = "0.0.0.0:8080"
+    distributed_storage_config: dict[str, list[Any]] = msgspec.field(
+        default_factory=lambda: {"default": ["LocalStorage", {"storage_path": "/datastorage/registry"}]}
+    )
+    distributed_storage_preference: list[str] = msgspec.field(default_factory=list)
+    distributed_storage_default_locations: list[str] = msgspec.field(default_factory=list)
+    feature_storage_replication: bool = False
+    registry_state: Literal["normal", "readonly"] = "normal"
+    feature_general_oci_support: bool = True
+    feature_referrers_api: bool = True
+    allowed_oci_artifact_types: dict[str, list[str]] = msgspec.field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_ARTIFACT_TYPES.items()}
+    )
+    ignore_unknown_mediatypes: bool = False
+    push_temp_tag_expiration_sec: int = 3600
+    super_users: list[str] = msgspec.field(default_factory=list)
+    registry_title: str = "Meridian"
+    registry_title_short: str = "Meridian"
+    branding: dict[str, str] = msgspec.field(default_factory=dict)
+    # Until the identity subsystem exists: allow anonymous pull AND push. Development only.
+    meridian_insecure_open_access: bool = False
+    # Advertised as OCI-Chunk-Min-Length on upload sessions.
+    meridian_chunk_min_length: int = 0
+    # Seconds an outbox row may stay unpublished before the relay republishes it.
+    meridian_outbox_relay_after_sec: float = 5.0
+
+    def storage_locations(self) -> dict[str, StorageLocation]:
+        return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}
+
+    def preferred_locations(self) -> list[str]:
+        env = os.environ.get("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE") or os.environ.get(
+            "QUAY_DISTRIBUTED_STORAGE_PREFERENCE"
+        )
+        if env:
+            return env.split()
+        return list(self.distributed_storage_preference) or list(self.distributed_storage_config)
+
+
+def _decode_locations(raw: dict[str, list[Any]]) -> list[StorageLocation]:
+    out = []
+    for name, spec in raw.items():
+        key = f"DISTRIBUTED_STORAGE_CONFIG.{name}"
+        if not isinstance(spec, list) or len(spec) != 2 or not isinstance(spec[1], dict):
+            raise ConfigError(
+                f"{key}: value {spec!r} is invalid: expected [DriverName, {{params}}]"
+            )
+        driver, params = spec
+        if driver not in STORAGE_DRIVERS:
+            raise ConfigError(
+                f"{key}: driver {driver!r} is not supported: expected one of {', '.join(STORAGE_DRIVERS)}"
+            )
+        kind = LocalStorageParams if driver == "LocalStorage" else S3StorageParams
+        try:
+            decoded = msgspec.convert(params, kind)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{key}: value {params!r} is invalid: {_explain(exc, params)}") from None
+        if isinstance(decoded, S3StorageParams) and not decoded.bucket:
+            raise ConfigError(f"{key}: value {params!r} is invalid: expected an s3_bucket (or bucket_name)")
+        out.append(StorageLocation(name, driver, decoded))
+    return out
+
+
+_PATH_RE = re.compile(r"at `\$(.*)`")
+
+
+def _explain(exc: msgspec.ValidationError, doc: Any) -> str:
+    return str(exc).replace("`$.", "`").replace("`$", "`")
+
+
+def _value_at(doc: Any, path: str) -> tuple[str, Any]:
+    """Walk a msgspec error path like `.DB_URI` or `.X[0]` through the raw document."""
+    parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
+    value, names = doc, []
+    for key, index in parts:
+        try:
+            if key:
+                names.append(key)
+                value = value[key]
+            else:
+                names[-1:] = [f"{names[-1] if names else ''}[{index}]"]
+                value = value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return ".".join(names), None
+    return ".".join(names), value
+
+
+def parse_config(doc: Any, source: str = "config.yaml") -> Config:
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(doc).__name__}")
+    try:
+        config = msgspec.convert(doc, Config)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _PATH_RE.search(message)
+        key, value = _value_at(doc, match.group(1)) if match else ("?", None)
+        expected = message.split(" - at ")[0]
+        raise ConfigError(f"{source}: key {key}: value {value!r} is invalid: {expected}") from None
+    _check_semantics(config, source)
+    return config
+
+
+def _check_semantics(config: Config, source: str) -> None:
+    locations = config.storage_locations()
+    if not locations:
+        raise ConfigError(f"{source}: key DISTRIBUTED_STORAGE_CONFIG: value {{}} is invalid: expected at least one location")
+    for key in ("DISTRIBUTED_STORAGE_PREFERENCE", "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS"):
+        for name in getattr(config, key.lower()):
+            if name not in locations:
+                raise ConfigError(
+                    f"{source}: key {key}: value {name!r} is invalid: expected one of the locations "
+                    f"in DISTRIBUTED_STORAGE_CONFIG ({', '.join(locations)})"
+                )
+    preference = config.preferred_locations()
+    for name in preference:
+        if name not in locations:
+            raise ConfigError(
+                f"storage preference (QUAY_DISTRIBUTED_STORAGE_PREFERENCE/MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE "
+                f"or DISTRIBUTED_STORAGE_PREFERENCE): value {name!r} is invalid: expected one of {', '.join(locations)}"
+            )
+    if not config.db_uri.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{source}: key DB_URI: value {config.db_uri!r} is invalid: expected a postgresql:// URI")
+    if not config.nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise ConfigError(f"{source}: key NATS_URL: value {config.nats_url!r} is invalid: expected a nats:// URL")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
+        raise ConfigError(
+            f"{source}: key MERIDIAN_BUS_PREFIX: value {config.meridian_bus_prefix!r} is invalid: "
+            "expected letters, digits, '_' or '-'"
+        )
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(doc, str(path))
+
+
+def dump_config(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    Path(path).write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -1,0 +1,52 @@
+"""Content digests: sha256 and sha512, parsing and streaming verification."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+ALGORITHMS = {"sha256": 64, "sha512": 128}
+_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+
+
+class InvalidDigest(ValueError):
+    pass
+
+
+class Digest(str):
+    """A validated `algorithm:hex` string."""
+
+    __slots__ = ()
+
+    @property
+    def algorithm(self) -> str:
+        return self.split(":", 1)[0]
+
+    @property
+    def hex(self) -> str:
+        return self.split(":", 1)[1]
+
+
+def parse_digest(value: str) -> Digest:
+    match = _DIGEST_RE.match(value or "")
+    if not match:
+        raise InvalidDigest(f"invalid digest format: {value!r}")
+    algorithm, hexpart = match.groups()
+    if algorithm not in ALGORITHMS:
+        raise InvalidDigest(f"unsupported digest algorithm {algorithm!r}: expected sha256 or sha512")
+    if len(hexpart) != ALGORITHMS[algorithm] or not re.fullmatch(r"[a-f0-9]+", hexpart):
+        raise InvalidDigest(f"invalid {algorithm} digest: {value!r}")
+    return Digest(value)
+
+
+def hasher(algorithm: str = "sha256") -> "hashlib._Hash":
+    return hashlib.new(algorithm)
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> Digest:
+    return Digest(f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}")
+
+
+def blob_path(digest: str) -> str:
+    """Content address inside a location: `sha256/<2 hex>/<hex>` as Quay and Distribution lay it out."""
+    algorithm, hexpart = digest.split(":", 1)
+    return f"{algorithm}/{hexpart[:2]}/{hexpart}"

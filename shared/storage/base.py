@@ -1,0 +1,56 @@
+"""The storage-driver contract. Every driver passes tests/integration/test_storage_drivers.py.
+
+Paths are relative keys like `sha256/ab/abcd...` or `uploads/<id>/0`; a driver maps them under its
+location's root (a folder or a bucket prefix). Writes are atomic: a reader sees the whole object or
+no object, never a prefix of one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterable, AsyncIterator, Protocol, runtime_checkable
+
+
+class StorageError(Exception):
+    pass
+
+
+class NotFound(StorageError):
+    pass
+
+
+@runtime_checkable
+class StorageDriver(Protocol):
+    name: str
+
+    async def stat(self, path: str) -> int | None:
+        """Size in bytes, or None when there is no object."""
+
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes [offset, offset+length). Raises NotFound."""
+
+    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+        """Write an object from a stream atomically; returns its size."""
+
+    async def get_bytes(self, path: str) -> bytes:
+        """A small object whole. Raises NotFound."""
+
+    async def put_bytes(self, path: str, data: bytes) -> None: ...
+
+    async def move(self, src: str, dst: str) -> None:
+        """Atomically make src's bytes visible at dst (replacing it) and remove src."""
+
+    async def concat(self, dst: str, parts: list[str]) -> int:
+        """Write dst as the concatenation of parts, in order; returns the size. Parts stay."""
+
+    async def delete(self, path: str) -> None:
+        """Delete one object; a missing object is not an error."""
+
+    async def delete_prefix(self, prefix: str) -> None: ...
+
+    async def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix (recursive), sorted."""
+
+    def local_file(self, path: str) -> Path | None:
+        """A filesystem path the caller may sendfile, or None when the driver has none."""
+
+    async def close(self) -> None: ...

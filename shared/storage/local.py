@@ -1,0 +1,148 @@
+"""LocalStorage: a folder. Writes go to a temporary file and are renamed into place."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import AsyncIterable, AsyncIterator
+
+from .base import NotFound, StorageError
+
+READ_BLOCK = 1 << 20
+
+
+class LocalDriver:
+    def __init__(self, name: str, root: str) -> None:
+        self.name = name
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ".tmp").mkdir(exist_ok=True)
+
+    def _path(self, path: str) -> Path:
+        clean = os.path.normpath(path).lstrip("/")
+        if clean.startswith("..") or clean in ("", "."):
+            raise StorageError(f"invalid storage path {path!r}")
+        return self.root / clean
+
+    def _tmp(self) -> Path:
+        return self.root / ".tmp" / uuid.uuid4().hex
+
+    async def stat(self, path: str) -> int | None:
+        try:
+            st = os.stat(self._path(path))
+        except FileNotFoundError:
+            return None
+        return st.st_size if not os.path.isdir(self._path(path)) else None
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            handle = open(self._path(path), "rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(path) from None
+        loop = asyncio.get_running_loop()
+        try:
+            handle.seek(offset)
+            remaining = length
+            while remaining is None or remaining > 0:
+                size = READ_BLOCK if remaining is None else min(READ_BLOCK, remaining)
+                block = await loop.run_in_executor(None, handle.read, size)
+                if not block:
+                    break
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
+        finally:
+            handle.close()
+
+    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+        target, tmp = self._path(path), self._tmp()
+        loop = asyncio.get_running_loop()
+        size = 0
+        handle = open(tmp, "wb")
+        try:
+            async for chunk in chunks:
+                await loop.run_in_executor(None, handle.write, chunk)
+                size += len(chunk)
+            handle.close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            handle.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return size
+
+    async def get_bytes(self, path: str) -> bytes:
+        try:
+            return self._path(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(path) from None
+
+    async def put_bytes(self, path: str, data: bytes) -> None:
+        async def once() -> AsyncIterator[bytes]:
+            yield data
+
+        await self.write(path, once())
+
+    async def move(self, src: str, dst: str) -> None:
+        source, target = self._path(src), self._path(dst)
+        if not source.is_file():
+            raise NotFound(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+    async def concat(self, dst: str, parts: list[str]) -> int:
+        paths = [self._path(p) for p in parts]
+        for path, name in zip(paths, parts):
+            if not path.is_file():
+                raise NotFound(name)
+        return await asyncio.to_thread(self._concat_sync, self._path(dst), paths)
+
+    def _concat_sync(self, target: Path, paths: list[Path]) -> int:
+        tmp = self._tmp()
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                for path in paths:
+                    with open(path, "rb") as src:
+                        # copy_file_range keeps the bytes in the kernel (and reflinks where the fs can).
+                        remaining = os.fstat(src.fileno()).st_size
+                        while remaining > 0:
+                            copied = os.copy_file_range(src.fileno(), out.fileno(), remaining)
+                            if copied == 0:
+                                break
+                            remaining -= copied
+                            size += copied
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return size
+
+    async def delete(self, path: str) -> None:
+        self._path(path).unlink(missing_ok=True)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        target = self._path(prefix)
+        if target.is_dir():
+            await asyncio.to_thread(shutil.rmtree, target, True)
+        else:
+            target.unlink(missing_ok=True)
+
+    async def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        keys = [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
+        return sorted(keys)
+
+    def local_file(self, path: str) -> Path | None:
+        return self._path(path)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,211 @@
+"""The S3 family (S3Storage, RadosGWStorage, RHOCSStorage) through aiobotocore.
+
+Objects become visible only when a PUT or a multipart upload completes, so writes are atomic.
+Streams are cut into PART_SIZE parts; at most one part is held in memory per write.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterable, AsyncIterator
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from shared.config import S3StorageParams
+
+from .base import NotFound, StorageError
+
+PART_SIZE = 8 << 20
+READ_BLOCK = 1 << 20
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+class S3Driver:
+    def __init__(self, name: str, params: S3StorageParams) -> None:
+        self.name = name
+        self.params = params
+        self.bucket = params.bucket
+        self.prefix = params.storage_path.strip("/")
+        self._client = None
+        self._client_cm = None
+
+    async def _s3(self):
+        if self._client is None:
+            session = get_session()
+            self._client_cm = session.create_client(
+                "s3",
+                endpoint_url=self.params.url,
+                region_name=self.params.s3_region or "us-east-1",
+                aws_access_key_id=self.params.key_id,
+                aws_secret_access_key=self.params.secret,
+                config=AioConfig(
+                    s3={"addressing_style": "path"},
+                    signature_version=self.params.s3_signature_version or "s3v4",
+                    max_pool_connections=64,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+            self._client = await self._client_cm.__aenter__()
+        return self._client
+
+    def _key(self, path: str) -> str:
+        clean = path.lstrip("/")
+        if ".." in clean.split("/") or not clean:
+            raise StorageError(f"invalid storage path {path!r}")
+        return f"{self.prefix}/{clean}" if self.prefix else clean
+
+    def _rel(self, key: str) -> str:
+        return key[len(self.prefix) + 1 :] if self.prefix else key
+
+    async def stat(self, path: str) -> int | None:
+        s3 = await self._s3()
+        try:
+            head = await s3.head_object(Bucket=self.bucket, Key=self._key(path))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        s3 = await self._s3()
+        kwargs = {}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            kwargs["Range"] = f"bytes={offset}-{end}"
+        try:
+            obj = await s3.get_object(Bucket=self.bucket, Key=self._key(path), **kwargs)
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFound(path) from None
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return
+            raise
+        body = obj["Body"]
+        try:
+            while True:
+                block = await body.read(READ_BLOCK)
+                if not block:
+                    break
+                yield block
+        finally:
+            body.close()
+
+    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+        s3 = await self._s3()
+        key = self._key(path)
+        buffer = bytearray()
+        upload_id = None
+        parts: list[dict] = []
+        size = 0
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+                size += len(chunk)
+                while len(buffer) >= PART_SIZE:
+                    if upload_id is None:
+                        upload_id = (await s3.create_multipart_upload(Bucket=self.bucket, Key=key))["UploadId"]
+                    part, buffer = bytes(buffer[:PART_SIZE]), buffer[PART_SIZE:]
+                    parts.append(await self._upload_part(s3, key, upload_id, len(parts) + 1, part))
+            if upload_id is None:
+                await s3.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer))
+                return size
+            if buffer or not parts:
+                parts.append(await self._upload_part(s3, key, upload_id, len(parts) + 1, bytes(buffer)))
+            await s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+            return size
+        except BaseException:
+            if upload_id is not None:
+                try:
+                    await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                except Exception:
+                    pass
+            raise
+
+    async def _upload_part(self, s3, key: str, upload_id: str, number: int, data: bytes) -> dict:
+        result = await s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
+        return {"PartNumber": number, "ETag": result["ETag"]}
+
+    async def get_bytes(self, path: str) -> bytes:
+        out = bytearray()
+        async for block in self.read(path):
+            out += block
+        return bytes(out)
+
+    async def put_bytes(self, path: str, data: bytes) -> None:
+        s3 = await self._s3()
+        await s3.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)
+
+    async def move(self, src: str, dst: str) -> None:
+        s3 = await self._s3()
+        try:
+            await s3.copy_object(
+                Bucket=self.bucket,
+                Key=self._key(dst),
+                CopySource={"Bucket": self.bucket, "Key": self._key(src)},
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFound(src) from None
+            raise
+        await s3.delete_object(Bucket=self.bucket, Key=self._key(src))
+
+    async def concat(self, dst: str, parts: list[str]) -> int:
+        for part in parts:
+            if await self.stat(part) is None:
+                raise NotFound(part)
+
+        async def joined() -> AsyncIterator[bytes]:
+            for part in parts:
+                async for block in self.read(part):
+                    yield block
+
+        return await self.write(dst, joined())
+
+    async def delete(self, path: str) -> None:
+        s3 = await self._s3()
+        await s3.delete_object(Bucket=self.bucket, Key=self._key(path))
+
+    async def delete_prefix(self, prefix: str) -> None:
+        s3 = await self._s3()
+        keys = await self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    async def list(self, prefix: str) -> list[str]:
+        s3 = await self._s3()
+        paginator = s3.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def local_file(self, path: str) -> Path | None:
+        return None
+
+    async def presigned_url(self, path: str, expires: int = 600) -> str:
+        s3 = await self._s3()
+        return await s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires
+        )
+
+    async def ensure_bucket(self) -> None:
+        s3 = await self._s3()
+        try:
+            await s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            await s3.create_bucket(Bucket=self.bucket)
+
+    async def close(self) -> None:
+        if self._client_cm is not None:
+            await self._client_cm.__aexit__(None, None, None)
+            self._client = self._client_cm = None
