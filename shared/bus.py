@@ -12,6 +12,7 @@ import nats
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
+from shared.codec import encode_json
 from shared.metrics import BUS_PUBLISH_ERRORS, BUS_PUBLISHED
 
 
@@ -33,18 +34,8 @@ class Subjects:
         return f"{self.prefix}.events.tag.changed"
 
 
-def _plain(value):
-    # Digest and other str subclasses travel as plain strings.
-    if isinstance(value, str):
-        return str(value)
-    raise NotImplementedError(type(value))
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_plain)
-
-
 def encode(message: msgspec.Struct) -> bytes:
-    return _encoder.encode(message)
+    return encode_json(message)
 
 
 def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:

@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from shared.codec import encode_json
+
 # code -> (HTTP status, default message), from the distribution spec's error table.
 OCI_CODES: dict[str, tuple[int, str]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
@@ -61,7 +63,7 @@ class RegistryError(Exception):
         super().__init__(f"{code}: {self.message}")
 
     def body(self) -> bytes:
-        return msgspec.json.encode(ErrorBody([ErrorEntry(self.code, self.message, self.detail)]))
+        return encode_json(ErrorBody([ErrorEntry(self.code, self.message, self.detail)]))
 
 
 def read_only_error() -> RegistryError:

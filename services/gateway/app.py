@@ -21,7 +21,7 @@ from shared.storage import open_driver
 from .auth import Authorizer, ClosedAccess, OpenAccess
 from .routes import dispatch
 from .state import Gateway
-from .v2.base import GATEWAY
+from .v2.base import GATEWAY, ROUTE
 
 log = get_logger("gateway")
 SERVICE = "gateway"
@@ -55,7 +55,7 @@ async def registry_middleware(request: web.Request, handler):
         error = RegistryError("UNSUPPORTED", "internal error", status=500)
         response = web.Response(status=500, body=error.body(), content_type="application/json")
     finally:
-        route = request.get("route", "other")
+        route = request.get(ROUTE, "other")
         HTTP_REQUESTS.labels(SERVICE, route, request.method, str(status)).inc()
         HTTP_LATENCY.labels(SERVICE, route, request.method).observe(time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("request_id")

@@ -15,7 +15,7 @@ from shared.errors import RegistryError, read_only_error
 
 from .auth import Action
 from .v2 import blobs, catalog, manifests, referrers, tags, uploads
-from .v2.base import gateway
+from .v2.base import ROUTE, gateway
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -82,7 +82,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise RegistryError("NAME_UNKNOWN", "no such registry route", detail={"path": request.path}, status=404)
     route, params = found
-    request["route"] = route.name
+    request[ROUTE] = route.name
     handler = route.methods.get(request.method)
     if handler is None:
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on this route")

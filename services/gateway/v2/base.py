@@ -14,6 +14,7 @@ from ..auth import Action, Identity
 from ..state import Gateway
 
 GATEWAY = web.AppKey("gateway", Gateway)
+ROUTE = web.RequestKey("route", str)
 BODY_BLOCK = 1 << 20
 
 

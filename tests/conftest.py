@@ -1,0 +1,223 @@
+"""Real servers for the tests: PostgreSQL, NATS (JetStream) and SeaweedFS (S3).
+
+A server already running on its standard loopback port is used (PostgreSQL 5432, NATS 4222);
+otherwise one starts from its PyPI wheel on free ports. SeaweedFS always starts here. Each test gets
+its own database (from a migrated template), its own stream/subject prefix and its own bucket, and
+everything is removed afterwards.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import nats
+import pytest
+import pytest_asyncio
+from aiobotocore.session import get_session
+from aiohttp import web
+
+from shared.config import Config, parse_config
+from shared.db import migrate, with_database
+from shared.embedded import EmbeddedPostgres, free_port, port_open, start_nats, start_seaweedfs
+
+S3_KEY = "meridian-test"
+S3_SECRET = "meridian-test-secret"
+
+
+@dataclass
+class Servers:
+    postgres_dsn: str
+    nats_url: str
+    workdir: Path
+    started: list[Any] = field(default_factory=list)
+    _s3_url: str | None = None
+
+    def s3_url(self) -> str:
+        if self._s3_url is None:
+            weed = start_seaweedfs(self.workdir / "seaweedfs")
+            self.started.append(weed)
+            self._s3_url = weed.url
+        return self._s3_url
+
+
+@pytest.fixture(scope="session")
+def servers():
+    workdir = Path(tempfile.mkdtemp(prefix="meridian-tests-"))
+    started: list[Any] = []
+    if port_open("127.0.0.1", 5432):
+        dsn = os.environ.get("MERIDIAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    else:
+        postgres = EmbeddedPostgres(workdir / "postgres")
+        started.append(postgres)
+        dsn = postgres.dsn("postgres")
+    if port_open("127.0.0.1", 4222):
+        nats_url = "nats://127.0.0.1:4222"
+    else:
+        server = start_nats(workdir / "nats")
+        started.append(server)
+        nats_url = server.url
+    found = Servers(dsn, nats_url, workdir, started)
+    yield found
+    for server in reversed(found.started):
+        server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def template_db(servers):
+    name = f"meridian_tmpl_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(servers.postgres_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await migrate(with_database(servers.postgres_dsn, name))
+    yield name
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest_asyncio.fixture
+async def database(servers, template_db):
+    name = f"meridian_t_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(servers.postgres_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield with_database(servers.postgres_dsn, name)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest_asyncio.fixture
+async def bus_prefix(servers):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    nc = await nats.connect(servers.nats_url)
+    try:
+        await nc.jetstream().delete_stream(f"{prefix.upper()}_EVENTS")
+    except Exception:
+        pass
+    await nc.close()
+
+
+def s3_client(url: str):
+    return get_session().create_client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+    )
+
+
+def run_async(coro):
+    """Run a coroutine to completion from sync code, even while the test loop is running."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _create_bucket(url: str, name: str) -> None:
+    async with s3_client(url) as s3:
+        for _ in range(50):  # SeaweedFS accepts bucket creation about a second after S3 opens
+            try:
+                await s3.create_bucket(Bucket=name)
+                return
+            except Exception:
+                await asyncio.sleep(0.2)
+    raise RuntimeError("SeaweedFS refused to create a bucket")
+
+
+async def _remove_bucket(url: str, name: str) -> None:
+    async with s3_client(url) as s3:
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                await s3.delete_object(Bucket=name, Key=item["Key"])
+        uploads = await s3.list_multipart_uploads(Bucket=name)
+        for upload in uploads.get("Uploads", []):
+            await s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        await s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def bucket(servers):
+    """A fresh bucket on SeaweedFS: (S3 URL, bucket name)."""
+    url = servers.s3_url()
+    name = f"meridian-{uuid.uuid4().hex[:12]}"
+    run_async(_create_bucket(url, name))
+    yield url, name
+    run_async(_remove_bucket(url, name))
+
+
+def s3_location(url: str, bucket: str, driver: str = "S3Storage") -> list:
+    host, port = url.removeprefix("http://").split(":")
+    return [driver, {"host": host, "port": int(port), "is_secure": False, "s3_bucket": bucket,
+                     "s3_access_key": S3_KEY, "s3_secret_key": S3_SECRET, "storage_path": "/registry"}]
+
+
+@dataclass
+class RunningRegistry:
+    url: str
+    config: Config
+    doc: dict
+    runner: web.AppRunner
+    http: aiohttp.ClientSession
+
+    def v2(self, path: str) -> str:
+        return f"{self.url}/v2/{path.lstrip('/')}"
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+@pytest_asyncio.fixture
+async def make_registry(servers, database, bus_prefix, tmp_path):
+    running: list[RunningRegistry] = []
+
+    async def start(storage: str | tuple[str, str] = "local", **overrides) -> RunningRegistry:
+        """storage: "local", or (s3 url, bucket) from the `bucket` fixture."""
+        port = free_port()
+        if isinstance(storage, tuple):
+            locations = {"s3": s3_location(*storage)}
+        else:
+            locations = {"local": ["LocalStorage", {"storage_path": str(tmp_path / "storage")}]}
+        doc = {
+            "SERVER_HOSTNAME": f"127.0.0.1:{port}",
+            "DB_URI": database,
+            "DB_POOL_SIZE": 10,
+            "NATS_URL": servers.nats_url,
+            "MERIDIAN_BUS_PREFIX": bus_prefix,
+            "DISTRIBUTED_STORAGE_CONFIG": locations,
+            "MERIDIAN_INSECURE_OPEN_ACCESS": True,
+            "MERIDIAN_OUTBOX_RELAY_AFTER_SEC": 1.0,
+            **overrides,
+        }
+        config = parse_config(doc)
+        from services.gateway.app import create_app
+
+        runner = web.AppRunner(create_app(config), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        http = aiohttp.ClientSession()
+        registry = RunningRegistry(f"http://127.0.0.1:{port}", config, doc, runner, http)
+        running.append(registry)
+        return registry
+
+    yield start
+    for registry in running:
+        await registry.http.close()
+        await registry.runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def registry(make_registry):
+    return await make_registry()
+
+
+@pytest_asyncio.fixture
+async def db(database):
+    conn = await asyncpg.connect(database)
+    yield conn
+    await conn.close()

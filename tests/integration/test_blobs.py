@@ -1,0 +1,302 @@
+"""Blob and upload endpoints against real PostgreSQL, NATS and storage (local and SeaweedFS)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from shared.digest import blob_path
+from tests.helpers import error_codes, push_blob, sha256
+
+
+async def test_api_version_check(registry):
+    async with registry.http.get(registry.v2("")) as r:
+        assert r.status == 200
+        assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+async def test_monolithic_push_then_head_get_and_range(make_registry, storage, request):
+    reg = await make_registry(request.getfixturevalue("bucket") if storage == "s3" else "local")
+    data = os.urandom(300_000)
+    digest = await push_blob(reg, "acme/app", data)
+    async with reg.http.head(reg.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 200
+        assert int(r.headers["Content-Length"]) == len(data)
+        assert r.headers["Docker-Content-Digest"] == digest
+    async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 200
+        assert await r.read() == data
+        assert r.headers["Meridian-Storage-Location"] in ("local", "s3")
+    async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}"), headers={"Range": "bytes=100-199"}) as r:
+        assert r.status == 206
+        assert await r.read() == data[100:200]
+        assert r.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+    async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}"), headers={"Range": "bytes=-10"}) as r:
+        assert r.status == 206
+        assert await r.read() == data[-10:]
+
+
+async def test_post_then_put(registry):
+    data = b"post then put"
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 202
+        location = r.headers["Location"]
+        assert r.headers["Docker-Upload-UUID"]
+    async with registry.http.put(registry.url + location, params={"digest": sha256(data)}, data=data) as r:
+        assert r.status == 201, await r.text()
+        assert r.headers["Location"] == f"/v2/acme/app/blobs/{sha256(data)}"
+    async with registry.http.get(registry.v2(f"acme/app/blobs/{sha256(data)}")) as r:
+        assert await r.read() == data
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+async def test_chunked_upload_with_out_of_order_chunk(make_registry, storage, request):
+    reg = await make_registry(request.getfixturevalue("bucket") if storage == "s3" else "local")
+    data = os.urandom(250_000)
+    chunks = [data[:100_000], data[100_000:200_000], data[200_000:]]
+    async with reg.http.post(reg.v2("acme/chunky/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    offset = 0
+    for index, chunk in enumerate(chunks[:2]):
+        headers = {"Content-Range": f"{offset}-{offset + len(chunk) - 1}", "Content-Type": "application/octet-stream"}
+        async with reg.http.patch(reg.url + location, data=chunk, headers=headers) as r:
+            assert r.status == 202, await r.text()
+            offset += len(chunk)
+            assert r.headers["Range"] == f"0-{offset - 1}"
+            location = r.headers["Location"]
+        if index == 0:
+            # Re-sending the first chunk is out of order now.
+            async with reg.http.patch(reg.url + location, data=chunk, headers={"Content-Range": f"0-{len(chunk) - 1}"}) as r:
+                assert r.status == 416
+                assert r.headers["Range"] == f"0-{offset - 1}"
+    async with reg.http.get(reg.url + location) as r:
+        assert r.status == 204
+        assert r.headers["Range"] == f"0-{offset - 1}"
+    async with reg.http.put(reg.url + location, params={"digest": sha256(data)}, data=chunks[2],
+                            headers={"Content-Range": f"{offset}-{len(data) - 1}"}) as r:
+        assert r.status == 201, await r.text()
+    async with reg.http.get(reg.v2(f"acme/chunky/blobs/{sha256(data)}")) as r:
+        assert await r.read() == data
+
+
+async def test_streamed_patch_without_content_range(registry):
+    data = os.urandom(3 * 1024 * 1024 + 7)
+
+    async def body():
+        for start in range(0, len(data), 65536):
+            yield data[start : start + 65536]
+
+    async with registry.http.post(registry.v2("acme/stream/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    async with registry.http.patch(registry.url + location, data=body()) as r:
+        assert r.status == 202
+        assert r.headers["Range"] == f"0-{len(data) - 1}"
+        location = r.headers["Location"]
+    async with registry.http.put(registry.url + location, params={"digest": sha256(data)}) as r:
+        assert r.status == 201, await r.text()
+    async with registry.http.get(registry.v2(f"acme/stream/blobs/{sha256(data)}")) as r:
+        assert await r.read() == data
+
+
+async def test_sha512_blob(registry):
+    import hashlib
+
+    data = os.urandom(5000)
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/"), params={"digest": digest}, data=data) as r:
+        assert r.status == 201, await r.text()
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    other = os.urandom(5000)
+    async with registry.http.patch(registry.url + location, data=other) as r:
+        location = r.headers["Location"]
+    async with registry.http.put(registry.url + location, params={"digest": "sha512:" + hashlib.sha512(other).hexdigest()}) as r:
+        assert r.status == 201, await r.text()
+    async with registry.http.get(registry.v2(f"acme/app/blobs/{digest}")) as r:
+        assert await r.read() == data
+
+
+async def test_cancel_upload(registry, db):
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    async with registry.http.patch(registry.url + location, data=b"abc") as r:
+        assert r.status == 202
+    async with registry.http.delete(registry.url + location) as r:
+        assert r.status == 204
+    async with registry.http.get(registry.url + location) as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["BLOB_UPLOAD_UNKNOWN"]
+    assert await db.fetchval("SELECT count(*) FROM upload_sessions") == 0
+    storage = registry.config.storage_locations()["local"].params.storage_path
+    assert not [p for p in __import__("pathlib").Path(storage, "uploads").rglob("*") if p.is_file()]
+
+
+async def test_mount_from_repository_and_anonymous_mount(registry):
+    digest = await push_blob(registry, "acme/source", b"shared layer")
+    async with registry.http.post(registry.v2("acme/target/blobs/uploads/"), params={"mount": digest, "from": "acme/source"}) as r:
+        assert r.status == 201
+        assert r.headers["Location"] == f"/v2/acme/target/blobs/{digest}"
+    async with registry.http.post(registry.v2("other/target2/blobs/uploads/"), params={"mount": digest}) as r:
+        assert r.status == 201
+    async with registry.http.head(registry.v2(f"other/target2/blobs/{digest}")) as r:
+        assert r.status == 200
+
+
+async def test_mount_of_missing_blob_opens_an_upload(registry):
+    missing = sha256(b"never pushed")
+    async with registry.http.post(registry.v2("acme/target/blobs/uploads/"), params={"mount": missing, "from": "acme/source"}) as r:
+        assert r.status == 202
+        assert "/blobs/uploads/" in r.headers["Location"]
+    async with registry.http.head(registry.v2(f"acme/target/blobs/{missing}")) as r:
+        assert r.status == 404
+
+
+async def test_one_stored_copy_and_repository_scoping(registry, db):
+    data = os.urandom(10_000)
+    digest = await push_blob(registry, "acme/one", data)
+    await push_blob(registry, "acme/two", data)
+    assert await db.fetchval("SELECT count(*) FROM blobs WHERE digest = $1", digest) == 1
+    storage = registry.config.storage_locations()["local"].params.storage_path
+    assert __import__("pathlib").Path(storage, blob_path(digest)).read_bytes() == data
+    async with registry.http.head(registry.v2(f"acme/three/blobs/{digest}")) as r:
+        assert r.status == 404
+    await push_blob(registry, "acme/three", b"something else")
+    async with registry.http.get(registry.v2(f"acme/three/blobs/{digest}")) as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["BLOB_UNKNOWN"]
+
+
+async def test_blob_delete(registry):
+    digest = await push_blob(registry, "acme/app", b"to delete")
+    async with registry.http.delete(registry.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 202
+    async with registry.http.head(registry.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 404
+    async with registry.http.delete(registry.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["BLOB_UNKNOWN"]
+
+
+async def test_same_blob_pushed_in_parallel_to_two_repositories(registry, db):
+    data = os.urandom(2 * 1024 * 1024)
+    results = await asyncio.gather(*(push_blob(registry, f"acme/par{i % 2}", data) for i in range(8)))
+    assert set(results) == {sha256(data)}
+    assert await db.fetchval("SELECT count(*) FROM blobs") == 1
+    assert await db.fetchval("SELECT count(*) FROM blob_placements") == 1
+    assert await db.fetchval("SELECT count(*) FROM repository_blobs") == 2
+    for repo in ("acme/par0", "acme/par1"):
+        async with registry.http.get(registry.v2(f"{repo}/blobs/{sha256(data)}")) as r:
+            assert await r.read() == data
+
+
+# --- every error path changes nothing --------------------------------------------------------
+
+
+async def test_wrong_digest_is_refused_and_stores_nothing(registry, db):
+    data = b"actual content"
+    wrong = sha256(b"other content")
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/"), params={"digest": wrong}, data=data) as r:
+        assert r.status == 400
+        assert error_codes(await r.json()) == ["DIGEST_INVALID"]
+    assert await db.fetchval("SELECT count(*) FROM blobs") == 0
+    assert await db.fetchval("SELECT count(*) FROM upload_sessions") == 0
+
+
+async def test_malformed_digest(registry):
+    for bad in ("sha256:xyz", "md5:" + "0" * 32, "nodigest"):
+        async with registry.http.post(registry.v2("acme/app/blobs/uploads/"), params={"digest": bad}, data=b"x") as r:
+            assert r.status == 400
+            assert error_codes(await r.json()) == ["DIGEST_INVALID"]
+    async with registry.http.get(registry.v2("acme/app/blobs/sha256:short")) as r:
+        assert r.status == 400
+        assert error_codes(await r.json()) == ["DIGEST_INVALID"]
+
+
+async def test_truncated_upload_is_refused(registry, db):
+    """The client promises 1000 bytes and hangs up after 10: nothing is recorded."""
+    digest = sha256(b"x" * 1000)
+    host, port = registry.host.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /v2/acme/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {registry.host}\r\n"
+        "Content-Length: 1000\r\n\r\n".encode() + b"x" * 10
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+    async def settled():
+        return await db.fetchval("SELECT count(*) FROM upload_sessions") == 0
+
+    from tests.helpers import eventually
+
+    await eventually(settled, what="the truncated upload's session to be discarded")
+    assert await db.fetchval("SELECT count(*) FROM blobs") == 0
+
+
+async def test_chunk_size_not_matching_content_range(registry):
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    async with registry.http.patch(registry.url + location, data=b"12345", headers={"Content-Range": "0-9"}) as r:
+        assert r.status == 400
+        assert error_codes(await r.json()) == ["SIZE_INVALID"]
+    async with registry.http.get(registry.url + location) as r:
+        assert r.headers["Range"] == "0-0"
+
+
+async def test_unknown_blob_and_unknown_repository(registry):
+    missing = sha256(b"missing")
+    async with registry.http.get(registry.v2(f"acme/nothing/blobs/{missing}")) as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["NAME_UNKNOWN"]
+    await push_blob(registry, "acme/app", b"present")
+    async with registry.http.get(registry.v2(f"acme/app/blobs/{missing}")) as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["BLOB_UNKNOWN"]
+    async with registry.http.head(registry.v2(f"acme/app/blobs/{missing}")) as r:
+        assert r.status == 404
+
+
+@pytest.mark.parametrize("name", ["UPPER/case", "single", "a//b", "ns/-lead", "ns/trail-", "x/" + "a" * 300])
+async def test_invalid_names(registry, name, db):
+    async with registry.http.post(registry.v2(f"{name}/blobs/uploads/")) as r:
+        assert r.status == 400
+        assert error_codes(await r.json()) == ["NAME_INVALID"]
+    assert await db.fetchval("SELECT count(*) FROM repositories") == 0
+
+
+async def test_unknown_upload_id(registry):
+    async with registry.http.patch(registry.v2("acme/app/blobs/uploads/not-a-uuid"), data=b"x") as r:
+        assert r.status == 404
+        assert error_codes(await r.json()) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+async def test_unsupported_method_gets_oci_error(registry):
+    async with registry.http.post(registry.v2("acme/app/tags/list")) as r:
+        assert r.status == 405
+        assert error_codes(await r.json()) == ["UNSUPPORTED"]
+
+
+async def test_closed_registry_requires_authentication(make_registry):
+    reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False)
+    async with reg.http.get(reg.v2("")) as r:
+        assert r.status == 401
+        assert "WWW-Authenticate" in r.headers
+        assert error_codes(await r.json()) == ["UNAUTHORIZED"]
+    async with reg.http.post(reg.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 401
+
+
+async def test_read_only_mode_refuses_writes_and_serves_reads(make_registry, database):
+    writable = await make_registry()
+    digest = await push_blob(writable, "acme/app", b"before read-only")
+    reg = await make_registry(REGISTRY_STATE="readonly", DISTRIBUTED_STORAGE_CONFIG=writable.doc["DISTRIBUTED_STORAGE_CONFIG"])
+    async with reg.http.post(reg.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 405
+        body = await r.json()
+        assert body["errors"][0]["code"] == "DENIED"
+        assert body["errors"][0]["message"].startswith("System is currently read-only.")
+    async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}")) as r:
+        assert await r.read() == b"before read-only"
