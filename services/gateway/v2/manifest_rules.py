@@ -81,9 +81,13 @@ def _descriptor(raw, where: str) -> Descriptor:
     return Descriptor(media_type, digest, size)
 
 
+def too_large(size: int) -> RegistryError:
+    return RegistryError("SIZE_INVALID", f"manifest is {size} bytes; the limit is 4 MiB", status=413)
+
+
 def parse(body: bytes, content_type: str | None) -> ParsedManifest:
     if len(body) > MAX_MANIFEST_BYTES:
-        raise RegistryError("SIZE_INVALID", f"manifest is {len(body)} bytes; the limit is 4 MiB", status=413)
+        raise too_large(len(body))
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -16,7 +16,7 @@ from shared.outbox import add as outbox_add
 
 from ..auth import Action
 from . import manifest_rules as rules
-from .base import authorize, gateway
+from .base import authorize, content_length, gateway
 
 
 def _is_digest(reference: str) -> bool:
@@ -70,7 +70,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     reference = _checked_reference(reference)
-    body = await request.content.read(rules.MAX_MANIFEST_BYTES + 1)
+    body = await _read_limited(request, rules.MAX_MANIFEST_BYTES)
     parsed = rules.parse(body, request.headers.get("Content-Type"))
     rules.enforce_policy(parsed, gw.config)
     if _is_digest(reference):
@@ -132,6 +132,18 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject.digest
     return web.Response(status=201, headers=headers)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    declared = content_length(request)
+    if declared is not None and declared > limit:
+        raise rules.too_large(declared)
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise rules.too_large(len(body))
+    return bytes(body)
 
 
 def _bad_tag(value: str) -> str:
