@@ -66,9 +66,9 @@ class EmbeddedProcess:
                 self.process.wait()
 
 
-def start_nats(folder: Path) -> EmbeddedProcess:
+def start_nats(folder: Path, port: int | None = None) -> EmbeddedProcess:
     folder.mkdir(parents=True, exist_ok=True)
-    port, monitor = free_port(), free_port()
+    port, monitor = port or free_port(), free_port()
     log = open(folder / "nats.log", "ab")
     process = subprocess.Popen(
         [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(folder / "jetstream")],

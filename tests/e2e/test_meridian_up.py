@@ -1,0 +1,55 @@
+"""`meridian up`: the embedded default answers on its port, takes a push, and stops on Ctrl-C."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+
+from shared.embedded import free_port, port_open
+from tests.helpers import eventually, sha256
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_up_runs_the_registry_and_stops_cleanly(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "up.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def answering():
+                if process.poll() is not None:
+                    raise AssertionError((tmp_path / "up.log").read_text())
+                try:
+                    async with http.get(f"{url}/v2/") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(answering, timeout=60, what="meridian up to answer")
+            data = b"hello from meridian up"
+            async with http.post(f"{url}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
+                assert r.status == 201
+            async with http.get(f"{url}/v2/acme/app/blobs/{sha256(data)}") as r:
+                assert await r.read() == data
+        output = (tmp_path / "up.log").read_text()
+        assert f"listening on http://127.0.0.1:{port}" in output
+        nats_ports = [int(line.split(":")[-1]) for line in (tmp_path / "data" / "nats" / "nats.log").read_text().splitlines() if "Listening for client connections on" in line]
+        process.send_signal(signal.SIGINT)
+        await asyncio.to_thread(process.wait, 30)
+        assert process.returncode == 0, (tmp_path / "up.log").read_text()
+        assert not port_open("127.0.0.1", port)
+        assert nats_ports and not port_open("127.0.0.1", nats_ports[0])
+        assert (tmp_path / "data" / "storage" / "sha256").is_dir()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

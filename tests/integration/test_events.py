@@ -1,0 +1,124 @@
+"""blob.written and manifest events: outbox in the same transaction, published after commit,
+relayed when NATS was down, deduplicated by Nats-Msg-Id."""
+from __future__ import annotations
+
+import json
+import os
+
+import nats
+import pytest
+
+from shared.embedded import start_nats
+from tests.helpers import eventually, push_blob, push_image
+
+
+async def stream_messages(url: str, prefix: str, subject_tail: str) -> list:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(f"{prefix}.events.{subject_tail}", stream=f"{prefix.upper()}_EVENTS")
+        messages = []
+        while True:
+            try:
+                batch = await sub.fetch(100, timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            for message in batch:
+                messages.append(message)
+                await message.ack()
+        await sub.unsubscribe()
+        return messages
+    finally:
+        await nc.close()
+
+
+async def test_blob_written_event_after_commit(registry, servers, bus_prefix, db):
+    data = os.urandom(1000)
+    digest = await push_blob(registry, "acme/app", data)
+
+    async def published():
+        return await stream_messages(servers.nats_url, bus_prefix, "blob.written.>")
+
+    messages = await eventually(published, what="blob.written on JetStream")
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.subject == f"{bus_prefix}.events.blob.written.local"
+    assert message.headers["Nats-Msg-Id"] == f"blob:{digest}:local"
+    event = json.loads(message.data)
+    assert event["digest"] == digest and event["size"] == 1000 and event["location"] == "local"
+    assert event["repository"] == "acme/app" and event["namespace"] == "acme"
+
+    async def outbox_empty():
+        return await db.fetchval("SELECT count(*) FROM outbox") == 0
+
+    await eventually(outbox_empty, what="outbox drained")
+    # The same bytes pushed again (another repository) are already placed: no second event.
+    await push_blob(registry, "acme/other", data)
+    await eventually(outbox_empty, what="outbox drained")
+    # (each read replays the stream from its start)
+    assert len(await stream_messages(servers.nats_url, bus_prefix, "blob.written.>")) == 1
+
+
+async def test_manifest_and_tag_events(registry, servers, bus_prefix):
+    digest, _ = await push_image(registry, "acme/app", "v1")
+
+    async def pushed():
+        return await stream_messages(servers.nats_url, bus_prefix, "manifest.pushed")
+
+    messages = await eventually(pushed, what="manifest.pushed")
+    assert json.loads(messages[0].data)["digest"] == digest
+    tags = await stream_messages(servers.nats_url, bus_prefix, "tag.changed")
+    assert [json.loads(m.data)["tag"] for m in tags] == ["v1"]
+
+
+async def test_push_while_nats_is_down_is_relayed_later(make_registry, tmp_path, bus_prefix, db):
+    own_nats = start_nats(tmp_path / "nats")
+    port = int(own_nats.url.rsplit(":", 1)[1])
+    try:
+        reg = await make_registry(NATS_URL=own_nats.url)
+        await push_blob(reg, "acme/app", b"while nats is up")
+        own_nats.stop()
+        digest = await push_blob(reg, "acme/app", b"while nats is down")  # the push itself succeeds
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE msg_id = $1", f"blob:{digest}:local") == 1
+
+        own_nats = start_nats(tmp_path / "nats", port=port)
+
+        async def relayed():
+            messages = await stream_messages(own_nats.url, bus_prefix, "blob.written.>")
+            return [m for m in messages if json.loads(m.data)["digest"] == digest]
+
+        found = await eventually(relayed, timeout=30, what="the outbox relay to publish after NATS returned")
+        assert len(found) == 1
+
+        async def drained():
+            return await db.fetchval("SELECT count(*) FROM outbox") == 0
+
+        await eventually(drained, timeout=30, what="outbox drained")
+    finally:
+        own_nats.stop()
+
+
+async def test_relay_republish_is_deduplicated(registry, servers, bus_prefix, database):
+    """A row published after commit and again by the relay is stored once (Nats-Msg-Id)."""
+    import asyncpg
+
+    from shared.bus import Bus
+    from shared.messages import TagChanged
+    from shared.outbox import OutboxRelay, add
+
+    bus = Bus(servers.nats_url, bus_prefix)
+    await bus.connect()
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    try:
+        relay = OutboxRelay(pool, bus, relay_after=0)
+        event = TagChanged(repository="acme/app", tag="x", digest=None, region="r", changed_at=0.0)
+        async with pool.acquire() as conn:
+            row_id = await add(conn, bus.subjects.tag_changed, event, msg_id="fixed-id")
+        row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", row_id)
+        await bus.publish(row["subject"], row["payload"], row["msg_id"])  # published once after commit...
+        assert await relay.relay_once() == 1  # ...and once more by the relay before the row was deleted
+        messages = await stream_messages(servers.nats_url, bus_prefix, "tag.changed")
+        assert len([m for m in messages if m.headers["Nats-Msg-Id"] == "fixed-id"]) == 1
+    finally:
+        await pool.close()
+        await bus.close()
