@@ -1,0 +1,259 @@
+"""Meridian and CNCF Distribution side by side, in one run, on this machine.
+
+Both registries get the same client (aiohttp, same concurrency) and the same data. Distribution is the
+Debian package `docker-registry` (2.8) on the filesystem driver with its in-memory blob-descriptor
+cache; Meridian is `meridian up` on local storage with PostgreSQL and NATS. Prints each figure for
+both and the ratio (Meridian / Distribution; higher is better for throughput, lower for latency).
+
+    ./meridian bench [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from shared.embedded import free_port, port_open
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+async def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{url}/v2/") as r:
+                    if r.status in (200, 401):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def start_distribution(workdir: Path) -> Target:
+    port = free_port()
+    config = {
+        "version": 0.1,
+        "log": {"level": "error", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(workdir / "distribution")}, "delete": {"enabled": True},
+                    "cache": {"blobdescriptor": "inmemory"}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    path = workdir / "distribution.yml"
+    path.write_text(yaml.safe_dump(config))
+    log = open(workdir / "distribution.log", "wb")
+    process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT)
+    return Target("distribution", f"http://127.0.0.1:{port}", process)
+
+
+def start_meridian(workdir: Path) -> Target:
+    port = free_port()
+    doc = {"MERIDIAN_INSECURE_OPEN_ACCESS": True, "MERIDIAN_BUS_PREFIX": f"bench{os.getpid()}"}
+    if port_open("127.0.0.1", 5432):
+        doc["DB_URI"] = f"postgresql://postgres@127.0.0.1:5432/meridian_bench_{os.getpid()}"
+    if port_open("127.0.0.1", 4222):
+        doc["NATS_URL"] = "nats://127.0.0.1:4222"
+    doc["DISTRIBUTED_STORAGE_CONFIG"] = {"local": ["LocalStorage", {"storage_path": str(workdir / "meridian-storage")}]}
+    path = workdir / "meridian.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    log = open(workdir / "meridian.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"), "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    return Target("meridian", f"http://127.0.0.1:{port}", process)
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+async def gather_limited(concurrency: int, jobs):
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(job):
+        async with semaphore:
+            return await job()
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def push_monolithic(http, url, repo, data):
+    async with http.post(f"{url}/v2/{repo}/blobs/uploads/") as r:
+        assert r.status == 202, await r.text()
+        location = r.headers["Location"]
+    location = location if location.startswith("http") else url + location
+    sep = "&" if "?" in location else "?"
+    async with http.put(f"{location}{sep}digest={digest(data)}", data=data,
+                        headers={"Content-Type": "application/octet-stream"}) as r:
+        assert r.status == 201, await r.text()
+
+
+async def push_chunked(http, url, repo, data, chunk):
+    async with http.post(f"{url}/v2/{repo}/blobs/uploads/") as r:
+        location = r.headers["Location"]
+    offset = 0
+    while offset < len(data):
+        piece = data[offset : offset + chunk]
+        location = location if location.startswith("http") else url + location
+        async with http.patch(location, data=piece, headers={
+            "Content-Range": f"{offset}-{offset + len(piece) - 1}", "Content-Type": "application/octet-stream"}) as r:
+            assert r.status == 202, await r.text()
+            location = r.headers["Location"]
+        offset += len(piece)
+    location = location if location.startswith("http") else url + location
+    sep = "&" if "?" in location else "?"
+    async with http.put(f"{location}{sep}digest={digest(data)}") as r:
+        assert r.status == 201, await r.text()
+
+
+async def pull(http, url, repo, blob_digest):
+    total = 0
+    async with http.get(f"{url}/v2/{repo}/blobs/{blob_digest}") as r:
+        assert r.status == 200
+        async for block in r.content.iter_chunked(1 << 20):
+            total += len(block)
+    return total
+
+
+async def put_manifest(http, url, repo, tag):
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = os.urandom(1024)
+    for blob in (config, layer):
+        await push_monolithic(http, url, repo, blob)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest(layer), "size": len(layer)}],
+    }).encode()
+    async with http.put(f"{url}/v2/{repo}/manifests/{tag}", data=manifest,
+                        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}) as r:
+        assert r.status == 201, await r.text()
+
+
+async def timed(jobs, concurrency):
+    latencies = []
+
+    def wrap(job):
+        async def run():
+            start = time.perf_counter()
+            result = await job()
+            latencies.append(time.perf_counter() - start)
+            return result
+        return run
+
+    start = time.perf_counter()
+    results = await gather_limited(concurrency, [wrap(j) for j in jobs])
+    return time.perf_counter() - start, latencies, results
+
+
+def pct(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(target: Target, scale: dict) -> dict:
+    url = target.url
+    results = {}
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as http:
+        for label, size, count in scale["push"]:
+            blobs = [os.urandom(size) for _ in range(count)]
+            elapsed, lat, _ = await timed([lambda b=b, i=i: push_monolithic(http, url, f"bench/mono{i % 4}", b) for i, b in enumerate(blobs)], scale["concurrency"])
+            results[f"monolithic push {label}"] = ("MiB/s", size * count / MiB / elapsed, pct(lat, 0.99) * 1000)
+            elapsed, lat, _ = await timed([lambda b=b: pull(http, url, "bench/mono0", digest(b)) for b in blobs[::4]] * 4, scale["concurrency"])
+            results[f"pull {label}"] = ("MiB/s", size * len(blobs[::4]) * 4 / MiB / elapsed, pct(lat, 0.99) * 1000)
+        size, count, chunk = scale["chunked"]
+        blobs = [os.urandom(size) for _ in range(count)]
+        elapsed, lat, _ = await timed([lambda b=b: push_chunked(http, url, "bench/chunked", b, chunk) for b in blobs], scale["concurrency"])
+        results[f"chunked push {size // MiB} MiB in {chunk // MiB} MiB chunks"] = ("MiB/s", size * count / MiB / elapsed, pct(lat, 0.99) * 1000)
+        await put_manifest(http, url, "bench/manifests", "latest")
+        requests = scale["manifest_gets"]
+
+        async def get_manifest():
+            async with http.get(f"{url}/v2/bench/manifests/manifests/latest",
+                                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}) as r:
+                assert r.status == 200
+                await r.read()
+
+        await timed([get_manifest] * 200, 16)  # warm-up
+        elapsed, lat, _ = await timed([get_manifest] * requests, 16)
+        results["manifest GET (16 concurrent)"] = ("req/s", requests / elapsed, pct(lat, 0.99) * 1000)
+        results["manifest GET p50 ms"] = ("ms", statistics.median(lat) * 1000, None)
+    return results
+
+
+async def main(quick: bool) -> None:
+    scale = {
+        "concurrency": 4,
+        "push": [("1 MiB", MiB, 40 if quick else 200), ("32 MiB", 32 * MiB, 4 if quick else 16)],
+        "chunked": (16 * MiB, 4 if quick else 12, 4 * MiB),
+        "manifest_gets": 1000 if quick else 5000,
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="meridian-bench-"))
+    targets = [start_distribution(workdir), start_meridian(workdir)]
+    try:
+        for target in targets:
+            await wait_ready(target.url)
+        figures = {}
+        for target in targets:
+            figures[target.name] = await measure(target, scale)
+    finally:
+        for target in targets:
+            target.stop()
+        await _drop_bench_database()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(f"{'workload':44} {'unit':6} {'Distribution':>14} {'Meridian':>14} {'ratio':>7}   p99 ms (D / M)")
+    for key, (unit, dist_value, dist_p99) in figures["distribution"].items():
+        _, mer_value, mer_p99 = figures["meridian"][key]
+        ratio = mer_value / dist_value if dist_value else float("nan")
+        p99 = f"{dist_p99:8.1f} / {mer_p99:8.1f}" if dist_p99 is not None else ""
+        print(f"{key:44} {unit:6} {dist_value:14.1f} {mer_value:14.1f} {ratio:6.2f}x   {p99}")
+
+
+async def _drop_bench_database() -> None:
+    if not port_open("127.0.0.1", 5432):
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "meridian_bench_{os.getpid()}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
+    asyncio.run(main(parser.parse_args().quick))
