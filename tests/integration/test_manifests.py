@@ -297,6 +297,24 @@ async def test_artifact_with_subject_and_referrers(make_registry):
         assert (await r.json())["manifests"] == []
 
 
+async def test_referrers_of_a_repository_not_pushed_yet(registry):
+    async with registry.http.get(registry.v2(f"acme/fresh/referrers/{sha256(b'x')}")) as r:
+        assert r.status == 200
+        assert await r.json() == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    async with registry.http.get(registry.v2("acme/fresh/referrers/sha256:bad")) as r:
+        assert r.status == 400 and error_codes(await r.json()) == ["DIGEST_INVALID"]
+
+
+async def test_chunk_min_length_is_advertised(make_registry):
+    plain = await make_registry()
+    async with plain.http.post(plain.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 202 and "OCI-Chunk-Min-Length" not in r.headers
+    reg = await make_registry(MERIDIAN_CHUNK_MIN_LENGTH=5 * 1024 * 1024)
+    async with reg.http.post(reg.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 202
+        assert r.headers["OCI-Chunk-Min-Length"] == str(5 * 1024 * 1024)
+
+
 async def test_subject_may_be_missing(make_registry):
     reg = await make_registry(IGNORE_UNKNOWN_MEDIATYPES=True)
     ghost = {"mediaType": OCI_MANIFEST, "digest": sha256(b"not pushed yet"), "size": 14}

@@ -7,7 +7,6 @@ from aiohttp import web
 
 from shared.errors import RegistryError
 from shared.model import manifests as manifest_model
-from shared.model import repositories
 
 from ..auth import Action
 from .base import authorize, digest_param, gateway
@@ -20,8 +19,8 @@ async def list_referrers(request: web.Request, name: str, digest: str) -> web.Re
     gw = gateway(request)
     if not gw.config.feature_referrers_api:
         raise RegistryError("UNSUPPORTED", "the referrers API is disabled (FEATURE_REFERRERS_API)", status=404)
-    if await repositories.get_id(gw.pool, name) is None:
-        raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+    # No repository-exists check: a caller allowed to read gets 200 and an empty index, because
+    # clients read a 404 here as "referrers API unsupported" and fall back to the tag schema.
     artifact_type = request.query.get("artifactType") or None
     descriptors = await manifest_model.referrers(gw.pool, name, subject, artifact_type)
     headers = {"Content-Type": OCI_INDEX}
