@@ -52,8 +52,21 @@ async def migrate(dsn: str) -> list[str]:
     return applied
 
 
+class NoResetConnection(asyncpg.Connection):
+    """Skips asyncpg's reset query on every pool release (a round trip per query).
+
+    Safe because Meridian keeps no session state on pooled connections: advisory locks are
+    transaction-scoped, there is no LISTEN, no SET, no open cursor outside a transaction.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(dsn: str, size: int = 20) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=min(2, size), max_size=size, command_timeout=60)
+    return await asyncpg.create_pool(
+        dsn, min_size=min(2, size), max_size=size, command_timeout=60, connection_class=NoResetConnection
+    )
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 import msgspec
@@ -20,13 +21,21 @@ from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
 log = get_logger(__name__)
 
 
-async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> int:
-    return await conn.fetchval(
-        "INSERT INTO outbox (msg_id, subject, payload) VALUES ($1, $2, $3) RETURNING id",
-        msg_id or uuid.uuid4().hex,
-        subject,
-        encode(message),
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    msg_id: str
+    subject: str
+    payload: bytes
+
+
+async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry:
+    msg_id = msg_id or uuid.uuid4().hex
+    payload = encode(message)
+    row_id = await conn.fetchval(
+        "INSERT INTO outbox (msg_id, subject, payload) VALUES ($1, $2, $3) RETURNING id", msg_id, subject, payload
     )
+    return OutboxEntry(row_id, msg_id, subject, payload)
 
 
 class OutboxRelay:
@@ -38,22 +47,21 @@ class OutboxRelay:
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
-    def publish_soon(self, ids: list[int]) -> None:
+    def publish_soon(self, entries: list[OutboxEntry]) -> None:
         """Publish freshly committed rows in the background; the response does not wait for NATS."""
-        if not ids:
+        if not entries:
             return
-        task = asyncio.get_running_loop().create_task(self._publish_ids(ids))
+        task = asyncio.get_running_loop().create_task(self._publish(entries))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish_ids(self, ids: list[int]) -> None:
+    async def _publish(self, entries: list[OutboxEntry]) -> None:
         try:
-            rows = await self.pool.fetch("SELECT id, msg_id, subject, payload FROM outbox WHERE id = ANY($1::bigint[])", ids)
-            for row in rows:
-                await self.bus.publish(row["subject"], row["payload"], row["msg_id"])
-                await self.pool.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+            for entry in entries:
+                await self.bus.publish(entry.subject, entry.payload, entry.msg_id)
+            await self.pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [e.id for e in entries])
         except Exception as exc:  # the relay loop will pick the rows up
-            log.warning("outbox publish deferred", error=str(exc), ids=ids)
+            log.warning("outbox publish deferred", error=str(exc), ids=[e.id for e in entries])
 
     async def relay_once(self, limit: int = 500) -> int:
         """Republish rows older than the grace period; returns how many went out."""

@@ -127,6 +127,11 @@ class LocalDriver:
 
     async def delete_prefix(self, prefix: str) -> None:
         target = self._path(prefix)
+        try:
+            os.rmdir(target)  # the common case: an upload folder whose chunk was already moved
+            return
+        except OSError:
+            pass
         if target.is_dir():
             await asyncio.to_thread(shutil.rmtree, target, True)
         else:

@@ -227,13 +227,39 @@ async def test_truncated_upload_is_refused(registry, db):
     writer.close()
     await writer.wait_closed()
 
+    storage = __import__("pathlib").Path(registry.config.storage_locations()["local"].params.storage_path)
+
     async def settled():
-        return await db.fetchval("SELECT count(*) FROM upload_sessions") == 0
+        return not [p for p in (storage / "uploads").rglob("*")] if (storage / "uploads").exists() else True
 
     from tests.helpers import eventually
 
-    await eventually(settled, what="the truncated upload's session to be discarded")
+    await eventually(settled, what="the truncated upload's bytes to be discarded")
     assert await db.fetchval("SELECT count(*) FROM blobs") == 0
+    assert await db.fetchval("SELECT count(*) FROM upload_sessions") == 0
+    assert not (storage / "sha256").exists()
+
+
+async def test_truncated_final_chunk_keeps_the_session(registry, db):
+    """A PUT whose body breaks off leaves the session as it was, so the client can retry."""
+    async with registry.http.post(registry.v2("acme/app/blobs/uploads/")) as r:
+        location = r.headers["Location"]
+    async with registry.http.patch(registry.url + location, data=b"first") as r:
+        location = r.headers["Location"]
+    host, port = registry.host.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"PUT {location}?digest={sha256(b'first' + b'y' * 100)} HTTP/1.1\r\nHost: {registry.host}\r\n"
+        "Content-Length: 100\r\n\r\n".encode() + b"y" * 10
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    async with registry.http.get(registry.url + location) as r:
+        assert r.status == 204 and r.headers["Range"] == "0-4"
+    async with registry.http.put(registry.url + location, params={"digest": sha256(b"first" + b"y" * 100)}, data=b"y" * 100) as r:
+        assert r.status == 201, await r.text()
+    assert await db.fetchval("SELECT count(*) FROM blobs") == 1
 
 
 async def test_chunk_size_not_matching_content_range(registry):

@@ -113,9 +113,8 @@ async def test_relay_republish_is_deduplicated(registry, servers, bus_prefix, da
         relay = OutboxRelay(pool, bus, relay_after=0)
         event = TagChanged(repository="acme/app", tag="x", digest=None, region="r", changed_at=0.0)
         async with pool.acquire() as conn:
-            row_id = await add(conn, bus.subjects.tag_changed, event, msg_id="fixed-id")
-        row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1", row_id)
-        await bus.publish(row["subject"], row["payload"], row["msg_id"])  # published once after commit...
+            entry = await add(conn, bus.subjects.tag_changed, event, msg_id="fixed-id")
+        await bus.publish(entry.subject, entry.payload, entry.msg_id)  # published once after commit...
         assert await relay.relay_once() == 1  # ...and once more by the relay before the row was deleted
         messages = await stream_messages(servers.nats_url, bus_prefix, "tag.changed")
         assert len([m for m in messages if m.headers["Nats-Msg-Id"] == "fixed-id"]) == 1

@@ -104,7 +104,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}", detail={"digest": child.digest})
             child_ids.append(known[child.digest])
 
-    outbox_ids = []
+    events = []
     now = time.time()
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
@@ -124,10 +124,10 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
             for tag in tags:
                 if await tag_model.set_tag(conn, repo_id, tag, manifest_id):
                     event = TagChanged(repository=name, tag=tag, digest=digest, region=gw.region, changed_at=now)
-                    outbox_ids.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
+                    events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
             pushed = ManifestPushed(repository=name, digest=digest, media_type=parsed.media_type, tags=tags, region=gw.region, pushed_at=now)
-            outbox_ids.append(await outbox_add(conn, gw.bus.subjects.manifest_pushed, pushed))
-    gw.relay.publish_soon(outbox_ids)
+            events.append(await outbox_add(conn, gw.bus.subjects.manifest_pushed, pushed))
+    gw.relay.publish_soon(events)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"}
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject.digest
@@ -157,7 +157,7 @@ async def delete_manifest(request: web.Request, name: str, reference: str) -> we
     repo_id = await repositories.get_id(gw.pool, name)
     if repo_id is None:
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
-    outbox_ids = []
+    events = []
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             if _is_digest(reference):
@@ -172,6 +172,6 @@ async def delete_manifest(request: web.Request, name: str, reference: str) -> we
                 ended = [reference]
             for tag in ended:
                 event = TagChanged(repository=name, tag=tag, digest=None, region=gw.region, changed_at=time.time())
-                outbox_ids.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
-    gw.relay.publish_soon(outbox_ids)
+                events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
+    gw.relay.publish_soon(events)
     return web.Response(status=202)

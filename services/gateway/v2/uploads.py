@@ -11,17 +11,18 @@ import re
 import time
 import uuid
 
-import asyncpg
 from aiohttp import web
 
+from shared.bus import encode
 from shared.digest import Digest, blob_path, hasher
 from shared.errors import RegistryError
 from shared.messages import BlobWritten
-from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH, UPLOADS_OPEN
+from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
 from shared.model import blobs as blob_model
 from shared.model import repositories
 from shared.model import uploads as upload_model
-from shared.outbox import add as outbox_add
+from shared.model.uploads import UploadSession
+from shared.outbox import OutboxEntry
 
 from ..auth import Action
 from ..state import Gateway, HashState
@@ -65,42 +66,42 @@ def _parse_upload_id(value: str) -> uuid.UUID:
 
 
 async def start_upload(request: web.Request, name: str) -> web.Response:
-    await authorize(request, name, Action.PUSH)
+    identity = await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     mount = request.query.get("mount")
     if mount is not None:
         digest = digest_param(mount)
         source = request.query.get("from")
-        if source is not None and await gw.authorizer.allowed(await gw.authorizer.authenticate(request), source, Action.PULL) is False:
-            source = None  # an unreadable source is treated as absent: fall back to an upload
-        else:
+        # An unreadable source is treated like an absent blob: the client gets an upload session.
+        if source is None or await gw.authorizer.allowed(identity, source, Action.PULL):
             blob_id = await blob_model.find_mountable(gw.pool, digest, source)
             if blob_id is not None:
                 repo_id = await repositories.get_or_create(gw.pool, name)
                 await blob_model.link(gw.pool, repo_id, blob_id)
                 return _created(name, digest)
-    repo_id = await repositories.get_or_create(gw.pool, name)
     wanted = request.query.get("digest")
     if wanted is not None:
-        digest = digest_param(wanted)
-        upload_id = await upload_model.create(gw.pool, repo_id, gw.location_ids[gw.write_location])
-        return await _monolithic(request, gw, name, repo_id, upload_id, digest)
-    upload_id = await upload_model.create(gw.pool, repo_id, gw.location_ids[gw.write_location])
-    UPLOADS_OPEN.inc()
+        return await _monolithic(request, gw, name, digest_param(wanted))
+    location_id = gw.location_ids[gw.write_location]
+    opened = await upload_model.create(gw.pool, name, location_id)
+    if opened is None:  # first push to this repository
+        await repositories.get_or_create(gw.pool, name)
+        opened = await upload_model.create(gw.pool, name, location_id)
+    upload_id, _ = opened
     return web.Response(status=202, headers=_session_headers(gw, name, upload_id, 0))
 
 
-async def _monolithic(request, gw: Gateway, name: str, repo_id: int, upload_id: uuid.UUID, digest: Digest) -> web.Response:
+async def _monolithic(request: web.Request, gw: Gateway, name: str, digest: Digest) -> web.Response:
+    """POST ?digest= with the whole blob: no session row is needed, the bytes are verified in flight."""
+    repo_id = await repositories.get_or_create(gw.pool, name)
+    upload_id = uuid.uuid4()
+    running = hasher(digest.algorithm)
     try:
-        running = hasher(digest.algorithm)
-        chunk_path, size = await _store_chunk(request, gw, upload_id, 0, running)
-        if await upload_model.append_chunk(gw.pool, upload_id, 0, chunk_path, size) is None:
-            raise RegistryError("BLOB_UPLOAD_INVALID", "upload changed while writing")
+        chunk, size = await _store_chunk(request, gw, upload_id, 0, running)
         computed = Digest(f"{digest.algorithm}:{running.hexdigest()}")
-        return await _commit(gw, name, repo_id, upload_id, [chunk_path], size, digest, computed)
-    except BaseException:
-        await _discard(gw, upload_id)
-        raise
+        return await _commit(gw, name, None, repo_id, 0, [chunk], size, digest, computed)
+    finally:
+        await gw.write_driver.delete_prefix(f"uploads/{upload_id}/")
 
 
 async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, running) -> tuple[str, int]:
@@ -116,12 +117,11 @@ async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, 
 
     try:
         size = await gw.write_driver.write(path, hashed())
-    except (ConnectionError, asyncpg.PostgresError):
-        raise
+    except (ConnectionResetError, EOFError) as exc:
+        raise RegistryError("SIZE_INVALID", f"request body ended early: {exc}") from None
     except Exception as exc:
-        if type(exc).__name__ in ("ClientPayloadError", "ContentLengthError", "PayloadEncodingError"):
-            await gw.write_driver.delete(path)
-            raise RegistryError("SIZE_INVALID", "request body ended before Content-Length bytes") from None
+        if type(exc).__module__.startswith("aiohttp"):  # payload errors: truncated or malformed body
+            raise RegistryError("SIZE_INVALID", f"request body ended before Content-Length bytes: {exc}") from None
         raise
     if expected is not None and size != expected:
         await gw.write_driver.delete(path)
@@ -130,52 +130,58 @@ async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, 
     return path, size
 
 
-async def _session(gw: Gateway, name: str, upload_text: str):
-    upload_id = _parse_upload_id(upload_text)
-    repo_id = await repositories.get_id(gw.pool, name)
-    session = await upload_model.get(gw.pool, upload_id, repo_id) if repo_id is not None else None
+async def _session(gw: Gateway, name: str, upload_text: str) -> UploadSession:
+    session = await upload_model.get(gw.pool, _parse_upload_id(upload_text), name)
     if session is None:
         raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"upload": upload_text})
     return session
 
 
-async def _append(request, gw: Gateway, session, *, content_range: str | None) -> int:
-    """Append the body as a chunk at the session's current offset; returns the new size."""
-    if content_range is not None:
-        match = CONTENT_RANGE_RE.match(content_range.strip())
-        if not match:
-            raise RegistryError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {content_range!r}")
-        start, end = int(match.group(1)), int(match.group(2))
-        if start != session.size or end < start:
-            raise RegistryError(
-                "RANGE_INVALID",
-                f"chunk starts at {start}, upload is at {session.size}",
-                headers={"Range": _range_value(session.size), "Location": _upload_url(request.match_info.get("name", ""), session.id)},
-            )
-        length = content_length(request)
-        if length is not None and length != end - start + 1:
-            raise RegistryError("SIZE_INVALID", f"Content-Range covers {end - start + 1} bytes, Content-Length is {length}")
+def _check_content_range(request: web.Request, name: str, session: UploadSession) -> None:
+    content_range = request.headers.get("Content-Range")
+    if content_range is None:
+        return
+    match = CONTENT_RANGE_RE.match(content_range.strip())
+    if not match:
+        raise RegistryError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {content_range!r}")
+    start, end = int(match.group(1)), int(match.group(2))
+    if start != session.size or end < start:
+        raise RegistryError(
+            "RANGE_INVALID",
+            f"chunk starts at {start}, upload is at {session.size}",
+            headers={"Range": _range_value(session.size), "Location": _upload_url(name, session.id)},
+        )
+    length = content_length(request)
+    if length is not None and length != end - start + 1:
+        raise RegistryError("SIZE_INVALID", f"Content-Range covers {end - start + 1} bytes, Content-Length is {length}")
+
+
+async def _take_chunk(request, gw: Gateway, name: str, session: UploadSession):
+    """Store the body as the next chunk (not yet recorded): (path or None if empty, length, running hash)."""
+    _check_content_range(request, name, session)
     state = gw.hash_states.get(session.id, session.size)
     running = state.hasher.copy() if state else (hasher("sha256") if session.size == 0 else None)
     path, size = await _store_chunk(request, gw, session.id, session.size, running)
     if size == 0:
         await gw.write_driver.delete(path)
-        return session.size
-    new_size = await upload_model.append_chunk(gw.pool, session.id, session.size, path, size)
-    if new_size is None:
-        await gw.write_driver.delete(path)
-        raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first", headers={"Range": _range_value(session.size)})
-    if running is not None:
-        gw.hash_states.put(session.id, HashState(new_size, running))
-    return new_size
+        return None, 0, running
+    return path, size, running
 
 
 async def patch_upload(request: web.Request, name: str, upload: str) -> web.Response:
     await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     session = await _session(gw, name, upload)
-    size = await _append(request, gw, session, content_range=request.headers.get("Content-Range"))
-    return web.Response(status=202, headers=_session_headers(gw, name, session.id, size))
+    path, size, running = await _take_chunk(request, gw, name, session)
+    new_size = session.size
+    if path is not None:
+        new_size = await upload_model.append_chunk(gw.pool, session.id, session.size, path, size)
+        if new_size is None:
+            await gw.write_driver.delete(path)
+            raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first", headers={"Range": _range_value(session.size)})
+    if running is not None:
+        gw.hash_states.put(session.id, HashState(new_size, running))
+    return web.Response(status=202, headers=_session_headers(gw, name, session.id, new_size))
 
 
 async def upload_status(request: web.Request, name: str, upload: str) -> web.Response:
@@ -190,7 +196,6 @@ async def cancel_upload(request: web.Request, name: str, upload: str) -> web.Res
     gw = gateway(request)
     session = await _session(gw, name, upload)
     await _discard(gw, session.id)
-    UPLOADS_OPEN.dec()
     return web.Response(status=204)
 
 
@@ -199,45 +204,53 @@ async def finish_upload(request: web.Request, name: str, upload: str) -> web.Res
     gw = gateway(request)
     digest = digest_param(request.query.get("digest"))
     session = await _session(gw, name, upload)
-    has_body = (content_length(request) or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked"
-    size = session.size
-    if has_body:
-        size = await _append(request, gw, session, content_range=request.headers.get("Content-Range"))
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            try:
-                locked = await upload_model.get(conn, session.id, session.repository_id, for_update=True)
-            except asyncpg.LockNotAvailableError:
-                raise RegistryError("BLOB_UPLOAD_INVALID", "the upload is being completed by another request") from None
-            if locked is None or locked.size != size:
-                raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed while it was being completed")
-            computed = await _digest_of_chunks(gw, locked, digest.algorithm)
-    UPLOADS_OPEN.dec()
+    chunks, size = list(session.chunks), session.size
+    state = gw.hash_states.get(session.id, session.size)
+    running = state.hasher if state else None
+    if (content_length(request) or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked":
+        # The final chunk is not recorded in the session: completing claims the session as it was.
+        path, length, running = await _take_chunk(request, gw, name, session)
+        if path is not None:
+            chunks.append(path)
+            size += length
     try:
-        return await _commit(gw, name, locked.repository_id, locked.id, locked.chunks, locked.size, digest, computed)
-    except BaseException:
-        await _discard(gw, locked.id)
+        if running is not None and digest.algorithm == "sha256":
+            computed = Digest(f"sha256:{running.hexdigest()}")
+        else:
+            computed = await _rehash(gw, chunks, digest.algorithm)
+        return await _commit(gw, name, session.id, session.repository_id, session.size, chunks, size, digest, computed)
+    except RegistryError as exc:
+        # Bytes that hash to the wrong digest can never complete; a broken final chunk can be resent.
+        if exc.code == "DIGEST_INVALID":
+            await _discard(gw, session.id)
         raise
 
 
-async def _digest_of_chunks(gw: Gateway, session, algorithm: str) -> Digest:
-    state = gw.hash_states.get(session.id, session.size)
-    if state is not None and algorithm == "sha256":
-        return Digest(f"sha256:{state.hasher.hexdigest()}")
+async def _rehash(gw: Gateway, chunks: list[str], algorithm: str) -> Digest:
     UPLOAD_REHASH.inc()
     running = hasher(algorithm)
-    for chunk in session.chunks:
+    for chunk in chunks:
         async for block in gw.write_driver.read(chunk):
             await hash_update(running, block)
     return Digest(f"{algorithm}:{running.hexdigest()}")
 
 
-async def _commit(gw: Gateway, name: str, repo_id: int, upload_id: uuid.UUID, chunks: list[str], size: int, wanted: Digest, computed: Digest) -> web.Response:
-    """Verify, move the bytes to their content address, then record everything in one transaction."""
+async def _commit(
+    gw: Gateway,
+    name: str,
+    upload_id: uuid.UUID | None,
+    repo_id: int,
+    session_size: int,
+    chunks: list[str],
+    size: int,
+    wanted: Digest,
+    computed: Digest,
+) -> web.Response:
+    """Verify, move the bytes to their content address, then record everything in one statement."""
     if computed != wanted:
-        await _discard(gw, upload_id)
         raise RegistryError("DIGEST_INVALID", detail={"expected": wanted, "computed": computed})
-    location_id = gw.location_ids[gw.write_location]
+    location = gw.write_location
+    location_id = gw.location_ids[location]
     driver = gw.write_driver
     if await blob_model.get_placed(gw.pool, wanted, location_id) is None:
         target = blob_path(wanted)
@@ -247,28 +260,23 @@ async def _commit(gw: Gateway, name: str, repo_id: int, upload_id: uuid.UUID, ch
             await driver.put_bytes(target, b"")
         else:
             await driver.concat(target, chunks)
-    outbox_ids = []
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            blob_id, new_placement = await blob_model.record(conn, wanted, size, location_id)
-            await blob_model.link(conn, repo_id, blob_id)
-            await upload_model.delete(conn, upload_id)
-            if new_placement:
-                event = BlobWritten(
-                    digest=wanted,
-                    size=size,
-                    location=gw.write_location,
-                    region=gw.region,
-                    repository=name,
-                    namespace=name.split("/", 1)[0],
-                    committed_at=time.time(),
-                )
-                outbox_ids.append(
-                    await outbox_add(conn, gw.bus.subjects.blob_written(gw.write_location), event, f"blob:{wanted}:{gw.write_location}")
-                )
-    gw.relay.publish_soon(outbox_ids)
-    gw.hash_states.drop(upload_id)
-    await driver.delete_prefix(f"uploads/{upload_id}/")
+    event = BlobWritten(
+        digest=wanted, size=size, location=location, region=gw.region, repository=name,
+        namespace=name.split("/", 1)[0], committed_at=time.time(),
+    )
+    msg_id, subject = f"blob:{wanted}:{location}", gw.bus.subjects.blob_written(location)
+    payload = encode(event)
+    blob_id, outbox_id = await upload_model.complete(
+        gw.pool, upload_id=upload_id, repository_id=repo_id, session_size=session_size, digest=wanted,
+        size=size, location_id=location_id, event=(msg_id, subject, payload),
+    )
+    if blob_id is None:
+        raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
+    if outbox_id is not None:
+        gw.relay.publish_soon([OutboxEntry(outbox_id, msg_id, subject, payload)])
+    if upload_id is not None:
+        gw.hash_states.drop(upload_id)
+        await driver.delete_prefix(f"uploads/{upload_id}/")
     return _created(name, wanted)
 
 
