@@ -28,6 +28,8 @@ import yaml
 from shared.embedded import free_port, port_open
 
 MiB = 1024 * 1024
+# Distribution uses every core; Meridian runs one gateway process per core, as deployed.
+MERIDIAN_WORKERS = os.cpu_count() or 2
 
 
 @dataclass
@@ -86,7 +88,7 @@ def start_meridian(workdir: Path) -> Target:
     path.write_text(yaml.safe_dump(doc))
     log = open(workdir / "meridian.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"), "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"), "--port", str(port), "--workers", str(MERIDIAN_WORKERS)],
         stdout=log, stderr=subprocess.STDOUT,
     )
     return Target("meridian", f"http://127.0.0.1:{port}", process)

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,30 @@ def _load(path: str) -> Config:
         _fail(str(exc))
 
 
-async def _serve(apps: list[tuple[Any, str]]) -> None:
+def _prepare_workers(workers: int, metrics_dir: Path) -> None:
+    """Before prometheus_client is imported: let every worker's metrics land in one folder."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _die_with_parent() -> None:
+    # Linux: a worker gets SIGTERM when the process that started it goes away, even on SIGKILL.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _spawn_workers(count: int, config_path: Path, listen: str, pretty: bool) -> list[subprocess.Popen]:
+    command = [sys.executable, "-m", "services.cli", "gateway", "--config", str(config_path), "--listen", listen, "--reuse-port"]
+    if pretty:
+        command.append("--pretty")
+    return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
+
+
+async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False) -> None:
     from aiohttp import web
 
     runners = []
@@ -36,7 +64,7 @@ async def _serve(apps: list[tuple[Any, str]]) -> None:
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024).start()
+        await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port).start()
         runners.append(runner)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,21 +129,38 @@ def cmd_up(args: argparse.Namespace) -> None:
         except ConfigError as exc:
             _fail(str(exc))
         configure_logging(service="meridian", region=config.meridian_region, json=not args.pretty)
-        asyncio.run(_run_up(config))
+        _prepare_workers(args.workers, data / "metrics")
+        generated = data / "config.generated.yaml"
+        generated.write_text(yaml.safe_dump(doc, sort_keys=False))
+        asyncio.run(_run_up(config, args, generated))
     finally:
         for server in reversed(started):
             server.stop()
 
 
-async def _run_up(config: Config) -> None:
+async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -> None:
     from services.gateway.app import create_app
 
     await _prepare_database(config)
-    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region})", flush=True)
+    workers = _spawn_workers(args.workers - 1, config_path, config.meridian_listen, args.pretty)
+    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, {args.workers} worker(s))", flush=True)
     if config.meridian_insecure_open_access:
         print("  open access: anyone may push and pull (development default)", flush=True)
-    print(f"  try: skopeo copy --dest-tls-verify=false docker://docker.io/library/alpine docker://{config.server_hostname}/library/alpine", flush=True)
-    await _serve([(create_app(config), config.meridian_listen)])
+    print(f"  try: skopeo copy --dest-tls-verify=false oci:./layout:latest docker://{config.server_hostname}/acme/app:latest", flush=True)
+    try:
+        await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
+    finally:
+        _stop(workers)
+
+
+def _stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def cmd_gateway(args: argparse.Namespace) -> None:
@@ -124,10 +169,15 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     config = _load(args.config)
     configure_logging(service="gateway", region=config.meridian_region, json=not args.pretty)
     listen = args.listen or config.meridian_listen
+    _prepare_workers(args.workers, Path(tempfile.gettempdir()) / f"meridian-metrics-{os.getpid()}")
 
     async def run() -> None:
         await _check_migrated(config)
-        await _serve([(create_app(config), listen)])
+        workers = _spawn_workers(args.workers - 1, Path(args.config), listen, args.pretty)
+        try:
+            await _serve([(create_app(config), listen)], reuse_port=args.reuse_port or args.workers > 1)
+        finally:
+            _stop(workers)
 
     asyncio.run(run())
 
@@ -159,12 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data", default=str(DEFAULT_DATA), help="folder for embedded servers and storage (default .meridian)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
     up.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
     up.set_defaults(func=cmd_up)
 
     gateway = sub.add_parser("gateway", help="run the gateway service alone")
     gateway.add_argument("--config", required=True)
     gateway.add_argument("--listen", help="host:port (default MERIDIAN_LISTEN)")
+    gateway.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    gateway.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     gateway.add_argument("--pretty", action="store_true")
     gateway.set_defaults(func=cmd_gateway)
 

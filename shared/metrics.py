@@ -1,7 +1,10 @@
 """Prometheus metrics shared by the services. Each process exposes them at /metrics."""
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
 
 HTTP_REQUESTS = Counter(
     "meridian_http_requests_total", "HTTP requests", ["service", "route", "method", "status"]
@@ -14,7 +17,7 @@ HTTP_LATENCY = Histogram(
 )
 BYTES_PUSHED = Counter("meridian_bytes_pushed_total", "Blob bytes received", ["location"])
 BYTES_PULLED = Counter("meridian_bytes_pulled_total", "Blob bytes served", ["location"])
-UPLOADS_OPEN = Gauge("meridian_upload_sessions_open", "Upload sessions open in this process")
+UPLOADS_OPEN = Gauge("meridian_upload_sessions_open", "Upload sessions open (all processes)", multiprocess_mode="max")
 UPLOAD_REHASH = Counter(
     "meridian_upload_rehash_total",
     "Uploads completed by re-reading stored chunks (the hash state was in another process)",
@@ -22,8 +25,33 @@ UPLOAD_REHASH = Counter(
 BUS_PUBLISHED = Counter("meridian_bus_published_total", "Messages published to JetStream", ["subject_kind"])
 BUS_PUBLISH_ERRORS = Counter("meridian_bus_publish_errors_total", "Failed publishes", ["subject_kind"])
 OUTBOX_RELAYED = Counter("meridian_outbox_relayed_total", "Outbox rows republished by the relay")
-OUTBOX_PENDING = Gauge("meridian_outbox_pending", "Outbox rows waiting to be published")
+OUTBOX_PENDING = Gauge("meridian_outbox_pending", "Outbox rows waiting to be published", multiprocess_mode="max")
 
 
 def render() -> tuple[bytes, str]:
+    # With several worker processes (PROMETHEUS_MULTIPROC_DIR set before start) every worker answers
+    # for all of them, so a scrape that lands on any one sees the whole service.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class RequestMetrics:
+    """Label children cached per (route, method[, status]): labels() costs a lock and a dict build."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._latency: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = HTTP_REQUESTS.labels(self.service, route, method, str(status))
+        counter.inc()
+        latency = self._latency.get((route, method))
+        if latency is None:
+            latency = self._latency[(route, method)] = HTTP_LATENCY.labels(self.service, route, method)
+        latency.observe(seconds)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -13,7 +14,7 @@ from shared.config import Config
 from shared.db import create_pool
 from shared.errors import RegistryError
 from shared.logging import get_logger
-from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, UPLOADS_OPEN, render
+from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.storage import open_driver
@@ -25,11 +26,15 @@ from .v2.base import GATEWAY, ROUTE
 
 log = get_logger("gateway")
 SERVICE = "gateway"
+REQUEST_METRICS = RequestMetrics(SERVICE)
+# Request ids: a per-process random prefix and a counter; unique without a syscall per request.
+_ID_PREFIX = os.urandom(4).hex()
+_ids = itertools.count(1)
 
 
 @web.middleware
 async def registry_middleware(request: web.Request, handler):
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID") or f"{_ID_PREFIX}{next(_ids):x}"
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
@@ -55,9 +60,7 @@ async def registry_middleware(request: web.Request, handler):
         error = RegistryError("UNSUPPORTED", "internal error", status=500)
         response = web.Response(status=500, body=error.body(), content_type="application/json")
     finally:
-        route = request.get(ROUTE, "other")
-        HTTP_REQUESTS.labels(SERVICE, route, request.method, str(status)).inc()
-        HTTP_LATENCY.labels(SERVICE, route, request.method).observe(time.perf_counter() - started)
+        REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("request_id")
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id

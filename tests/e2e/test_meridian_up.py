@@ -15,11 +15,12 @@ from tests.helpers import eventually, sha256
 pytestmark = pytest.mark.e2e
 
 
-async def test_up_runs_the_registry_and_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
     port = free_port()
     log = open(tmp_path / "up.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), "--workers", str(workers)],
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -38,8 +39,14 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path):
             data = b"hello from meridian up"
             async with http.post(f"{url}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
                 assert r.status == 201
-            async with http.get(f"{url}/v2/acme/app/blobs/{sha256(data)}") as r:
-                assert await r.read() == data
+            for _ in range(20):  # with two workers, requests land on both
+                async with http.get(f"{url}/v2/acme/app/blobs/{sha256(data)}") as r:
+                    assert await r.read() == data
+            async with http.get(f"{url}/metrics") as r:
+                metrics = await r.text()
+            served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                         if line.startswith("meridian_http_requests_total{") and 'route="blob"' in line and 'method="GET"' in line)
+            assert served == 20  # every worker's requests, whichever worker answered the scrape
         output = (tmp_path / "up.log").read_text()
         assert f"listening on http://127.0.0.1:{port}" in output
         nats_ports = [int(line.split(":")[-1]) for line in (tmp_path / "data" / "nats" / "nats.log").read_text().splitlines() if "Listening for client connections on" in line]
@@ -49,6 +56,8 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path):
         assert not port_open("127.0.0.1", port)
         assert nats_ports and not port_open("127.0.0.1", nats_ports[0])
         assert (tmp_path / "data" / "storage" / "sha256").is_dir()
+        leftover = subprocess.run(["pgrep", "-f", f"--listen 127.0.0.1:{port}"], capture_output=True, text=True).stdout
+        assert leftover.strip() == ""
     finally:
         if process.poll() is None:
             process.kill()

@@ -7,6 +7,7 @@ the previous chunk; when the final PUT reaches a process without it, the stored 
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -110,10 +111,17 @@ async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, 
     path = f"uploads/{upload_id}/{offset:016d}-{uuid.uuid4().hex[:8]}"
 
     async def hashed():
+        # Hash block N in a thread while the driver writes it and the next block is read: the
+        # updates stay in order because each waits for the one before.
+        pending = None
         async for block in body_blocks(request):
             if running is not None:
-                await hash_update(running, block)
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(hash_update(running, block))
             yield block
+        if pending is not None:
+            await pending
 
     try:
         size = await gw.write_driver.write(path, hashed())
