@@ -33,6 +33,16 @@ class Subjects:
     def tag_changed(self) -> str:
         return f"{self.prefix}.events.tag.changed"
 
+    @property
+    def blob_written_all(self) -> str:
+        return f"{self.prefix}.events.blob.written.>"
+
+    def blobstore_command(self, location: str, command: str) -> str:
+        return f"{self.prefix}.blobstore.{location}.{command}"
+
+    def replicator_consumer(self, location: str) -> str:
+        return f"replicator-{location}"
+
 
 def encode(message: msgspec.Struct) -> bytes:
     return encode_json(message)

@@ -138,6 +138,22 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_chunk_min_length: int = 0
     # Seconds an outbox row may stay unpublished before the relay republishes it.
     meridian_outbox_relay_after_sec: float = 5.0
+    # Quay's switch: refuse pushes while the API stays writable (used before remove-location).
+    disable_pushes: bool = False
+    # Geo-replication: each location's blobstore (its HTTP storage proxy), reached by other regions.
+    meridian_blobstore_urls: dict[str, str] = msgspec.field(default_factory=dict)
+    meridian_blobstore_listen: str = "0.0.0.0:8081"
+    # Signs the short-lived tokens services present to blobstores; the same in every region.
+    meridian_service_secret: str | None = None
+    meridian_replication_concurrency: int = 4
+    meridian_replication_max_deliver: int = 5
+    meridian_replication_ack_wait_sec: float = 60.0
+    # NAK back-off doubles per delivery (1, 2, 4, ... s) up to this.
+    meridian_replication_max_backoff_sec: float = 60.0
+    # Temporary objects (interrupted copies and uploads) older than this are removed at start.
+    meridian_partial_object_max_age_sec: float = 3600.0
+    # A location that failed is skipped for this long before it is tried again.
+    meridian_location_retry_after_sec: float = 30.0
 
     def storage_locations(self) -> dict[str, StorageLocation]:
         return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}
@@ -238,6 +254,29 @@ def _check_semantics(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: key DB_URI: value {config.db_uri!r} is invalid: expected a postgresql:// URI")
     if not config.nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise ConfigError(f"{source}: key NATS_URL: value {config.nats_url!r} is invalid: expected a nats:// URL")
+    for name, url in config.meridian_blobstore_urls.items():
+        if name not in locations:
+            raise ConfigError(
+                f"{source}: key MERIDIAN_BLOBSTORE_URLS.{name}: value {url!r} is invalid: expected a location "
+                f"of DISTRIBUTED_STORAGE_CONFIG ({', '.join(locations)})"
+            )
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: key MERIDIAN_BLOBSTORE_URLS.{name}: value {url!r} is invalid: expected an http(s) URL")
+    if config.meridian_blobstore_urls and len(config.meridian_service_secret or "") < 32:
+        raise ConfigError(
+            f"{source}: key MERIDIAN_SERVICE_SECRET: value is invalid: expected a secret of at least 32 characters "
+            "(blobstores authenticate each other with it); generate one with `openssl rand -hex 32`"
+        )
+    if config.feature_storage_replication:
+        if not (os.environ.get("QUAY_DISTRIBUTED_STORAGE_PREFERENCE") or os.environ.get("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE") or config.distributed_storage_preference):
+            raise ConfigError(
+                "Missing storage preference for geo-replication. Set DISTRIBUTED_STORAGE_PREFERENCE in config.yaml "
+                "or the QUAY_DISTRIBUTED_STORAGE_PREFERENCE (or MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE) environment "
+                "variable to this region's locations, nearest first, e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\""
+            )
+    for key in ("meridian_replication_concurrency", "meridian_replication_max_deliver"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{source}: key {key.upper()}: value {getattr(config, key)!r} is invalid: expected at least 1")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
         raise ConfigError(
             f"{source}: key MERIDIAN_BUS_PREFIX: value {config.meridian_bus_prefix!r} is invalid: "

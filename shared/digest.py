@@ -1,6 +1,7 @@
 """Content digests: sha256 and sha512, parsing and streaming verification."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 
@@ -50,3 +51,25 @@ def blob_path(digest: str) -> str:
     """Content address inside a location: `sha256/<2 hex>/<hex>` as Quay and Distribution lay it out."""
     algorithm, hexpart = digest.split(":", 1)
     return f"{algorithm}/{hexpart[:2]}/{hexpart}"
+
+
+class DigestMismatch(Exception):
+    pass
+
+
+async def verified(chunks, digest: Digest, expected_size: int | None = None):
+    """Pass bytes through; raise DigestMismatch at the end if they do not hash to `digest`, so an
+    atomic storage write fed by this stream is abandoned and nothing lands at the content address."""
+    loop = asyncio.get_running_loop()
+    running = hasher(digest.algorithm)
+    size = 0
+    async for block in chunks:
+        if len(block) >= 256 * 1024:
+            await loop.run_in_executor(None, running.update, block)
+        else:
+            running.update(block)
+        size += len(block)
+        yield block
+    computed = f"{digest.algorithm}:{running.hexdigest()}"
+    if computed != digest or (expected_size is not None and size != expected_size):
+        raise DigestMismatch(f"expected {digest} ({expected_size} bytes), got {computed} ({size} bytes)")

@@ -31,3 +31,17 @@ class TagChanged(msgspec.Struct, kw_only=True):
     digest: str | None  # None when the tag was deleted
     region: str
     changed_at: float
+
+
+class BlobCommand(msgspec.Struct, kw_only=True):
+    """Request on `<prefix>.blobstore.<location>.<stat|delete|verify>`."""
+
+    digest: str
+
+
+class BlobCommandReply(msgspec.Struct, kw_only=True, omit_defaults=True):
+    ok: bool
+    exists: bool = False
+    size: int | None = None
+    valid: bool | None = None  # verify: the bytes hash to the digest
+    error: str | None = None

@@ -55,3 +55,22 @@ class RequestMetrics:
         if latency is None:
             latency = self._latency[(route, method)] = HTTP_LATENCY.labels(self.service, route, method)
         latency.observe(seconds)
+
+
+REPLICATION_LAG = Histogram(
+    "meridian_replication_lag_seconds",
+    "Push commit to placement in this location",
+    ["location"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+REPLICATION_COPIES = Counter("meridian_replication_copies_total", "Blobs copied into this location", ["location"])
+REPLICATION_BYTES = Counter("meridian_replication_bytes_total", "Bytes copied into this location", ["location"])
+REPLICATION_FAILURES = Counter(
+    "meridian_replication_failures_total",
+    "Copy attempts that failed (corrupt: source bytes did not match the digest; gave_up: last delivery failed)",
+    ["location", "reason"],
+)
+REPLICATION_BACKLOG = Gauge(
+    "meridian_replication_backlog", "blob.written events not yet processed by this location's replicator",
+    ["location"], multiprocess_mode="max",
+)

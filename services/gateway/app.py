@@ -5,6 +5,7 @@ import asyncio
 import itertools
 import os
 import time
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -17,7 +18,7 @@ from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.storage import open_driver
+from shared.locations import Locations
 
 from .auth import Authorizer, ClosedAccess, OpenAccess
 from .routes import dispatch
@@ -100,15 +101,15 @@ async def _refresh_gauges(gw: Gateway) -> None:
         await asyncio.sleep(15)
 
 
-def create_app(config: Config, *, authorizer: Authorizer | None = None) -> web.Application:
+def create_app(config: Config, *, authorizer: Authorizer | None = None, config_dir: Path | None = None) -> web.Application:
     app = web.Application(middlewares=[registry_middleware], client_max_size=1024**4)
 
     async def lifecycle(app: web.Application):
         pool = await create_pool(config.db_uri, config.db_pool_size)
         bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"gateway-{config.meridian_region}")
         await bus.connect()
-        drivers = {name: open_driver(loc) for name, loc in config.storage_locations().items()}
-        location_ids = await ensure_locations(pool, list(drivers))
+        locations = Locations(config, config_dir=config_dir)
+        location_ids = await ensure_locations(pool, list(config.storage_locations()))
         relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
         relay.start()
         gw = Gateway(
@@ -116,9 +117,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None) -> web.A
             pool=pool,
             bus=bus,
             relay=relay,
-            drivers=drivers,
+            locations=locations,
             location_ids=location_ids,
-            preference=config.preferred_locations(),
             authorizer=authorizer or choose_authorizer(config),
         )
         app[GATEWAY] = gw
@@ -128,8 +128,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None) -> web.A
         gauges.cancel()
         await relay.stop()
         await bus.close()
-        for driver in drivers.values():
-            await driver.close()
+        await locations.close()
         await pool.close()
 
     app.cleanup_ctx.append(lifecycle)

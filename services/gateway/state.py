@@ -11,6 +11,7 @@ import asyncpg
 from shared.bus import Bus
 from shared.config import Config
 from shared.outbox import OutboxRelay
+from shared.locations import Locations
 from shared.storage import StorageDriver
 
 from .auth import Authorizer
@@ -57,9 +58,8 @@ class Gateway:
     pool: asyncpg.Pool
     bus: Bus
     relay: OutboxRelay
-    drivers: dict[str, StorageDriver]
+    locations: Locations
     location_ids: dict[str, int]
-    preference: list[str]
     authorizer: Authorizer
     hash_states: HashStates = field(default_factory=HashStates)
 
@@ -69,11 +69,11 @@ class Gateway:
 
     @property
     def write_location(self) -> str:
-        return self.preference[0]
+        return self.locations.own
 
     @property
     def write_driver(self) -> StorageDriver:
-        return self.drivers[self.write_location]
+        return self.locations.own_driver
 
     @property
     def read_only(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
@@ -145,6 +146,18 @@ class LocalDriver:
             return []
         keys = [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
         return sorted(keys)
+
+    async def clean_partial(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in (self.root / ".tmp").iterdir():
+            try:
+                if entry.stat().st_mtime <= cutoff:
+                    entry.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def local_file(self, path: str) -> Path | None:
         return self._path(path)

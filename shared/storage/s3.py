@@ -5,6 +5,7 @@ Streams are cut into PART_SIZE parts; at most one part is held in memory per wri
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
@@ -188,6 +189,18 @@ class S3Driver:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []))
         return sorted(keys)
+
+    async def clean_partial(self, older_than: float) -> int:
+        s3 = await self._s3()
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        removed = 0
+        paginator = s3.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] <= cutoff:
+                    await s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    removed += 1
+        return removed
 
     def local_file(self, path: str) -> Path | None:
         return None

@@ -1,31 +1,22 @@
-"""Blob HEAD/GET (with Range) and DELETE."""
+"""Blob HEAD/GET (with Range, from the nearest location that holds the bytes) and DELETE."""
 from __future__ import annotations
 
 import re
 
 from aiohttp import web
 
-from shared.digest import blob_path
 from shared.errors import RegistryError
+from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
+from shared.logging import get_logger
 from shared.metrics import BYTES_PULLED
 from shared.model import blobs as blob_model
 from shared.model import repositories
-from shared.storage.base import NotFound
 
 from ..auth import Action
 from .base import authorize, digest_param, gateway
 
+log = get_logger(__name__)
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _pick_location(preference: list[str], drivers: dict, held: list[str]) -> str | None:
-    for name in preference:
-        if name in held:
-            return name
-    for name in held:
-        if name in drivers:
-            return name
-    return None
 
 
 async def _find(request: web.Request, name: str, digest_text: str):
@@ -37,10 +28,10 @@ async def _find(request: web.Request, name: str, digest_text: str):
         if await repositories.get_id(gw.pool, name) is None:
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})
         raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
-    location = _pick_location(gw.preference, gw.drivers, blob.locations)
-    if location is None:
-        raise RegistryError("BLOB_UNKNOWN", "blob has no readable copy in this region", detail={"digest": digest})
-    return gw, digest, blob, location
+    candidates = gw.locations.candidates(blob.locations)
+    if not candidates:
+        raise RegistryError("BLOB_UNKNOWN", "no reachable location holds this blob", detail={"digest": digest})
+    return gw, digest, blob, candidates
 
 
 def _headers(digest: str, location: str) -> dict[str, str]:
@@ -55,56 +46,66 @@ def _headers(digest: str, location: str) -> dict[str, str]:
 
 
 async def head_blob(request: web.Request, name: str, digest: str) -> web.StreamResponse:
-    gw, digest, blob, location = await _find(request, name, digest)
-    response = web.StreamResponse(status=200, headers=_headers(digest, location))
+    gw, digest, blob, candidates = await _find(request, name, digest)
+    response = web.StreamResponse(status=200, headers=_headers(digest, candidates[0]))
     response.content_length = blob.size
     await response.prepare(request)
     return response
 
 
-async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamResponse:
-    gw, digest, blob, location = await _find(request, name, digest)
-    driver = gw.drivers[location]
-    path = blob_path(digest)
-    local = driver.local_file(path)
-    BYTES_PULLED.labels(location).inc(blob.size)
-    if local is not None:
-        if not local.is_file():
-            raise RegistryError("BLOB_UNKNOWN", "blob bytes are missing from storage", detail={"digest": digest})
-        headers = _headers(digest, location)
-        headers.pop("ETag")  # FileResponse derives its own validator
-        return web.FileResponse(local, chunk_size=256 * 1024, headers=headers)
-    return await _stream(request, driver, path, blob.size, _headers(digest, location))
-
-
-async def _stream(request: web.Request, driver, path: str, size: int, headers: dict[str, str]) -> web.StreamResponse:
-    start, length, status = 0, size, 200
+def _requested_range(request: web.Request, size: int) -> tuple[int, int, str | None]:
+    """(start, length, Content-Range or None) for the request's Range header."""
     requested = request.headers.get("Range")
-    if requested:
-        match = RANGE_RE.match(requested.strip())
-        if not match or (not match.group(1) and not match.group(2)):
-            raise RegistryError("RANGE_INVALID", f"unsupported Range {requested!r}", headers={"Content-Range": f"bytes */{size}"})
-        first, last = match.groups()
-        if first:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-        else:
-            start = max(size - int(last), 0)
-            end = size - 1
-        if start >= size or end < start:
-            raise RegistryError("RANGE_INVALID", f"Range {requested!r} not satisfiable", headers={"Content-Range": f"bytes */{size}"})
-        length, status = end - start + 1, 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = length
-    await response.prepare(request)
+    if not requested:
+        return 0, size, None
+    unsatisfiable = {"Content-Range": f"bytes */{size}"}
+    match = RANGE_RE.match(requested.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        raise RegistryError("RANGE_INVALID", f"unsupported Range {requested!r}", headers=unsatisfiable)
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    else:
+        start, end = max(size - int(last), 0), size - 1
+    if start >= size or end < start:
+        raise RegistryError("RANGE_INVALID", f"Range {requested!r} not satisfiable", headers=unsatisfiable)
+    return start, end - start + 1, f"bytes {start}-{end}/{size}"
+
+
+async def _open_nearest(gw, digest: str, size: int, candidates: list[str], start: int, length: int) -> OpenedBlob:
+    for name in candidates:
+        try:
+            return await gw.locations.open(name, digest, size, start, length)
+        except BlobMissing:
+            log.warning("placement without bytes", digest=digest, location=name)
+        except LocationUnavailable as exc:
+            log.warning("location unavailable, trying the next", location=name, error=str(exc))
+    raise RegistryError("UNSUPPORTED", "no location holding this blob is reachable; retry later", status=503,
+                        detail={"digest": digest, "locations": candidates})
+
+
+async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamResponse:
+    gw, digest, blob, candidates = await _find(request, name, digest)
+    start, length, content_range = _requested_range(request, blob.size)
+    opened = await _open_nearest(gw, digest, blob.size, candidates, start, length)
+    BYTES_PULLED.labels(opened.location).inc(length)
+    headers = _headers(digest, opened.location)
+    if opened.local_file is not None:
+        headers.pop("ETag")  # FileResponse derives its own validator and handles Range itself
+        return web.FileResponse(opened.local_file, chunk_size=256 * 1024, headers=headers)
     try:
-        async for block in driver.read(path, start, length):
+        if content_range:
+            headers["Content-Range"] = content_range
+        response = web.StreamResponse(status=206 if content_range else 200, headers=headers)
+        response.content_length = length
+        await response.prepare(request)
+        async for block in opened.chunks:
             await response.write(block)
-    except NotFound:
-        raise RegistryError("BLOB_UNKNOWN", "blob bytes are missing from storage") from None
-    await response.write_eof()
-    return response
+        await response.write_eof()
+        return response
+    finally:
+        opened.release()
 
 
 async def delete_blob(request: web.Request, name: str, digest: str) -> web.Response:

@@ -1,0 +1,217 @@
+"""The blobstore: one location's storage, served to other regions over HTTP and commanded over NATS.
+
+HTTP (token from shared/tokens.py in `Authorization: Bearer`):
+  GET/HEAD /blobs/<digest>   bytes, with Range
+  PUT      /blobs/<digest>   streamed; the bytes must hash to the digest or nothing is stored
+NATS request/reply on `<prefix>.blobstore.<location>.<stat|delete|verify>` (BlobCommand -> BlobCommandReply).
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+from aiohttp import web
+
+from shared import tokens
+from shared.bus import Bus, encode
+from shared.config import Config
+from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hasher, parse_digest, verified
+from shared.errors import read_only_error
+from shared.logging import get_logger
+from shared.messages import BlobCommand, BlobCommandReply
+from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
+from shared.storage import StorageDriver, open_driver
+from shared.storage.base import NotFound
+
+log = get_logger("blobstore")
+REQUEST_METRICS = RequestMetrics("blobstore")
+COMMANDS = ("stat", "delete", "verify")
+
+
+class Blobstore:
+    def __init__(self, config: Config, location: str) -> None:
+        self.config = config
+        self.location = location
+        self.driver: StorageDriver = open_driver(config.storage_locations()[location])
+        self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"blobstore-{location}")
+        self._subscriptions = []
+
+    async def start(self) -> None:
+        await self.bus.connect()
+        for command in COMMANDS:
+            subject = self.bus.subjects.blobstore_command(self.location, command)
+            # A queue group lets several blobstore processes of one location share the commands.
+            self._subscriptions.append(await self.bus.nc.subscribe(subject, queue=f"blobstore-{self.location}", cb=self._on_command))
+
+    async def stop(self) -> None:
+        for subscription in self._subscriptions:
+            try:
+                await subscription.unsubscribe()
+            except Exception:
+                pass
+        await self.bus.close()
+        await self.driver.close()
+
+    async def _on_command(self, msg) -> None:
+        command = msg.subject.rsplit(".", 1)[1]
+        try:
+            request = msgspec.json.decode(msg.data, type=BlobCommand)
+            digest = parse_digest(request.digest)
+            reply = await self.run_command(command, digest)
+        except (msgspec.ValidationError, InvalidDigest) as exc:
+            reply = BlobCommandReply(ok=False, error=str(exc))
+        except Exception as exc:  # the caller must hear back, whatever went wrong
+            log.exception("blobstore command failed", command=command)
+            reply = BlobCommandReply(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if msg.reply:
+            await msg.respond(encode(reply))
+
+    async def run_command(self, command: str, digest: Digest) -> BlobCommandReply:
+        path = blob_path(digest)
+        if command == "stat":
+            size = await self.driver.stat(path)
+            return BlobCommandReply(ok=True, exists=size is not None, size=size)
+        if command == "delete":
+            if self.config.registry_state == "readonly":
+                return BlobCommandReply(ok=False, error=read_only_error().message)
+            await self.driver.delete(path)
+            return BlobCommandReply(ok=True)
+        if command == "verify":
+            size = await self.driver.stat(path)
+            if size is None:
+                return BlobCommandReply(ok=True, exists=False)
+            running = hasher(digest.algorithm)
+            async for block in self.driver.read(path):
+                running.update(block)
+            return BlobCommandReply(ok=True, exists=True, size=size, valid=f"{digest.algorithm}:{running.hexdigest()}" == digest)
+        return BlobCommandReply(ok=False, error=f"unknown command {command!r}")
+
+
+BLOBSTORE = web.AppKey("blobstore", Blobstore)
+
+
+def _authorized(request: web.Request, store: Blobstore, action: str, digest: str) -> None:
+    secret = store.config.meridian_service_secret
+    header = request.headers.get("Authorization", "")
+    if not secret or not header.startswith("Bearer "):
+        raise web.HTTPUnauthorized(text="a blobstore token is required")
+    try:
+        tokens.verify(secret, header[7:], location=store.location, action=action, digest=digest)
+    except tokens.TokenError as exc:
+        raise web.HTTPForbidden(text=str(exc)) from None
+
+
+def _digest(request: web.Request) -> Digest:
+    try:
+        return parse_digest(request.match_info["digest"])
+    except InvalidDigest as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+async def get_blob(request: web.Request) -> web.StreamResponse:
+    store: Blobstore = request.app[BLOBSTORE]
+    digest = _digest(request)
+    _authorized(request, store, "read", digest)
+    path = blob_path(digest)
+    local = store.driver.local_file(path)
+    if local is not None:
+        if not local.is_file():
+            raise web.HTTPNotFound(text=f"{digest} is not in {store.location}")
+        BYTES_PULLED.labels(store.location).inc(local.stat().st_size)
+        return web.FileResponse(local, chunk_size=256 * 1024, headers={"Docker-Content-Digest": digest})
+    size = await store.driver.stat(path)
+    if size is None:
+        raise web.HTTPNotFound(text=f"{digest} is not in {store.location}")
+    start, length, status = 0, size, 200
+    headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes"}
+    requested = request.headers.get("Range", "")
+    if requested.startswith("bytes=") and "," not in requested:
+        first, _, last = requested[6:].partition("-")
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+            if start >= size or end < start:
+                raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+            length, status = end - start + 1, 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for block in store.driver.read(path, start, length):
+            await response.write(block)
+        BYTES_PULLED.labels(store.location).inc(length)
+    await response.write_eof()
+    return response
+
+
+async def put_blob(request: web.Request) -> web.Response:
+    store: Blobstore = request.app[BLOBSTORE]
+    digest = _digest(request)
+    _authorized(request, store, "write", digest)
+    if store.config.registry_state == "readonly":
+        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=read_only_error().message)
+    path = blob_path(digest)
+    if await store.driver.stat(path) is not None:
+        return web.Response(status=201, headers={"Docker-Content-Digest": digest})
+    try:
+        size = await store.driver.write(path, verified(request.content.iter_chunked(1 << 20), digest, request.content_length))
+    except DigestMismatch as exc:
+        raise web.HTTPBadRequest(text=f"digest mismatch: {exc}") from None
+    BYTES_PUSHED.labels(store.location).inc(size)
+    return web.Response(status=201, headers={"Docker-Content-Digest": digest})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def health(request: web.Request) -> web.Response:
+    store: Blobstore = request.app[BLOBSTORE]
+    checks = {"bus": store.bus.connected, "storage": False}
+    try:
+        await asyncio.wait_for(store.driver.stat("health-probe"), 3)
+        checks["storage"] = True
+    except Exception:
+        pass
+    status = 200 if all(checks.values()) else 503
+    return web.json_response({"data": {"services": checks}, "status_code": status}, status=status)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "other"
+        REQUEST_METRICS.observe(route, request.method, status, loop.time() - started)
+
+
+def create_app(config: Config, *, location: str | None = None, config_dir: Path | None = None) -> web.Application:
+    location = location or config.preferred_locations()[0]
+    app = web.Application(middlewares=[metrics_middleware], client_max_size=1024**4)
+
+    async def lifecycle(app: web.Application):
+        store = Blobstore(config, location)
+        await store.start()
+        app[BLOBSTORE] = store
+        log.info("blobstore ready", location=location)
+        yield
+        await store.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/blobs/{digest}", get_blob)  # also answers HEAD
+    app.router.add_put("/blobs/{digest}", put_blob)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
+    return app

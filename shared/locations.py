@@ -1,0 +1,183 @@
+"""Where a process finds blob bytes: its own location through a storage driver, other regions'
+locations through their blobstores (HTTP, signed tokens), with a circuit breaker per location so a
+failing one is skipped instead of failing every pull."""
+from __future__ import annotations
+
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+import aiohttp
+
+from shared import tokens
+from shared.config import Config
+from shared.digest import blob_path
+from shared.logging import get_logger
+from shared.storage import StorageDriver, open_driver
+from shared.storage.base import NotFound
+
+log = get_logger(__name__)
+
+
+class LocationUnavailable(Exception):
+    """The location could not be reached or answered with an error."""
+
+
+class BlobMissing(Exception):
+    """The location answered, but does not hold the blob (a placement that lies)."""
+
+
+@dataclass
+class OpenedBlob:
+    location: str
+    start: int
+    length: int
+    chunks: AsyncIterator[bytes] | None = None
+    local_file: Path | None = None
+    _response: aiohttp.ClientResponse | None = None
+
+    def release(self) -> None:
+        if self._response is not None:
+            self._response.release()
+
+
+@dataclass
+class CircuitBreaker:
+    retry_after: float
+    _open_until: dict[str, float] = field(default_factory=dict)
+
+    def is_open(self, name: str) -> bool:
+        return self._open_until.get(name, 0.0) > time.monotonic()
+
+    def failed(self, name: str) -> None:
+        self._open_until[name] = time.monotonic() + self.retry_after
+        log.warning("location skipped", location=name, retry_after=self.retry_after)
+
+    def succeeded(self, name: str) -> None:
+        self._open_until.pop(name, None)
+
+
+def client_ssl_context(config_dir: Path | None) -> ssl.SSLContext:
+    """Verifies peers with the system CAs plus any PEM files in `extra_ca_certs/` beside the config."""
+    context = ssl.create_default_context()
+    if config_dir is not None:
+        extra = config_dir / "extra_ca_certs"
+        if extra.is_dir():
+            for pem in sorted(extra.iterdir()):
+                if pem.is_file():
+                    context.load_verify_locations(cafile=str(pem))
+    return context
+
+
+class Locations:
+    def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
+        self.config = config
+        self.preference = config.preferred_locations()
+        self.own = self.preference[0]
+        self.remote_urls = {name: url.rstrip("/") for name, url in config.meridian_blobstore_urls.items() if name != self.own}
+        self.drivers: dict[str, StorageDriver] = {
+            name: open_driver(location)
+            for name, location in config.storage_locations().items()
+            if name == self.own or name not in self.remote_urls
+        }
+        self.breaker = CircuitBreaker(config.meridian_location_retry_after_sec)
+        self.ssl = client_ssl_context(config_dir)
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def own_driver(self) -> StorageDriver:
+        return self.drivers[self.own]
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64, ssl=self.ssl),
+                timeout=aiohttp.ClientTimeout(total=None, connect=3, sock_read=30),
+            )
+        return self._http
+
+    def reachable(self, name: str) -> bool:
+        return name in self.drivers or name in self.remote_urls
+
+    def candidates(self, held: list[str]) -> list[str]:
+        """Locations to try for a blob, nearest first; ones whose breaker is open go last."""
+        ordered = [n for n in self.preference if n in held] + sorted(n for n in held if n not in self.preference)
+        ordered = [n for n in ordered if self.reachable(n)]
+        return [n for n in ordered if not self.breaker.is_open(n)] + [n for n in ordered if self.breaker.is_open(n)]
+
+    def token(self, name: str, action: str, digest: str) -> str:
+        secret = self.config.meridian_service_secret
+        if not secret:
+            raise LocationUnavailable("MERIDIAN_SERVICE_SECRET is not set")
+        return tokens.sign(secret, location=name, action=action, digest=digest)
+
+    async def open(self, name: str, digest: str, size: int, start: int = 0, length: int | None = None) -> OpenedBlob:
+        """Open the blob's bytes [start, start+length) at a location; raises before any byte is sent."""
+        length = size - start if length is None else length
+        try:
+            if name in self.drivers:
+                opened = await self._open_direct(name, digest, start, length)
+            else:
+                opened = await self._open_remote(name, digest, size, start, length)
+        except LocationUnavailable:
+            self.breaker.failed(name)
+            raise
+        self.breaker.succeeded(name)
+        return opened
+
+    async def _open_direct(self, name: str, digest: str, start: int, length: int) -> OpenedBlob:
+        driver = self.drivers[name]
+        path = blob_path(digest)
+        local = driver.local_file(path)
+        if local is not None:
+            if not local.is_file():
+                raise BlobMissing(f"{digest} is not in {name}")
+            return OpenedBlob(name, start, length, local_file=local)
+        stream = driver.read(path, start, length)
+        try:
+            first = await stream.__anext__() if length else b""
+        except StopAsyncIteration:
+            first = b""
+        except NotFound:
+            raise BlobMissing(f"{digest} is not in {name}") from None
+        except Exception as exc:
+            raise LocationUnavailable(f"{name}: {exc}") from exc
+
+        async def chained() -> AsyncIterator[bytes]:
+            if first:
+                yield first
+            if length:
+                async for block in stream:
+                    yield block
+
+        return OpenedBlob(name, start, length, chunks=chained())
+
+    async def _open_remote(self, name: str, digest: str, size: int, start: int, length: int) -> OpenedBlob:
+        headers = {"Authorization": f"Bearer {self.token(name, 'read', digest)}"}
+        if length and (start or length < size):
+            headers["Range"] = f"bytes={start}-{start + length - 1}"
+        try:
+            response = await self.http().get(f"{self.remote_urls[name]}/blobs/{digest}", headers=headers)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise LocationUnavailable(f"{name}: {exc}") from exc
+        if response.status == 404:
+            response.release()
+            raise BlobMissing(f"{digest} is not in {name}")
+        if response.status not in (200, 206):
+            response.release()
+            raise LocationUnavailable(f"{name}: blobstore answered {response.status}")
+        chunks = response.content.iter_chunked(256 * 1024) if length else _empty()
+        return OpenedBlob(name, start, length, chunks=chunks, _response=response)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        for driver in self.drivers.values():
+            await driver.close()
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover

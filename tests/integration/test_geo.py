@@ -1,0 +1,81 @@
+"""Two regions on real PostgreSQL, NATS and SeaweedFS: push in one, pull in the other, replication."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from shared.digest import blob_path
+from tests.conftest import local_spec, s3_location
+from tests.helpers import eventually, sha256
+
+
+async def push(region, name: str, data: bytes) -> str:
+    digest = sha256(data)
+    async with region.http.post(region.v2(f"{name}/blobs/uploads/"), params={"digest": digest}, data=data) as r:
+        assert r.status == 201, await r.text()
+    return digest
+
+
+async def pull(region, name: str, digest: str, **headers) -> tuple[int, bytes, str | None]:
+    async with region.http.get(region.v2(f"{name}/blobs/{digest}"), headers=headers) as r:
+        return r.status, await r.read(), r.headers.get("Meridian-Storage-Location")
+
+
+async def placements(db, digest: str) -> list[str]:
+    rows = await db.fetch(
+        "SELECT l.name FROM blob_placements p JOIN blobs b ON b.id = p.blob_id JOIN storage_locations l ON l.id = p.location_id "
+        "WHERE b.digest = $1 ORDER BY l.name", digest)
+    return [r["name"] for r in rows]
+
+
+async def test_pull_in_other_region_before_and_after_replication(make_regions, make_bucket, db):
+    regions = await make_regions({"us": s3_location(*make_bucket()), "eu": s3_location(*make_bucket())}, replicate={"eu": False})
+    us, eu = regions["us"], regions["eu"]
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    digest = await push(us, "acme/app", data)
+    assert await placements(db, digest) == ["us"]
+    status, body, served_by = await pull(eu, "acme/app", digest)
+    assert (status, served_by) == (200, "us") and body == data
+    status, body, _ = await pull(eu, "acme/app", digest, Range="bytes=10-19")
+    assert status == 206 and body == data[10:20]
+
+    from services.replicator.app import Replicator
+
+    eu.replicator = Replicator(eu.config)
+    await eu.replicator.start()
+
+    async def replicated():
+        return await placements(db, digest) == ["eu", "us"]
+
+    await eventually(replicated, what="the blob to be placed in eu")
+    status, body, served_by = await pull(eu, "acme/app", digest)
+    assert (status, served_by) == (200, "eu") and body == data
+    status, body, served_by = await pull(us, "acme/app", digest)
+    assert (status, served_by) == (200, "us") and body == data
+
+
+async def test_corrupt_source_is_never_placed(make_regions, tmp_path, db):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 replicate={"eu": False}, MERIDIAN_REPLICATION_MAX_DELIVER=2)
+    us, eu = regions["us"], regions["eu"]
+    data = os.urandom(100_000)
+    digest = await push(us, "acme/app", data)
+    (tmp_path / "us" / blob_path(digest)).write_bytes(b"bit rot" + data[7:])
+
+    from services.replicator.app import Replicator
+    from shared.metrics import REPLICATION_FAILURES
+
+    before = REPLICATION_FAILURES.labels("eu", "corrupt")._value.get()
+    eu.replicator = Replicator(eu.config)
+    await eu.replicator.start()
+
+    async def gave_up():
+        return await db.fetchval("SELECT count(*) FROM replication_failures WHERE digest = $1 AND location = 'eu'", digest)
+
+    await eventually(gave_up, timeout=30, what="the replicator to give up on the corrupt blob")
+    assert REPLICATION_FAILURES.labels("eu", "corrupt")._value.get() >= before + 2
+    assert REPLICATION_FAILURES.labels("eu", "gave_up")._value.get() >= 1
+    assert await placements(db, digest) == ["us"]
+    assert not (tmp_path / "eu" / blob_path(digest)).exists()
+    assert not [p for p in (tmp_path / "eu" / ".tmp").iterdir()]
