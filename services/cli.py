@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 
 from shared.config import Config, ConfigError, load_config, parse_config
 from shared.logging import configure_logging
+from shared.tls import server_context
 
 DEFAULT_DATA = Path(".meridian")
 
@@ -56,22 +58,27 @@ def _spawn_workers(count: int, config_path: Path, listen: str, pretty: bool) -> 
     return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
 
 
-async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False) -> None:
-    from aiohttp import web
-
-    runners = []
-    for app, listen in apps:
-        host, _, port = listen.rpartition(":")
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port).start()
-        runners.append(runner)
+async def _until_signal() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_context=None) -> None:
+    from aiohttp import web
+
+    runners = []
     try:
-        await stop.wait()
+        for app, listen in apps:
+            host, _, port = listen.rpartition(":")
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port,
+                              ssl_context=ssl_context).start()
+        await _until_signal()
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -124,6 +131,10 @@ def cmd_up(args: argparse.Namespace) -> None:
         doc.setdefault("MERIDIAN_LISTEN", f"{args.host}:{args.port}")
         if not args.config:
             doc.setdefault("MERIDIAN_INSECURE_OPEN_ACCESS", True)
+        if args.regions:
+            configure_logging(service="meridian", region="all", json=not args.pretty)
+            asyncio.run(_run_up_regions(doc, args, data))
+            return
         try:
             config = parse_config(doc, args.config or "embedded default")
         except ConfigError as exc:
@@ -153,6 +164,44 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
         _stop(workers)
 
 
+async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: Path) -> None:
+    """Several regions in one process: a gateway per region on consecutive ports, a location per
+    region (local folders), a blobstore and a replicator per region, replicating to every region."""
+    from services.region import region_docs, start_region
+    from shared.embedded import free_port
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if len(set(regions)) != len(regions) or not all(re.fullmatch(r"[a-z0-9][a-z0-9-]*", r) for r in regions):
+        _fail(f"--regions {args.regions!r}: expected distinct names of lowercase letters, digits and '-', e.g. us,eu")
+    if args.workers != 1:
+        _fail("--workers is for one region; with --regions each region runs one gateway process")
+    doc.pop("DISTRIBUTED_STORAGE_CONFIG", None)
+    doc.pop("MERIDIAN_LISTEN", None)
+    doc.setdefault("MERIDIAN_SERVICE_SECRET", os.urandom(24).hex())
+    storage = {r: ["LocalStorage", {"storage_path": str(data / f"storage-{r}")}] for r in regions}
+    blobstores = {r: f"127.0.0.1:{free_port()}" for r in regions}
+    docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
+    try:
+        first = parse_config(docs[regions[0]], args.config or "embedded default")
+    except ConfigError as exc:
+        _fail(str(exc))
+    await _prepare_database(first)
+    started = []
+    try:
+        for index, region in enumerate(regions):
+            docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
+            started.append(await start_region(docs[region], gateway_listen=f"{args.host}:{args.port + index}",
+                                              blobstore_listen=blobstores[region]))
+            print(f"region {region}: registry on http://{args.host}:{args.port + index}, location {region} "
+                  f"({data / f'storage-{region}'}), blobstore on http://{blobstores[region]}", flush=True)
+        print("  a push to one region appears in the others once replicated; the "
+              "Meridian-Storage-Location response header says which location served a blob", flush=True)
+        await _until_signal()
+    finally:
+        for region in reversed(started):
+            await region.stop()
+
+
 def _stop(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
         worker.terminate()
@@ -171,13 +220,46 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     listen = args.listen or config.meridian_listen
     _prepare_workers(args.workers, Path(tempfile.gettempdir()) / f"meridian-metrics-{os.getpid()}")
 
+    config_dir = Path(args.config).resolve().parent
+
     async def run() -> None:
         await _check_migrated(config)
         workers = _spawn_workers(args.workers - 1, Path(args.config), listen, args.pretty)
         try:
-            await _serve([(create_app(config), listen)], reuse_port=args.reuse_port or args.workers > 1)
+            await _serve([(create_app(config, config_dir=config_dir), listen)],
+                         reuse_port=args.reuse_port or args.workers > 1, ssl_context=server_context(config_dir))
         finally:
             _stop(workers)
+
+    asyncio.run(run())
+
+
+def cmd_blobstore(args: argparse.Namespace) -> None:
+    from services.blobstore.app import create_app
+
+    config = _load(args.config)
+    configure_logging(service="blobstore", region=config.meridian_region, json=not args.pretty)
+    config_dir = Path(args.config).resolve().parent
+    listen = args.listen or config.meridian_blobstore_listen
+    asyncio.run(_serve([(create_app(config, config_dir=config_dir), listen)], ssl_context=server_context(config_dir)))
+
+
+def cmd_replicator(args: argparse.Namespace) -> None:
+    from services.replicator.app import Replicator
+
+    config = _load(args.config)
+    configure_logging(service="replicator", region=config.meridian_region, json=not args.pretty)
+    if not config.feature_storage_replication:
+        _fail("FEATURE_STORAGE_REPLICATION is false: there is nothing to replicate")
+
+    async def run() -> None:
+        await _check_migrated(config)
+        replicator = Replicator(config, config_dir=Path(args.config).resolve().parent)
+        await replicator.start()
+        try:
+            await _until_signal()
+        finally:
+            await replicator.stop()
 
     asyncio.run(run())
 
@@ -210,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
+    up.add_argument("--regions", help="run several regions in one process, e.g. us,eu (gateways on --port, --port+1, ...)")
     up.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
     up.set_defaults(func=cmd_up)
 
@@ -220,6 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     gateway.add_argument("--pretty", action="store_true")
     gateway.set_defaults(func=cmd_gateway)
+
+    blobstore = sub.add_parser("blobstore", help="run the blobstore of this region's location alone")
+    blobstore.add_argument("--config", required=True)
+    blobstore.add_argument("--listen", help="host:port (default MERIDIAN_BLOBSTORE_LISTEN)")
+    blobstore.add_argument("--pretty", action="store_true")
+    blobstore.set_defaults(func=cmd_blobstore)
+
+    replicator = sub.add_parser("replicator", help="run this region's replicator alone")
+    replicator.add_argument("--config", required=True)
+    replicator.add_argument("--pretty", action="store_true")
+    replicator.set_defaults(func=cmd_replicator)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", required=True)

@@ -68,3 +68,32 @@ class RegistryError(Exception):
 
 def read_only_error() -> RegistryError:
     return RegistryError("DENIED", READ_ONLY_MESSAGE, status=405)
+
+
+PUSHES_DISABLED_MESSAGE = (
+    "Pushes to the registry are currently disabled. Please contact the administrator for more information."
+)
+
+
+def pushes_disabled_error() -> RegistryError:
+    return RegistryError("DENIED", PUSHES_DISABLED_MESSAGE, status=405)
+
+
+class ApiError(Exception):
+    """A /api/v1 error: JSON in Quay's shape `{"status", "error_message", "title", "error_type", "detail"}`."""
+
+    def __init__(self, status: int, message: str, *, error_type: str = "invalid_request", detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.detail = detail
+
+    def body(self) -> bytes:
+        return encode_json({
+            "status": self.status,
+            "error_message": self.message,
+            "title": self.error_type,
+            "error_type": self.error_type,
+            "detail": self.detail if self.detail is not None else self.message,
+        })

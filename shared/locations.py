@@ -3,7 +3,6 @@ locations through their blobstores (HTTP, signed tokens), with a circuit breaker
 failing one is skipped instead of failing every pull."""
 from __future__ import annotations
 
-import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from shared.config import Config
 from shared.digest import blob_path
 from shared.logging import get_logger
 from shared.storage import StorageDriver, open_driver
+from shared.tls import client_context
 from shared.storage.base import NotFound
 
 log = get_logger(__name__)
@@ -59,18 +59,6 @@ class CircuitBreaker:
         self._open_until.pop(name, None)
 
 
-def client_ssl_context(config_dir: Path | None) -> ssl.SSLContext:
-    """Verifies peers with the system CAs plus any PEM files in `extra_ca_certs/` beside the config."""
-    context = ssl.create_default_context()
-    if config_dir is not None:
-        extra = config_dir / "extra_ca_certs"
-        if extra.is_dir():
-            for pem in sorted(extra.iterdir()):
-                if pem.is_file():
-                    context.load_verify_locations(cafile=str(pem))
-    return context
-
-
 class Locations:
     def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
         self.config = config
@@ -83,7 +71,7 @@ class Locations:
             if name == self.own or name not in self.remote_urls
         }
         self.breaker = CircuitBreaker(config.meridian_location_retry_after_sec)
-        self.ssl = client_ssl_context(config_dir)
+        self.ssl = client_context(config_dir)
         self._http: aiohttp.ClientSession | None = None
 
     @property

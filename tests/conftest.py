@@ -292,9 +292,9 @@ async def make_regions(servers, database, bus_prefix, tmp_path):
 
 
 def _client_ssl(config_dir):
-    from shared.locations import client_ssl_context
+    from shared.tls import client_context
 
-    return client_ssl_context(config_dir)
+    return client_context(config_dir)
 
 
 def local_spec(path) -> list:

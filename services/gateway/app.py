@@ -21,6 +21,7 @@ from shared.outbox import OutboxRelay
 from shared.locations import Locations
 
 from .auth import Authorizer, ClosedAccess, OpenAccess
+from .api.routes import dispatch as api_dispatch
 from .routes import dispatch
 from .state import Gateway
 from .v2.base import GATEWAY, ROUTE
@@ -134,6 +135,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app.cleanup_ctx.append(lifecycle)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+    app.router.add_route("*", "/api/v1/{tail:.*}", api_dispatch)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health/instance", health_instance)
     app.router.add_get("/health", health_instance)

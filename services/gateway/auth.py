@@ -18,6 +18,7 @@ class Action(enum.Enum):
     PULL = "pull"
     PUSH = "push"
     DELETE = "delete"
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True)

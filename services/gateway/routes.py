@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.errors import RegistryError, read_only_error
+from shared.errors import RegistryError, pushes_disabled_error, read_only_error
 
 from .auth import Action
 from .v2 import blobs, catalog, manifests, referrers, tags, uploads
@@ -35,6 +35,8 @@ async def api_version(request: web.Request) -> web.Response:
 
 
 NAME = r"(?P<name>.+?)"
+# Routes whose writes other than DELETE are pushes (refused under DISABLE_PUSHES).
+PUSH_ROUTES = frozenset({"upload_start", "upload", "manifest"})
 ROUTES: list[Route] = [
     Route("base", re.compile(r""), {"GET": api_version, "HEAD": api_version}),
     Route("catalog", re.compile(r"_catalog"), {"GET": catalog.catalog}),
@@ -86,8 +88,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     handler = route.methods.get(request.method)
     if handler is None:
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on this route")
-    if request.method in route.writes and gateway(request).read_only:
-        raise read_only_error()
+    gw = gateway(request)
+    if request.method in route.writes:
+        if gw.read_only:
+            raise read_only_error()
+        if gw.config.disable_pushes and route.name in PUSH_ROUTES and request.method != "DELETE":
+            raise pushes_disabled_error()
     return await handler(request, **params)
 
 

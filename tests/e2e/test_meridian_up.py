@@ -62,3 +62,44 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def test_up_with_two_regions_replicates_between_them(tmp_path):
+    port = free_port()
+    while port_open("127.0.0.1", port + 1):
+        port = free_port()
+    log = open(tmp_path / "up.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--regions", "us,eu", "--data", str(tmp_path / "data"), "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    us, eu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def answering():
+                if process.poll() is not None:
+                    raise AssertionError((tmp_path / "up.log").read_text())
+                try:
+                    async with http.get(f"{eu}/v2/") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(answering, timeout=60, what="both regions to answer")
+            data = b"pushed in us"
+            async with http.post(f"{us}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
+                assert r.status == 201
+
+            async def served_by_eu():
+                async with http.get(f"{eu}/v2/acme/app/blobs/{sha256(data)}") as r:
+                    assert await r.read() == data
+                    return r.headers["Meridian-Storage-Location"] == "eu"
+
+            await eventually(served_by_eu, timeout=30, what="eu to serve the blob from its own location")
+        process.send_signal(signal.SIGINT)
+        await asyncio.to_thread(process.wait, 30)
+        assert process.returncode == 0, (tmp_path / "up.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

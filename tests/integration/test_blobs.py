@@ -326,3 +326,18 @@ async def test_read_only_mode_refuses_writes_and_serves_reads(make_registry, dat
         assert body["errors"][0]["message"].startswith("System is currently read-only.")
     async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}")) as r:
         assert await r.read() == b"before read-only"
+
+
+async def test_disable_pushes_refuses_pushes_but_not_deletes_or_pulls(make_registry):
+    writable = await make_registry()
+    digest = await push_blob(writable, "acme/app", b"before pushes were disabled")
+    reg = await make_registry(DISABLE_PUSHES=True, DISTRIBUTED_STORAGE_CONFIG=writable.doc["DISTRIBUTED_STORAGE_CONFIG"])
+    async with reg.http.post(reg.v2("acme/app/blobs/uploads/")) as r:
+        assert r.status == 405
+        assert (await r.json())["errors"][0]["message"].startswith("Pushes to the registry are currently disabled.")
+    async with reg.http.put(reg.v2("acme/app/manifests/v1"), data=b"{}") as r:
+        assert r.status == 405
+    async with reg.http.get(reg.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 200
+    async with reg.http.delete(reg.v2(f"acme/app/blobs/{digest}")) as r:
+        assert r.status == 202

@@ -79,3 +79,66 @@ async def test_corrupt_source_is_never_placed(make_regions, tmp_path, db):
     assert await placements(db, digest) == ["us"]
     assert not (tmp_path / "eu" / blob_path(digest)).exists()
     assert not [p for p in (tmp_path / "eu" / ".tmp").iterdir()]
+
+
+async def drained(region) -> bool:
+    replicator = region.replicator
+    info = await replicator.bus.js.consumer_info(replicator.bus.subjects.events_stream, replicator.consumer)
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_default_locations_and_namespace_setting_decide_where_blobs_go(make_regions, tmp_path, db):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS=["us"])
+    us, eu = regions["us"], regions["eu"]
+    from tests.helpers import push_image
+
+    us.url = us.gateway_url  # push_image speaks to a registry-like object
+    other = await push(us, "other/app", os.urandom(1000))
+    await eventually(lambda: drained(eu), what="eu's replicator to see the event")
+    assert await placements(db, other) == ["us"]
+
+    manifest_digest, _ = await push_image(us, "acme/app", "v1")
+    async with us.http.get(f"{us.gateway_url}/api/v1/repository/acme/app/manifest/{manifest_digest}/replication") as r:
+        status = await r.json()
+    assert status["target_locations"] == ["us"] and status["complete"] is True
+    assert {tuple(b["locations"]) for b in status["blobs"]} == {("us",)}
+
+    async with us.http.put(f"{us.gateway_url}/api/v1/organization/acme/replication", json={"locations": ["eu"]}) as r:
+        assert r.status == 200
+        assert (await r.json())["effective_locations"] == ["eu", "us"]
+    async with us.http.get(f"{eu.gateway_url}/api/v1/organization/acme/replication") as r:
+        assert (await r.json())["locations"] == ["eu"]
+    async with us.http.get(f"{us.gateway_url}/api/v1/repository/acme/app/manifest/{manifest_digest}/replication") as r:
+        status = await r.json()
+    assert status["complete"] is False and all(b["missing"] == ["eu"] for b in status["blobs"])
+
+    acme = await push(us, "acme/app", os.urandom(1000))
+
+    async def in_eu():
+        return await placements(db, acme) == ["eu", "us"]
+
+    await eventually(in_eu, what="the acme blob to reach eu")
+    other2 = await push(us, "other/app", os.urandom(1000))
+    await eventually(lambda: drained(eu), what="eu's replicator to see the event")
+    assert await placements(db, other2) == ["us"]
+
+
+async def test_namespace_replication_api_errors(make_regions, tmp_path):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")})
+    us = regions["us"]
+    api = f"{us.gateway_url}/api/v1"
+    async with us.http.get(f"{api}/organization/nobody/replication") as r:
+        assert r.status == 404 and (await r.json())["error_type"] == "not_found"
+    await push(us, "acme/app", b"x")
+    async with us.http.put(f"{api}/organization/acme/replication", json={"locations": ["mars"]}) as r:
+        body = await r.json()
+        assert r.status == 400 and "mars" in body["error_message"]
+    async with us.http.put(f"{api}/organization/acme/replication", data=b"not json") as r:
+        assert r.status == 400 and "JSON" in (await r.json())["error_message"]
+    async with us.http.get(f"{api}/organization/acme/replication") as r:
+        assert (await r.json())["locations"] == []  # nothing changed
+    async with us.http.get(f"{api}/repository/acme/app/manifest/{sha256(b'none')}/replication") as r:
+        assert r.status == 404
+    async with us.http.get(f"{api}/no/such/endpoint") as r:
+        assert r.status == 404 and "error_message" in await r.json()
