@@ -282,6 +282,42 @@ def cmd_config_validate(args: argparse.Namespace) -> None:
     print(f"{args.path}: valid ({len(config.storage_locations())} storage location(s), preference {' '.join(config.preferred_locations())})")
 
 
+def _run_tool(coro) -> dict:
+    from services.replicator.tools import ToolRefused
+
+    try:
+        return asyncio.run(coro)
+    except ToolRefused as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1)
+
+
+def cmd_backfill(args: argparse.Namespace) -> None:
+    from services.replicator.tools import backfill
+
+    _run_tool(backfill(_load(args.config), dry_run=args.dry_run, namespace=args.namespace))
+
+
+def cmd_remove_location(args: argparse.Namespace) -> None:
+    from services.replicator.tools import remove_location
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        try:
+            return input(question).strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    _run_tool(remove_location(_load(args.config), args.name, confirm=confirm))
+
+
+def cmd_verify_placements(args: argparse.Namespace) -> None:
+    from services.replicator.tools import verify_placements
+
+    _run_tool(verify_placements(_load(args.config), requeue=args.requeue, location=args.location))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meridian", description="Meridian, a geo-replicated OCI registry")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     replicator.add_argument("--config", required=True)
     replicator.add_argument("--pretty", action="store_true")
     replicator.set_defaults(func=cmd_replicator)
+
+    backfill = sub.add_parser("backfill-replication", help="queue every blob missing from a location it must reach")
+    backfill.add_argument("--config", required=True)
+    backfill.add_argument("--dry-run", action="store_true", help="list what would be queued; change nothing")
+    backfill.add_argument("--namespace", help="only blobs of this namespace")
+    backfill.set_defaults(func=cmd_backfill)
+
+    remove = sub.add_parser("remove-location", help="forget a storage location (asks first)")
+    remove.add_argument("name")
+    remove.add_argument("--config", required=True)
+    remove.add_argument("--yes", action="store_true", help="do not ask")
+    remove.set_defaults(func=cmd_remove_location)
+
+    verify = sub.add_parser("verify-placements", help="drop placements whose bytes are missing")
+    verify.add_argument("--config", required=True)
+    verify.add_argument("--requeue", action="store_true", help="queue replication for what was dropped")
+    verify.add_argument("--location", help="only this location")
+    verify.set_defaults(func=cmd_verify_placements)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", required=True)

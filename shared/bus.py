@@ -101,12 +101,14 @@ class Bus:
 
     async def close(self) -> None:
         if self.nc is not None:
+            # Flush what was published, then close; a server that is gone must not hang shutdown.
             try:
-                # drain waits on the server; a server that is gone must not hang shutdown
-                await asyncio.wait_for(self.nc.drain(), 3)
+                if self.nc.is_connected:
+                    await self.nc.flush(timeout=2)
             except Exception:
-                try:
-                    await asyncio.wait_for(self.nc.close(), 2)
-                except Exception:
-                    pass
+                pass
+            try:
+                await asyncio.wait_for(self.nc.close(), 3)
+            except Exception:
+                pass
             self.nc = None
