@@ -79,9 +79,10 @@ def start_nats(folder: Path, port: int | None = None) -> EmbeddedProcess:
     return EmbeddedProcess(process, f"nats://127.0.0.1:{port}", folder, {"monitor": f"http://127.0.0.1:{monitor}"})
 
 
-def start_seaweedfs(folder: Path) -> EmbeddedProcess:
+def start_seaweedfs(folder: Path, ports: tuple[int, int, int, int] | None = None) -> EmbeddedProcess:
+    """ports: (s3, master, volume, filer) to restart a stopped server where it was."""
     folder.mkdir(parents=True, exist_ok=True)
-    s3, master, volume, filer = (free_port() for _ in range(4))
+    s3, master, volume, filer = ports or tuple(free_port() for _ in range(4))
     log = open(folder / "weed.log", "ab")
     process = subprocess.Popen(
         [
@@ -106,7 +107,7 @@ def start_seaweedfs(folder: Path) -> EmbeddedProcess:
             return False
 
     _wait(ready, 60, "seaweedfs", process)
-    return EmbeddedProcess(process, url, folder)
+    return EmbeddedProcess(process, url, folder, {"ports": (s3, master, volume, filer)})
 
 
 class EmbeddedPostgres:

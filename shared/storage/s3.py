@@ -47,6 +47,8 @@ class S3Driver:
                     s3={"addressing_style": "path"},
                     signature_version=self.params.s3_signature_version or "s3v4",
                     max_pool_connections=64,
+                    connect_timeout=5,
+                    read_timeout=30,
                     retries={"max_attempts": 3, "mode": "standard"},
                 ),
             )
