@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -277,6 +278,9 @@ async def main(quick: bool) -> None:
     finally:
         for target in targets:
             target.stop()
+    try:
+        geo = await replication_bench(workdir, quick) if port_open("127.0.0.1", 5432) else None
+    finally:
         await _drop_bench_database()
         shutil.rmtree(workdir, ignore_errors=True)
     print()
@@ -287,6 +291,81 @@ async def main(quick: bool) -> None:
         ratio = mer_value / dist_value if dist_value else float("nan")
         p99 = f"{dist_p99:8.1f} / {mer_p99:8.1f}" if dist_p99 is not None else ""
         print(f"{key:44} {unit:6} {dist_value:14.1f} {mer_value:14.1f} {ratio:6.2f}x   {p99}")
+    if geo:
+        print()
+        print("replication us -> eu (Meridian only; Distribution has no replication), `meridian up --regions us,eu`:")
+        print(f"  lag, commit in us to placement in eu, {geo['blobs']} x 1 MiB pushed one after another: "
+              f"p50 {geo['p50'] * 1000:.0f} ms, p99 {geo['p99'] * 1000:.0f} ms")
+        print(f"  large blobs: {geo['large_mib']} MiB copied at {geo['copy_mib_s']:.0f} MiB/s (push and copy overlap)"
+              + ("" if geo["complete"] else "  [INCOMPLETE within 300 s]"))
+
+
+async def replication_bench(workdir: Path, quick: bool) -> dict:
+    """Two regions in one `meridian up --regions us,eu`: lag from commit in us to placement in eu for
+    1 MiB blobs pushed steadily, and copy throughput for large blobs."""
+    import asyncpg
+
+    port = free_port()
+    while port_open("127.0.0.1", port + 1):
+        port = free_port()
+    database = f"meridian_bench_geo_{os.getpid()}"
+    doc = {"MERIDIAN_INSECURE_OPEN_ACCESS": True, "MERIDIAN_BUS_PREFIX": f"benchgeo{os.getpid()}"}
+    if port_open("127.0.0.1", 5432):
+        doc["DB_URI"] = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    if port_open("127.0.0.1", 4222):
+        doc["NATS_URL"] = "nats://127.0.0.1:4222"
+    path = workdir / "geo.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    log = open(workdir / "geo.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--regions", "us,eu", "--config", str(path),
+         "--data", str(workdir / "geo"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    us = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(f"http://127.0.0.1:{port + 1}")
+        conn = await asyncpg.connect(doc["DB_URI"])
+        async with aiohttp.ClientSession() as http:
+            small = [os.urandom(MiB) for _ in range(30 if quick else 150)]
+            for blob in small:  # a steady stream, one push after another
+                await push_monolithic(http, us, "bench/geo", blob)
+            large = [os.urandom(128 * MiB) for _ in range(2 if quick else 4)]
+            started = time.time()
+            await gather_limited(2, [lambda b=b: push_monolithic(http, us, "bench/geobig", b) for b in large])
+            pushed = time.time()
+
+            async def lags(blobs):
+                rows = await conn.fetch(
+                    "SELECT b.digest, extract(epoch FROM max(p.created_at) FILTER (WHERE l.name = 'eu') - "
+                    "max(p.created_at) FILTER (WHERE l.name = 'us')) AS lag, "
+                    "extract(epoch FROM max(p.created_at) FILTER (WHERE l.name = 'eu')) AS placed "
+                    "FROM blobs b JOIN blob_placements p ON p.blob_id = b.id JOIN storage_locations l ON l.id = p.location_id "
+                    "WHERE b.digest = ANY($1::text[]) GROUP BY b.digest", [digest(x) for x in blobs])
+                return [r for r in rows if r["lag"] is not None]
+
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                done_small, done_large = await lags(small), await lags(large)
+                if len(done_small) == len(small) and len(done_large) == len(large):
+                    break
+                await asyncio.sleep(0.2)
+        small_lags = sorted(float(r["lag"]) for r in done_small)
+        copy_seconds = max(float(r["placed"]) for r in done_large) - pushed
+        await conn.close()
+        return {
+            "blobs": len(small_lags), "p50": pct(small_lags, 0.5), "p99": pct(small_lags, 0.99),
+            "large_mib": 128 * len(large), "copy_mib_s": 128 * len(large) / max(copy_seconds + (pushed - started) / 2, 1e-6),
+            "complete": len(small_lags) == len(small) and len(done_large) == len(large),
+        }
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if "DB_URI" in doc:
+            admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
 
 
 async def _drop_bench_database() -> None:
