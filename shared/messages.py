@@ -39,7 +39,7 @@ class BlobCommand(msgspec.Struct, kw_only=True):
     digest: str
 
 
-class BlobCommandReply(msgspec.Struct, kw_only=True, omit_defaults=True):
+class BlobCommandReply(msgspec.Struct, kw_only=True):
     ok: bool
     exists: bool = False
     size: int | None = None

@@ -142,3 +142,40 @@ async def test_namespace_replication_api_errors(make_regions, tmp_path):
         assert r.status == 404
     async with us.http.get(f"{api}/no/such/endpoint") as r:
         assert r.status == 404 and "error_message" in await r.json()
+
+
+async def test_replication_api_requires_authentication_when_closed(make_regions, tmp_path):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 MERIDIAN_INSECURE_OPEN_ACCESS=False)
+    us = regions["us"]
+    async with us.http.put(f"{us.gateway_url}/api/v1/organization/acme/replication", json={"locations": ["eu"]}) as r:
+        assert r.status == 401
+        body = await r.json()
+        assert body["status"] == 401 and "error_message" in body
+
+
+async def test_replication_metrics_move(make_regions, tmp_path, db):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")})
+    us, eu = regions["us"], regions["eu"]
+
+    async def scrape() -> dict[str, float]:
+        async with eu.http.get(f"{eu.gateway_url}/metrics") as r:
+            text = await r.text()
+        found = {}
+        for line in text.splitlines():
+            if line.startswith(("meridian_replication_copies_total{", "meridian_replication_bytes_total{",
+                                "meridian_replication_lag_seconds_count{")) and 'location="eu"' in line:
+                found[line.split("{")[0]] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    before = await scrape()
+    digest = await push(us, "acme/app", os.urandom(12_345))
+
+    async def placed():
+        return await placements(db, digest) == ["eu", "us"]
+
+    await eventually(placed, what="replication")
+    after = await scrape()
+    assert after["meridian_replication_copies_total"] == before.get("meridian_replication_copies_total", 0) + 1
+    assert after["meridian_replication_bytes_total"] == before.get("meridian_replication_bytes_total", 0) + 12_345
+    assert after["meridian_replication_lag_seconds_count"] == before.get("meridian_replication_lag_seconds_count", 0) + 1

@@ -79,3 +79,24 @@ def test_unparseable_yaml_is_reported(tmp_path):
     result = meridian("config", "validate", str(bad))
     assert result.returncode == 2
     assert "not valid YAML" in result.stderr
+
+
+def test_replication_without_preference_fails_saying_how(monkeypatch):
+    monkeypatch.delenv("QUAY_DISTRIBUTED_STORAGE_PREFERENCE", raising=False)
+    monkeypatch.delenv("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE", raising=False)
+    doc = {"FEATURE_STORAGE_REPLICATION": True,
+           "DISTRIBUTED_STORAGE_CONFIG": {"us": ["LocalStorage", {"storage_path": "/a"}], "eu": ["LocalStorage", {"storage_path": "/b"}]}}
+    with pytest.raises(ConfigError, match="QUAY_DISTRIBUTED_STORAGE_PREFERENCE"):
+        parse_config(doc)
+    monkeypatch.setenv("QUAY_DISTRIBUTED_STORAGE_PREFERENCE", "eu us")
+    assert parse_config(doc).preferred_locations() == ["eu", "us"]
+
+
+def test_blobstore_urls_need_a_secret_and_known_locations():
+    base = {"DISTRIBUTED_STORAGE_CONFIG": {"us": ["LocalStorage", {"storage_path": "/a"}]}}
+    with pytest.raises(ConfigError, match="MERIDIAN_SERVICE_SECRET"):
+        parse_config(dict(base, MERIDIAN_BLOBSTORE_URLS={"us": "http://b:8081"}))
+    with pytest.raises(ConfigError, match="MERIDIAN_BLOBSTORE_URLS.mars"):
+        parse_config(dict(base, MERIDIAN_BLOBSTORE_URLS={"mars": "http://b:8081"}, MERIDIAN_SERVICE_SECRET="s" * 40))
+    with pytest.raises(ConfigError, match="expected an http"):
+        parse_config(dict(base, MERIDIAN_BLOBSTORE_URLS={"us": "ftp://b"}, MERIDIAN_SERVICE_SECRET="s" * 40))

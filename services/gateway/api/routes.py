@@ -5,7 +5,7 @@ import re
 
 from aiohttp import web
 
-from shared.errors import READ_ONLY_MESSAGE, ApiError
+from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError
 
 from ..v2.base import ROUTE, gateway
 from . import replication
@@ -37,5 +37,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 raise ApiError(405, READ_ONLY_MESSAGE, error_type="read_only", detail={"is_readonly": True})
             return await handler(request, **found.groupdict())
         raise ApiError(404, f"no API endpoint /api/v1/{path}", error_type="not_found")
+    except RegistryError as exc:  # from the authorisation seam: answer in the API's JSON shape
+        api = ApiError(exc.status, exc.message, error_type=exc.code.lower())
+        return web.Response(status=api.status, body=api.body(), content_type="application/json", headers=exc.headers)
     except ApiError as exc:
         return web.Response(status=exc.status, body=exc.body(), content_type="application/json")
