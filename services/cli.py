@@ -73,7 +73,7 @@ async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_c
     try:
         for app, listen in apps:
             host, _, port = listen.rpartition(":")
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port,

@@ -54,7 +54,7 @@ class RegionServices:
 
 async def _serve(app: web.Application, listen: str, ssl_context=None) -> web.AppRunner:
     host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, ssl_context=ssl_context).start()
     return runner

@@ -1,6 +1,7 @@
 """asyncpg pool and numbered SQL migrations (shared/migrations/NNNN_name.sql)."""
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -84,3 +85,11 @@ async def ensure_database(dsn: str) -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
+    """Close gracefully, but never wait forever for a connection some stuck task still holds."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except (asyncio.TimeoutError, Exception):
+        pool.terminate()

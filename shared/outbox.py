@@ -111,4 +111,4 @@ class OutboxRelay:
             except (asyncio.CancelledError, Exception):
                 pass
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(self._tasks, timeout=5)

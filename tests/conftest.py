@@ -22,6 +22,7 @@ import asyncpg
 import nats
 import pytest
 import pytest_asyncio
+from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from aiohttp import web
 
@@ -106,8 +107,10 @@ async def bus_prefix(servers):
 
 
 def s3_client(url: str):
+    # Short timeouts, one attempt: the creation loop below retries, so a slow start never hangs it.
     return get_session().create_client(
         "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+        config=AioConfig(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
     )
 
 
@@ -197,7 +200,7 @@ async def make_registry(servers, database, bus_prefix, tmp_path):
         config = parse_config(doc)
         from services.gateway.app import create_app
 
-        runner = web.AppRunner(create_app(config), access_log=None)
+        runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=5)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         http = aiohttp.ClientSession()

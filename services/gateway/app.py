@@ -12,7 +12,7 @@ from aiohttp import web
 
 from shared.bus import Bus
 from shared.config import Config
-from shared.db import create_pool
+from shared.db import close_pool, create_pool
 from shared.errors import RegistryError
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
@@ -130,7 +130,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         await relay.stop()
         await bus.close()
         await locations.close()
-        await pool.close()
+        await close_pool(pool)
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_route("*", "/v2", dispatch)

@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus import Bus
 from shared.config import Config
-from shared.db import create_pool
+from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, blob_path, parse_digest, verified
 from shared.locations import BlobMissing, LocationUnavailable, Locations
 from shared.logging import get_logger
@@ -71,19 +71,18 @@ class Replicator:
         log.info("replicator ready", location=self.location, consumer=self.consumer)
 
     async def stop(self) -> None:
+        """Stop fetching and abandon copies under way: their messages are not acked, so JetStream
+        redelivers them, and the next start removes the partial objects."""
         self._stopping.set()
-        for task in (self._runner, self._backlog_task):
-            if task:
-                task.cancel()
-        for task in list(self._tasks) + [t for t in (self._runner, self._backlog_task) if t]:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        tasks = [t for t in (self._runner, self._backlog_task) if t] + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
         await self.bus.close()
         await self.locations.close()
         if self.pool:
-            await self.pool.close()
+            await close_pool(self.pool)
 
     async def _subscribe(self):
         js = self.bus.js

@@ -27,7 +27,7 @@ async def blobstore(servers, bus_prefix, tmp_path, database):
         "DISTRIBUTED_STORAGE_CONFIG": {"here": local_spec(tmp_path / "here")},
         "MERIDIAN_BLOBSTORE_URLS": {"here": f"http://127.0.0.1:{port}"}, "MERIDIAN_SERVICE_SECRET": SERVICE_SECRET,
     })
-    runner = web.AppRunner(create_app(config))
+    runner = web.AppRunner(create_app(config), shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with aiohttp.ClientSession() as http:
