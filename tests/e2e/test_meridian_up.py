@@ -15,27 +15,41 @@ from tests.helpers import eventually, sha256
 pytestmark = pytest.mark.e2e
 
 
+async def start_up(tmp_path, http, port: int, *args: str, wait_for: str | None = None) -> subprocess.Popen:
+    """`meridian up` as a real process; returns once `wait_for` (default its first port) answers."""
+    log = open(tmp_path / "up.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), *args],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = wait_for or f"http://127.0.0.1:{port}"
+
+    async def answering():
+        if process.poll() is not None:
+            raise AssertionError((tmp_path / "up.log").read_text())
+        try:
+            async with http.get(f"{url}/v2/") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    try:
+        await eventually(answering, timeout=60, what="meridian up to answer")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
     port = free_port()
-    log = open(tmp_path / "up.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), "--workers", str(workers)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
+    process = None
     try:
         async with aiohttp.ClientSession() as http:
-            async def answering():
-                if process.poll() is not None:
-                    raise AssertionError((tmp_path / "up.log").read_text())
-                try:
-                    async with http.get(f"{url}/v2/") as r:
-                        return r.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(answering, timeout=60, what="meridian up to answer")
+            process = await start_up(tmp_path, http, port, "--workers", str(workers))
             data = b"hello from meridian up"
             async with http.post(f"{url}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
                 assert r.status == 201
@@ -59,7 +73,7 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
         leftover = subprocess.run(["pgrep", "-f", f"--listen 127.0.0.1:{port}"], capture_output=True, text=True).stdout
         assert leftover.strip() == ""
     finally:
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
 
@@ -68,24 +82,11 @@ async def test_up_with_two_regions_replicates_between_them(tmp_path):
     port = free_port()
     while port_open("127.0.0.1", port + 1):
         port = free_port()
-    log = open(tmp_path / "up.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--regions", "us,eu", "--data", str(tmp_path / "data"), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
     us, eu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    process = None
     try:
         async with aiohttp.ClientSession() as http:
-            async def answering():
-                if process.poll() is not None:
-                    raise AssertionError((tmp_path / "up.log").read_text())
-                try:
-                    async with http.get(f"{eu}/v2/") as r:
-                        return r.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(answering, timeout=60, what="both regions to answer")
+            process = await start_up(tmp_path, http, port, "--regions", "us,eu", wait_for=eu)
             data = b"pushed in us"
             async with http.post(f"{us}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
                 assert r.status == 201
@@ -100,6 +101,6 @@ async def test_up_with_two_regions_replicates_between_them(tmp_path):
         await asyncio.to_thread(process.wait, 30)
         assert process.returncode == 0, (tmp_path / "up.log").read_text()
     finally:
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()

@@ -214,18 +214,20 @@ async def test_malformed_digest(registry):
         assert error_codes(await r.json()) == ["DIGEST_INVALID"]
 
 
-async def test_truncated_upload_is_refused(registry, db):
-    """The client promises 1000 bytes and hangs up after 10: nothing is recorded."""
-    digest = sha256(b"x" * 1000)
+async def send_truncated(registry, method: str, target: str, promised: int, sent: bytes) -> None:
+    """Promise `promised` bytes in Content-Length, send fewer, hang up."""
     host, port = registry.host.split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        f"POST /v2/acme/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {registry.host}\r\n"
-        "Content-Length: 1000\r\n\r\n".encode() + b"x" * 10
-    )
+    writer.write(f"{method} {target} HTTP/1.1\r\nHost: {registry.host}\r\nContent-Length: {promised}\r\n\r\n".encode() + sent)
     await writer.drain()
     writer.close()
     await writer.wait_closed()
+
+
+async def test_truncated_upload_is_refused(registry, db):
+    """The client promises 1000 bytes and hangs up after 10: nothing is recorded."""
+    digest = sha256(b"x" * 1000)
+    await send_truncated(registry, "POST", f"/v2/acme/app/blobs/uploads/?digest={digest}", 1000, b"x" * 10)
 
     storage = __import__("pathlib").Path(registry.config.storage_locations()["local"].params.storage_path)
 
@@ -246,15 +248,7 @@ async def test_truncated_final_chunk_keeps_the_session(registry, db):
         location = r.headers["Location"]
     async with registry.http.patch(registry.url + location, data=b"first") as r:
         location = r.headers["Location"]
-    host, port = registry.host.split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        f"PUT {location}?digest={sha256(b'first' + b'y' * 100)} HTTP/1.1\r\nHost: {registry.host}\r\n"
-        "Content-Length: 100\r\n\r\n".encode() + b"y" * 10
-    )
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
+    await send_truncated(registry, "PUT", f"{location}?digest={sha256(b'first' + b'y' * 100)}", 100, b"y" * 10)
     async with registry.http.get(registry.url + location) as r:
         assert r.status == 204 and r.headers["Range"] == "0-4"
     async with registry.http.put(registry.url + location, params={"digest": sha256(b"first" + b"y" * 100)}, data=b"y" * 100) as r:
