@@ -184,7 +184,7 @@ def _decode_locations(raw: dict[str, list[Any]]) -> list[StorageLocation]:
         try:
             decoded = msgspec.convert(params, kind)
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"{key}: value {params!r} is invalid: {_explain(exc, params)}") from None
+            raise ConfigError(f"{key}: value {params!r} is invalid: {_explain(exc)}") from None
         if isinstance(decoded, S3StorageParams) and not decoded.bucket:
             raise ConfigError(f"{key}: value {params!r} is invalid: expected an s3_bucket (or bucket_name)")
         out.append(StorageLocation(name, driver, decoded))
@@ -194,7 +194,7 @@ def _decode_locations(raw: dict[str, list[Any]]) -> list[StorageLocation]:
 _PATH_RE = re.compile(r"at `\$(.*)`")
 
 
-def _explain(exc: msgspec.ValidationError, doc: Any) -> str:
+def _explain(exc: msgspec.ValidationError) -> str:
     return str(exc).replace("`$.", "`").replace("`$", "`")
 
 

@@ -22,7 +22,6 @@ from shared.logging import get_logger
 from shared.messages import BlobCommand, BlobCommandReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
 from shared.storage import StorageDriver, open_driver
-from shared.storage.base import NotFound
 
 log = get_logger("blobstore")
 REQUEST_METRICS = RequestMetrics("blobstore")

@@ -6,7 +6,6 @@ import json
 import os
 
 import nats
-import pytest
 
 from shared.embedded import start_nats
 from tests.helpers import eventually, push_blob, push_image

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 
 from shared.digest import blob_path
 from tests.conftest import local_spec, s3_location

@@ -14,7 +14,7 @@ import yaml
 
 from shared.digest import blob_path
 from shared.embedded import start_nats, start_seaweedfs
-from tests.conftest import S3_KEY, S3_SECRET, _create_bucket, local_spec, run_async, s3_location
+from tests.conftest import _create_bucket, local_spec, run_async, s3_location
 from tests.helpers import eventually
 from tests.integration.test_geo import placements, pull, push
 

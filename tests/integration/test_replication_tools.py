@@ -112,7 +112,7 @@ async def test_remove_location_refusals_confirmation_and_effect(make_regions, tm
 
 async def test_verify_placements_drops_lies_and_requeues(make_regions, tmp_path, db):
     regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")})
-    us, eu = regions["us"], regions["eu"]
+    us = regions["us"]
     lost, kept = await push(us, "acme/app", os.urandom(4000)), await push(us, "acme/app", os.urandom(4000))
 
     async def both_in_eu():

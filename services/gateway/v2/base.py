@@ -76,10 +76,3 @@ def content_length(request: web.Request) -> int | None:
     if length < 0:
         raise RegistryError("SIZE_INVALID", f"invalid Content-Length {value!r}")
     return length
-
-
-def read_only_guard(request: web.Request) -> None:
-    from shared.errors import read_only_error
-
-    if gateway(request).read_only:
-        raise read_only_error()
