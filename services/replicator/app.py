@@ -110,7 +110,7 @@ class Replicator:
                 await self._room.wait()
                 # Fetch only what can start now, so no message waits (unacknowledged) for a slot.
                 messages = await subscription.fetch(self.config.meridian_replication_concurrency - self._active, timeout=1)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nothing to do; nats-py raises either
                 continue
             except asyncio.CancelledError:
                 raise

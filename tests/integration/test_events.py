@@ -2,6 +2,7 @@
 relayed when NATS was down, deduplicated by Nats-Msg-Id."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -20,7 +21,7 @@ async def stream_messages(url: str, prefix: str, subject_tail: str) -> list:
         while True:
             try:
                 batch = await sub.fetch(100, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nats-py raises either
                 break
             for message in batch:
                 messages.append(message)
