@@ -168,7 +168,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     """Several regions in one process: a gateway per region on consecutive ports, a location per
     region (local folders), a blobstore and a replicator per region, replicating to every region."""
     from services.region import region_docs, start_region
-    from shared.embedded import free_port
+    from shared.embedded import free_ports
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     if len(set(regions)) != len(regions) or not all(re.fullmatch(r"[a-z0-9][a-z0-9-]*", r) for r in regions):
@@ -179,7 +179,8 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     doc.pop("MERIDIAN_LISTEN", None)
     doc.setdefault("MERIDIAN_SERVICE_SECRET", os.urandom(24).hex())
     storage = {r: ["LocalStorage", {"storage_path": str(data / f"storage-{r}")}] for r in regions}
-    blobstores = {r: f"127.0.0.1:{free_port()}" for r in regions}
+    gateway_ports = {args.port + index for index in range(len(regions))}
+    blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports))}
     docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
     try:
         first = parse_config(docs[regions[0]], args.config or "embedded default")

@@ -20,6 +20,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int, exclude: set[int] = frozenset()) -> list[int]:
+    """`count` distinct free ports: the sockets are held together, so no two answers coincide."""
+    held, ports = [], []
+    try:
+        while len(ports) < count:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+            port = sock.getsockname()[1]
+            if port not in exclude:
+                ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from shared.config import Config, parse_config
 from shared.db import migrate, with_database
-from shared.embedded import EmbeddedPostgres, free_port, port_open, start_nats, start_seaweedfs
+from shared.embedded import EmbeddedPostgres, free_port, free_ports, port_open, start_nats, start_seaweedfs
 
 S3_KEY = "meridian-test"
 S3_SECRET = "meridian-test-secret"
@@ -261,7 +261,9 @@ async def make_regions(servers, database, bus_prefix, tmp_path):
     async def make(storage: dict[str, list], *, replicate: dict[str, bool] | None = None, server_ssl=None,
                    config_dir=None, **overrides):
         names = list(storage)
-        blobstore_ports = {name: free_port() for name in names}
+        ports = free_ports(2 * len(names))
+        blobstore_ports = dict(zip(names, ports[: len(names)]))
+        gateway_ports = dict(zip(names, ports[len(names):]))
         scheme = "https" if server_ssl is not None else "http"
         urls = {name: f"{scheme}://127.0.0.1:{port}" for name, port in blobstore_ports.items()}
         base = {
@@ -275,7 +277,7 @@ async def make_regions(servers, database, bus_prefix, tmp_path):
         regions = {}
         for name in names:
             region = await start_region(
-                docs[name], gateway_listen=f"127.0.0.1:{free_port()}", blobstore_listen=f"127.0.0.1:{blobstore_ports[name]}",
+                docs[name], gateway_listen=f"127.0.0.1:{gateway_ports[name]}", blobstore_listen=f"127.0.0.1:{blobstore_ports[name]}",
                 replicate=(replicate or {}).get(name, True), config_dir=config_dir, server_ssl=server_ssl,
             )
             connector = aiohttp.TCPConnector(ssl=server_ssl and _client_ssl(config_dir))

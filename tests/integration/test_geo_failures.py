@@ -2,7 +2,6 @@
 storage down, and the whole thing over TLS with a test CA."""
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 import signal
@@ -113,8 +112,14 @@ async def test_other_regions_storage_down_pulls_fail_over_and_replication_catche
     assert (status, served_by, body == first) == (200, "us", True)  # eu's own copy is unreachable
     second = os.urandom(100_000)
     second_digest = await push(us, "acme/app", second)
-    await asyncio.sleep(1.5)  # replication is failing meanwhile: it must not have placed anything
-    assert await placements(db, second_digest) == ["us"]
+
+    async def copy_failed_once():
+        replicator = eu.replicator
+        info = await replicator.bus.js.consumer_info(replicator.bus.subjects.events_stream, replicator.consumer)
+        return info.num_redelivered >= 1
+
+    await eventually(copy_failed_once, timeout=30, what="eu's replicator to fail a copy and get it redelivered")
+    assert await placements(db, second_digest) == ["us"]  # a failed copy places nothing
 
     own_seaweedfs["server"] = start_seaweedfs(tmp_path / "weed", ports=weed.extra["ports"])
 
