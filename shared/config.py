@@ -154,6 +154,10 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_partial_object_max_age_sec: float = 3600.0
     # A location that failed is skipped for this long before it is tried again.
     meridian_location_retry_after_sec: float = 30.0
+    # Health: each check answers within this, so a hung dependency cannot hang a probe.
+    meridian_health_check_timeout_sec: float = 3.0
+    diskspace_health_threshold: float = 0.01
+    diskspace_health_warning_threshold: float = 0.1
 
     def storage_locations(self) -> dict[str, StorageLocation]:
         return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}

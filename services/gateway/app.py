@@ -21,6 +21,7 @@ from shared.outbox import OutboxRelay
 from shared.locations import Locations
 
 from .auth import Authorizer, ClosedAccess, OpenAccess
+from . import health
 from .api.routes import dispatch as api_dispatch
 from .routes import dispatch
 from .state import Gateway
@@ -75,18 +76,6 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-async def health_instance(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    checks = {"database": False, "bus": gw.bus.connected}
-    try:
-        checks["database"] = await asyncio.wait_for(gw.pool.fetchval("SELECT true"), 2)
-    except Exception:
-        pass
-    ok = all(checks.values())
-    status = 200 if ok else 503
-    return web.json_response({"data": {"services": checks}, "status_code": status}, status=status)
-
-
 def choose_authorizer(config: Config) -> Authorizer:
     if config.meridian_insecure_open_access:
         return OpenAccess()
@@ -137,6 +126,5 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)
     app.router.add_route("*", "/api/v1/{tail:.*}", api_dispatch)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/health/instance", health_instance)
-    app.router.add_get("/health", health_instance)
+    health.add_routes(app)
     return app
