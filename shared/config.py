@@ -299,7 +299,3 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(doc, str(path))
-
-
-def dump_config(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    Path(path).write_text(yaml.safe_dump(doc, sort_keys=False))

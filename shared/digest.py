@@ -53,6 +53,14 @@ def blob_path(digest: str) -> str:
     return f"{algorithm}/{hexpart[:2]}/{hexpart}"
 
 
+async def update_hash(running: "hashlib._Hash", block: bytes) -> None:
+    # hashlib releases the GIL on large updates, so a worker thread lets another core hash.
+    if len(block) >= 256 * 1024:
+        await asyncio.get_running_loop().run_in_executor(None, running.update, block)
+    else:
+        running.update(block)
+
+
 class DigestMismatch(Exception):
     pass
 
@@ -60,14 +68,10 @@ class DigestMismatch(Exception):
 async def verified(chunks, digest: Digest, expected_size: int | None = None):
     """Pass bytes through; raise DigestMismatch at the end if they do not hash to `digest`, so an
     atomic storage write fed by this stream is abandoned and nothing lands at the content address."""
-    loop = asyncio.get_running_loop()
     running = hasher(digest.algorithm)
     size = 0
     async for block in chunks:
-        if len(block) >= 256 * 1024:
-            await loop.run_in_executor(None, running.update, block)
-        else:
-            running.update(block)
+        await update_hash(running, block)
         size += len(block)
         yield block
     computed = f"{digest.algorithm}:{running.hexdigest()}"

@@ -304,3 +304,17 @@ def _client_ssl(config_dir):
 
 def local_spec(path) -> list:
     return ["LocalStorage", {"storage_path": str(path)}]
+
+
+@pytest.fixture
+def own_seaweedfs(tmp_path):
+    """A SeaweedFS server of the test's own, with bucket "own-bucket", that the test may freeze
+    (SIGSTOP), stop and restart on its ports: {"server": EmbeddedProcess, "bucket": name}."""
+    import signal
+
+    server = start_seaweedfs(tmp_path / "weed")
+    run_async(_create_bucket(server.url, "own-bucket"))
+    holder = {"server": server, "bucket": "own-bucket"}
+    yield holder
+    holder["server"].process.send_signal(signal.SIGCONT)
+    holder["server"].stop()

@@ -16,8 +16,9 @@ from aiohttp import web
 from shared import tokens
 from shared.bus import Bus, encode
 from shared.config import Config
-from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hasher, parse_digest, verified
+from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hasher, parse_digest, update_hash, verified
 from shared.errors import read_only_error
+from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
 from shared.messages import BlobCommand, BlobCommandReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
@@ -82,7 +83,7 @@ class Blobstore:
                 return BlobCommandReply(ok=True, exists=False)
             running = hasher(digest.algorithm)
             async for block in self.driver.read(path):
-                running.update(block)
+                await update_hash(running, block)
             return BlobCommandReply(ok=True, exists=True, size=size, valid=f"{digest.algorithm}:{running.hexdigest()}" == digest)
         return BlobCommandReply(ok=False, error=f"unknown command {command!r}")
 
@@ -122,19 +123,14 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     size = await store.driver.stat(path)
     if size is None:
         raise web.HTTPNotFound(text=f"{digest} is not in {store.location}")
-    start, length, status = 0, size, 200
+    try:
+        start, length, content_range = parse_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"}) from None
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes"}
-    requested = request.headers.get("Range", "")
-    if requested.startswith("bytes=") and "," not in requested:
-        first, _, last = requested[6:].partition("-")
-        if first:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-            if start >= size or end < start:
-                raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-            length, status = end - start + 1, 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response = web.StreamResponse(status=status, headers=headers)
+    if content_range:
+        headers["Content-Range"] = content_range
+    response = web.StreamResponse(status=206 if content_range else 200, headers=headers)
     response.content_length = length
     await response.prepare(request)
     if request.method != "HEAD":

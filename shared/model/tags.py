@@ -63,13 +63,3 @@ async def list_live(conn, repository_id: int, last: str | None, limit: int) -> l
         limit,
     )
     return [r["name"] for r in rows]
-
-
-async def history(conn, repository_id: int, name: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT t.name, m.digest, t.lifetime_start, t.lifetime_end FROM tags t "
-        "JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.name = $2 "
-        "ORDER BY t.lifetime_start, t.id",
-        repository_id,
-        name,
-    )

@@ -13,24 +13,14 @@ import yaml
 
 from shared.digest import blob_path
 from shared.embedded import start_nats, start_seaweedfs
-from tests.conftest import _create_bucket, local_spec, run_async, s3_location
+from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually
 from tests.integration.test_geo import placements, pull, push
 
 
-@pytest.fixture
-def own_seaweedfs(tmp_path):
-    """A SeaweedFS server of the test's own, which the test may freeze, stop and restart."""
-    server = start_seaweedfs(tmp_path / "weed")
-    run_async(_create_bucket(server.url, "region-bucket"))
-    holder = {"server": server}
-    yield holder
-    holder["server"].stop()
-
-
 async def test_replicator_killed_mid_copy_completes_after_restart(make_regions, own_seaweedfs, tmp_path, db):
     weed = own_seaweedfs["server"]
-    regions = await make_regions({"us": s3_location(weed.url, "region-bucket"), "eu": local_spec(tmp_path / "eu")},
+    regions = await make_regions({"us": s3_location(weed.url, own_seaweedfs["bucket"]), "eu": local_spec(tmp_path / "eu")},
                                  replicate={"eu": False}, MERIDIAN_PARTIAL_OBJECT_MAX_AGE_SEC=0)
     us, eu = regions["us"], regions["eu"]
     data = os.urandom(64 * 1024 * 1024)
@@ -94,7 +84,7 @@ async def test_push_while_nats_is_down_reaches_the_other_region(make_regions, tm
 
 async def test_other_regions_storage_down_pulls_fail_over_and_replication_catches_up(make_regions, own_seaweedfs, tmp_path, db):
     weed = own_seaweedfs["server"]
-    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": s3_location(weed.url, "region-bucket")},
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": s3_location(weed.url, own_seaweedfs["bucket"])},
                                  MERIDIAN_REPLICATION_MAX_DELIVER=100)
     us, eu = regions["us"], regions["eu"]
     first = os.urandom(200_000)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import signal
 
 import aiohttp
-import pytest
 
 from shared.embedded import start_nats, start_seaweedfs
-from tests.conftest import _create_bucket, local_spec, run_async, s3_location
+from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually
 
 TIMEOUT = 1.0
@@ -61,19 +60,10 @@ async def test_bus_check_follows_the_nats_server(make_registry, tmp_path):
         nats_server.stop()
 
 
-@pytest.fixture
-def weed(tmp_path):
-    server = start_seaweedfs(tmp_path / "weed")
-    run_async(_create_bucket(server.url, "health-bucket"))
-    holder = {"server": server}
-    yield holder
-    holder["server"].process.send_signal(signal.SIGCONT)
-    holder["server"].stop()
-
-
-async def test_storage_check_follows_seaweedfs_and_a_hang_still_answers(make_registry, weed):
+async def test_storage_check_follows_seaweedfs_and_a_hang_still_answers(make_registry, own_seaweedfs):
+    weed = own_seaweedfs
     server = weed["server"]
-    reg = await make_registry(storage=(server.url, "health-bucket"), MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+    reg = await make_registry(storage=(server.url, weed["bucket"]), MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
     assert (await health(reg))[1]["preferred_storage"] is True
 
     server.process.send_signal(signal.SIGSTOP)  # hung, not gone: requests wait forever
@@ -92,9 +82,9 @@ async def test_storage_check_follows_seaweedfs_and_a_hang_still_answers(make_reg
     await eventually(back, timeout=30, what="the storage check to recover")
 
 
-async def test_endtoend_sees_the_other_regions_location(make_regions, weed, tmp_path):
-    server = weed["server"]
-    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": s3_location(server.url, "health-bucket")},
+async def test_endtoend_sees_the_other_regions_location(make_regions, own_seaweedfs, tmp_path):
+    server = own_seaweedfs["server"]
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": s3_location(server.url, own_seaweedfs["bucket"])},
                                  MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
     us = regions["us"]
     us.url = us.gateway_url

@@ -1,7 +1,6 @@
 """Helpers every /v2 handler uses: the gateway state, authorisation, digests, request bodies."""
 from __future__ import annotations
 
-import asyncio
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -55,14 +54,6 @@ async def body_blocks(request: web.Request, block: int = BODY_BLOCK) -> AsyncIte
             buffer.clear()
     if buffer:
         yield bytes(buffer)
-
-
-async def hash_update(hasher, block: bytes) -> None:
-    # hashlib releases the GIL on large updates, so a worker thread lets another core hash.
-    if len(block) >= 256 * 1024:
-        await asyncio.get_running_loop().run_in_executor(None, hasher.update, block)
-    else:
-        hasher.update(block)
 
 
 def content_length(request: web.Request) -> int | None:

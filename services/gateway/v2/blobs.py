@@ -1,11 +1,10 @@
 """Blob HEAD/GET (with Range, from the nearest location that holds the bytes) and DELETE."""
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from shared.errors import RegistryError
+from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
 from shared.logging import get_logger
 from shared.metrics import BYTES_PULLED
@@ -16,7 +15,6 @@ from ..auth import Action
 from .base import authorize, digest_param, gateway
 
 log = get_logger(__name__)
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 async def _find(request: web.Request, name: str, digest_text: str):
@@ -54,23 +52,10 @@ async def head_blob(request: web.Request, name: str, digest: str) -> web.StreamR
 
 
 def _requested_range(request: web.Request, size: int) -> tuple[int, int, str | None]:
-    """(start, length, Content-Range or None) for the request's Range header."""
-    requested = request.headers.get("Range")
-    if not requested:
-        return 0, size, None
-    unsatisfiable = {"Content-Range": f"bytes */{size}"}
-    match = RANGE_RE.match(requested.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        raise RegistryError("RANGE_INVALID", f"unsupported Range {requested!r}", headers=unsatisfiable)
-    first, last = match.groups()
-    if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    else:
-        start, end = max(size - int(last), 0), size - 1
-    if start >= size or end < start:
-        raise RegistryError("RANGE_INVALID", f"Range {requested!r} not satisfiable", headers=unsatisfiable)
-    return start, end - start + 1, f"bytes {start}-{end}/{size}"
+    try:
+        return parse_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable as exc:
+        raise RegistryError("RANGE_INVALID", str(exc), headers={"Content-Range": f"bytes */{size}"}) from None
 
 
 async def _open_nearest(gw, digest: str, size: int, candidates: list[str], start: int, length: int) -> OpenedBlob:

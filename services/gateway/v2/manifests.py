@@ -81,7 +81,9 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
         digest = digest_of(body)
     tags = [] if _is_digest(reference) else [reference]
     for extra in request.query.getall("tag", []):
-        tags.append(_checked_reference(extra) if not _is_digest(extra) else _bad_tag(extra))
+        if _is_digest(extra) or not rules.TAG_RE.match(extra):
+            raise RegistryError("MANIFEST_INVALID", f"invalid tag {extra!r}", detail={"tag": extra})
+        tags.append(extra)
 
     repo_id = await repositories.get_or_create(gw.pool, name)
     blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
@@ -144,10 +146,6 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
         if len(body) > limit:
             raise rules.too_large(len(body))
     return bytes(body)
-
-
-def _bad_tag(value: str) -> str:
-    raise RegistryError("MANIFEST_INVALID", f"invalid tag {value!r}", detail={"tag": value})
 
 
 async def delete_manifest(request: web.Request, name: str, reference: str) -> web.Response:

@@ -15,7 +15,7 @@ import uuid
 from aiohttp import web
 
 from shared.bus import encode
-from shared.digest import Digest, blob_path, hasher
+from shared.digest import Digest, blob_path, hasher, update_hash
 from shared.errors import RegistryError
 from shared.messages import BlobWritten
 from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
@@ -27,7 +27,7 @@ from shared.outbox import OutboxEntry
 
 from ..auth import Action
 from ..state import Gateway, HashState
-from .base import authorize, body_blocks, content_length, digest_param, gateway, hash_update
+from .base import authorize, body_blocks, content_length, digest_param, gateway
 
 CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
 
@@ -118,7 +118,7 @@ async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, 
             if running is not None:
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(hash_update(running, block))
+                pending = asyncio.ensure_future(update_hash(running, block))
             yield block
         if pending is not None:
             await pending
@@ -239,7 +239,7 @@ async def _rehash(gw: Gateway, chunks: list[str], algorithm: str) -> Digest:
     running = hasher(algorithm)
     for chunk in chunks:
         async for block in gw.write_driver.read(chunk):
-            await hash_update(running, block)
+            await update_hash(running, block)
     return Digest(f"{algorithm}:{running.hexdigest()}")
 
 
