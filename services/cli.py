@@ -319,6 +319,155 @@ def cmd_verify_placements(args: argparse.Namespace) -> None:
     _run_tool(verify_placements(_load(args.config), requeue=args.requeue, location=args.location))
 
 
+async def _with_db(config: Config, work):
+    import asyncpg
+
+    conn = await asyncpg.connect(config.db_uri)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        _fail("the passwords differ")
+    return first
+
+
+def cmd_user_create(args: argparse.Namespace) -> None:
+    from services.gateway.api.users import password_problem
+    from shared.model import accounts
+
+    config = _load(args.config)
+    problem = accounts.namespace_name_problem(args.username)
+    if problem:
+        _fail(problem)
+    password = _password(args)
+    problem = password_problem(password)
+    if problem:
+        _fail(problem)
+
+    async def work(conn):
+        async with conn.transaction():
+            await accounts.create_user(conn, args.username, password, args.email)
+
+    try:
+        asyncio.run(_with_db(config, work))
+    except accounts.NameTaken:
+        _fail(f"the name {args.username!r} is already taken by a user or organization")
+    superuser = " (a superuser: listed in SUPER_USERS)" if args.username in config.super_users else ""
+    print(f"created user {args.username}{superuser}")
+
+
+def cmd_user_token(args: argparse.Namespace) -> None:
+    from shared.secrets import new_token, token_hash
+
+    config = _load(args.config)
+    token = new_token(48)
+
+    async def work(conn):
+        user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL AND enabled", args.username)
+        if user_id is None:
+            _fail(f"no user {args.username!r}")
+        await conn.execute("INSERT INTO api_tokens (token_hash, user_id, kind, title) VALUES ($1, $2, 'bearer', $3)",
+                           token_hash(token), user_id, args.title)
+
+    asyncio.run(_with_db(config, work))
+    print(token)
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> None:
+    from shared.servicekeys import SigningKey, write_key_files
+
+    base = Path(args.name)
+    try:
+        written = write_key_files(SigningKey.generate(), base)
+    except FileExistsError:
+        _fail(f"{base.with_suffix('.pem')} exists; choose another NAME or remove it")
+    print("wrote " + ", ".join(str(p) for p in written))
+    print(f"next: meridian keys add {base.with_suffix('.jwk')} --expiration DAYS --config config.yaml")
+
+
+def cmd_keys_add(args: argparse.Namespace) -> None:
+    import datetime as dt
+    import json as json_module
+
+    from shared.servicekeys import register, thumbprint
+
+    config = _load(args.config)
+    try:
+        jwk = json_module.loads(Path(args.jwk).read_text())
+        kid = thumbprint(jwk)
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"{args.jwk} is not a public JWK written by `meridian keys generate`: {exc}")
+    if jwk.get("kid", kid) != kid:
+        _fail(f"{args.jwk}: its kid does not match its key")
+    expires = None if args.expiration is None else dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=args.expiration)
+
+    async def work(conn):
+        if await conn.fetchval("SELECT 1 FROM service_keys WHERE kid = $1", kid):
+            _fail(f"key {kid} is already registered; use `meridian keys extend {kid}`")
+        await register(conn, kid=kid, name=args.name or Path(args.jwk).stem, service=config.instance_service_key_service,
+                       jwk={**jwk, "kid": kid}, expires_at=expires, approval_type="cli", approved_by=os.environ.get("USER", "cli"))
+
+    asyncio.run(_with_db(config, work))
+    until = expires.isoformat() if expires else "never"
+    print(f"registered and approved key {kid} (expires {until})")
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    config = _load(args.config)
+
+    async def work(conn):
+        return await conn.fetch("SELECT kid, name, service, created_at, expires_at, approval_type FROM service_keys ORDER BY created_at")
+
+    for row in asyncio.run(_with_db(config, work)):
+        expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
+        print(f"{row['kid']}  {row['name']}  service={row['service']}  approved={row['approval_type'] or 'no'}  expires={expires}")
+
+
+def cmd_keys_extend(args: argparse.Namespace) -> None:
+    config = _load(args.config)
+
+    async def work(conn):
+        return await conn.fetchval(
+            "UPDATE service_keys SET expires_at = CASE WHEN $2::int IS NULL THEN NULL ELSE now() + make_interval(days => $2::int) END "
+            "WHERE kid = $1 RETURNING kid", args.kid, args.expiration)
+
+    if asyncio.run(_with_db(config, work)) is None:
+        _fail(f"no key {args.kid}; `meridian keys list` shows them")
+    print(f"key {args.kid} now expires " + (f"in {args.expiration} days" if args.expiration is not None else "never"))
+
+
+def cmd_keys_approve(args: argparse.Namespace) -> None:
+    config = _load(args.config)
+
+    async def work(conn):
+        return await conn.fetchval("UPDATE service_keys SET approved_at = now(), approval_type = 'cli', approved_by = $2 "
+                                   "WHERE kid = $1 RETURNING kid", args.kid, os.environ.get("USER", "cli"))
+
+    if asyncio.run(_with_db(config, work)) is None:
+        _fail(f"no key {args.kid}; `meridian keys list` shows them")
+    print(f"approved key {args.kid}")
+
+
+def cmd_keys_delete(args: argparse.Namespace) -> None:
+    config = _load(args.config)
+
+    async def work(conn):
+        return await conn.fetchval("DELETE FROM service_keys WHERE kid = $1 RETURNING kid", args.kid)
+
+    if asyncio.run(_with_db(config, work)) is None:
+        _fail(f"no key {args.kid}; `meridian keys list` shows them")
+    print(f"deleted key {args.kid}; tokens it signed stop working")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meridian", description="Meridian, a geo-replicated OCI registry")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,6 +518,47 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--requeue", action="store_true", help="queue replication for what was dropped")
     verify.add_argument("--location", help="only this location")
     verify.set_defaults(func=cmd_verify_placements)
+
+    user = sub.add_parser("user", help="user accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser("create", help="create a user (superusers are listed in SUPER_USERS)")
+    create.add_argument("username")
+    create.add_argument("--email")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    create.add_argument("--config", required=True)
+    create.set_defaults(func=cmd_user_create)
+    token = user_sub.add_parser("token", help="print a new API bearer token for a user (for scripts)")
+    token.add_argument("username")
+    token.add_argument("--title", default="cli")
+    token.add_argument("--config", required=True)
+    token.set_defaults(func=cmd_user_token)
+
+    keys = sub.add_parser("keys", help="service keys that sign registry tokens (read-only mode needs one)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_sub.add_parser("generate", help="write NAME.pem, NAME.jwk and NAME.kid")
+    generate.add_argument("name")
+    generate.set_defaults(func=cmd_keys_generate)
+    add = keys_sub.add_parser("add", help="register and approve a public key (NAME.jwk)")
+    add.add_argument("jwk")
+    add.add_argument("--name", help="a label (default: the file name)")
+    add.add_argument("--expiration", type=int, help="days until it expires (default: never)")
+    add.add_argument("--config", required=True)
+    add.set_defaults(func=cmd_keys_add)
+    for name, func, text in (("list", cmd_keys_list, "list keys"),):
+        listing = keys_sub.add_parser(name, help=text)
+        listing.add_argument("--config", required=True)
+        listing.set_defaults(func=func)
+    extend = keys_sub.add_parser("extend", help="set a key's expiry to DAYS from now")
+    extend.add_argument("kid")
+    extend.add_argument("--expiration", type=int, help="days from now (default: never)")
+    extend.add_argument("--config", required=True)
+    extend.set_defaults(func=cmd_keys_extend)
+    for name, func, text in (("approve", cmd_keys_approve, "approve a registered key"),
+                             ("delete", cmd_keys_delete, "delete a key; tokens it signed stop working")):
+        one = keys_sub.add_parser(name, help=text)
+        one.add_argument("kid")
+        one.add_argument("--config", required=True)
+        one.set_defaults(func=func)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", required=True)

@@ -132,7 +132,7 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     registry_title: str = "Meridian"
     registry_title_short: str = "Meridian"
     branding: dict[str, str] = msgspec.field(default_factory=dict)
-    # Until the identity subsystem exists: allow anonymous pull AND push. Development only.
+    # Anyone may pull and push on /v2 without a token. Development only.
     meridian_insecure_open_access: bool = False
     # Advertised as OCI-Chunk-Min-Length on upload sessions.
     meridian_chunk_min_length: int = 0
@@ -158,6 +158,32 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_health_check_timeout_sec: float = 3.0
     diskspace_health_threshold: float = 0.01
     diskspace_health_warning_threshold: float = 0.1
+    # Identity and registry tokens (Quay's keys).
+    feature_anonymous_access: bool = True
+    feature_user_creation: bool = False
+    create_private_repo_on_push: bool = True
+    create_namespace_on_push: bool = False
+    instance_service_key_service: str = "quay"
+    instance_service_key_location: str = "conf/quay.pem"
+    instance_service_key_kid_location: str = "conf/quay.kid"
+    # Minutes an instance's own key lives, and how often it makes a new one.
+    instance_service_key_expiration: int = 120
+    instance_service_key_refresh: int = 55
+    token_validity_lifetime_s: int = 3600
+    # API sessions (cookie) and personal API tokens.
+    session_cookie_lifetime_s: int = 14 * 24 * 3600
+    tag_expiration_options: list[str] = msgspec.field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
+    default_tag_expiration: str = "2w"
+    feature_log_export: bool = True
+    action_log_audit_logins: bool = True
+    # Hosts exempt from the "no loopback or private address" rule for export callbacks.
+    meridian_callback_allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    mail_server: str | None = None
+    mail_port: int = 587
+    mail_use_tls: bool = True
+    mail_username: str | None = None
+    mail_password: str | None = None
+    mail_default_sender: str = "meridian@localhost"
 
     def storage_locations(self) -> dict[str, StorageLocation]:
         return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}
@@ -278,6 +304,19 @@ def _check_semantics(config: Config, source: str) -> None:
                 "or the QUAY_DISTRIBUTED_STORAGE_PREFERENCE (or MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE) environment "
                 "variable to this region's locations, nearest first, e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\""
             )
+    for option in config.tag_expiration_options:
+        if parse_duration(option) is None:
+            raise ConfigError(f"{source}: key TAG_EXPIRATION_OPTIONS: value {option!r} is invalid: expected a number "
+                              "followed by s, m, h, d or w (e.g. 2w)")
+    if parse_duration(config.default_tag_expiration) is None:
+        raise ConfigError(f"{source}: key DEFAULT_TAG_EXPIRATION: value {config.default_tag_expiration!r} is invalid: "
+                          "expected a number followed by s, m, h, d or w (e.g. 2w)")
+    if config.default_tag_expiration not in config.tag_expiration_options:
+        raise ConfigError(f"{source}: key DEFAULT_TAG_EXPIRATION: value {config.default_tag_expiration!r} is invalid: "
+                          f"expected one of TAG_EXPIRATION_OPTIONS ({', '.join(config.tag_expiration_options)})")
+    if config.instance_service_key_refresh >= config.instance_service_key_expiration:
+        raise ConfigError(f"{source}: key INSTANCE_SERVICE_KEY_REFRESH: value {config.instance_service_key_refresh!r} "
+                          "is invalid: expected fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
     for key in ("meridian_replication_concurrency", "meridian_replication_max_deliver"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{source}: key {key.upper()}: value {getattr(config, key)!r} is invalid: expected at least 1")
@@ -286,6 +325,16 @@ def _check_semantics(config: Config, source: str) -> None:
             f"{source}: key MERIDIAN_BUS_PREFIX: value {config.meridian_bus_prefix!r} is invalid: "
             "expected letters, digits, '_' or '-'"
         )
+
+
+_DURATION_RE = re.compile(r"^([0-9]+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: str) -> int | None:
+    """Quay's duration strings ("2w", "1d", "0s") in seconds; None when malformed."""
+    found = _DURATION_RE.match(value.strip()) if isinstance(value, str) else None
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else None
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

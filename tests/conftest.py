@@ -318,3 +318,23 @@ def own_seaweedfs(tmp_path):
     yield holder
     holder["server"].process.send_signal(signal.SIGCONT)
     holder["server"].stop()
+
+
+@pytest_asyncio.fixture
+async def service_key(database, tmp_path):
+    """A pre-provisioned, approved service key (what `meridian keys generate` + `keys add` make), as the
+    config overrides read-only mode needs."""
+    import datetime as dt
+
+    from shared.servicekeys import SigningKey, register, write_key_files
+
+    key = SigningKey.generate()
+    write_key_files(key, tmp_path / "readonly-key")
+    conn = await asyncpg.connect(database)
+    try:
+        await register(conn, kid=key.kid, name="test read-only key", service="quay", jwk=key.jwk,
+                       expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1), approval_type="cli")
+    finally:
+        await conn.close()
+    return {"INSTANCE_SERVICE_KEY_LOCATION": str(tmp_path / "readonly-key.pem"),
+            "INSTANCE_SERVICE_KEY_KID_LOCATION": str(tmp_path / "readonly-key.kid")}

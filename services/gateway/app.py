@@ -19,8 +19,11 @@ from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.locations import Locations
+from shared.model.audit import AuditBuffer
+from shared.servicekeys import PublicKeys
 
-from .auth import Authorizer, ClosedAccess, OpenAccess
+from .auth import Authorizer, OpenAccess, TokenAccess
+from .keys import InstanceKeys
 from . import health
 from .api.routes import dispatch as api_dispatch
 from .routes import dispatch
@@ -76,10 +79,10 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-def choose_authorizer(config: Config) -> Authorizer:
+def choose_authorizer(config: Config, pool, public_keys: PublicKeys) -> Authorizer:
     if config.meridian_insecure_open_access:
-        return OpenAccess()
-    return ClosedAccess(config.server_hostname)
+        return OpenAccess(pool)
+    return TokenAccess(config, pool, public_keys)
 
 
 async def _refresh_gauges(gw: Gateway) -> None:
@@ -96,6 +99,14 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
 
     async def lifecycle(app: web.Application):
         pool = await create_pool(config.db_uri, config.db_pool_size)
+        keys = InstanceKeys(config, pool, config_dir)
+        try:
+            await keys.start()
+        except Exception:
+            await close_pool(pool)
+            raise
+        audit = AuditBuffer(pool)
+        audit.start()
         bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"gateway-{config.meridian_region}")
         await bus.connect()
         locations = Locations(config, config_dir=config_dir)
@@ -109,13 +120,17 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             relay=relay,
             locations=locations,
             location_ids=location_ids,
-            authorizer=authorizer or choose_authorizer(config),
+            authorizer=authorizer or choose_authorizer(config, pool, PublicKeys(pool)),
+            keys=keys,
+            audit=audit,
         )
         app[GATEWAY] = gw
         gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))
         log.info("gateway ready", write_location=gw.write_location, read_only=gw.read_only)
         yield
         gauges.cancel()
+        await keys.stop()
+        await audit.stop()
         await relay.stop()
         await bus.close()
         await locations.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 from shared.errors import RegistryError, pushes_disabled_error, read_only_error
 
 from .auth import Action
-from .v2 import blobs, catalog, manifests, referrers, tags, uploads
+from .v2 import blobs, catalog, manifests, referrers, tags, token, uploads
 from .v2.base import ROUTE, gateway
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -30,7 +30,9 @@ class Route:
 
 async def api_version(request: web.Request) -> web.Response:
     gw = gateway(request)
-    await gw.authorizer.authenticate(request)
+    identity = await gw.authorizer.authenticate(request)
+    if not identity.token and not gw.config.meridian_insecure_open_access:
+        raise gw.authorizer.challenge()
     return web.json_response({})
 
 
@@ -40,6 +42,7 @@ PUSH_ROUTES = frozenset({"upload_start", "upload", "manifest"})
 ROUTES: list[Route] = [
     Route("base", re.compile(r""), {"GET": api_version, "HEAD": api_version}),
     Route("catalog", re.compile(r"_catalog"), {"GET": catalog.catalog}),
+    Route("auth", re.compile(r"auth"), {"GET": token.issue}),
     Route("tags", re.compile(rf"{NAME}/tags/list"), {"GET": tags.list_tags}),
     Route("referrers", re.compile(rf"{NAME}/referrers/(?P<digest>[^/]+)"), {"GET": referrers.list_referrers}),
     Route("upload_start", re.compile(rf"{NAME}/blobs/uploads/?"), {"POST": uploads.start_upload}),

@@ -14,7 +14,10 @@ from shared.outbox import OutboxRelay
 from shared.locations import Locations
 from shared.storage import StorageDriver
 
+from shared.model.audit import AuditBuffer
+
 from .auth import Authorizer
+from .keys import InstanceKeys
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Gateway:
     locations: Locations
     location_ids: dict[str, int]
     authorizer: Authorizer
+    keys: InstanceKeys
+    audit: AuditBuffer
     hash_states: HashStates = field(default_factory=HashStates)
 
     @property

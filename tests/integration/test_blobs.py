@@ -309,10 +309,11 @@ async def test_closed_registry_requires_authentication(make_registry):
         assert r.status == 401
 
 
-async def test_read_only_mode_refuses_writes_and_serves_reads(make_registry, database):
+async def test_read_only_mode_refuses_writes_and_serves_reads(make_registry, service_key):
     writable = await make_registry()
     digest = await push_blob(writable, "acme/app", b"before read-only")
-    reg = await make_registry(REGISTRY_STATE="readonly", DISTRIBUTED_STORAGE_CONFIG=writable.doc["DISTRIBUTED_STORAGE_CONFIG"])
+    reg = await make_registry(REGISTRY_STATE="readonly", DISTRIBUTED_STORAGE_CONFIG=writable.doc["DISTRIBUTED_STORAGE_CONFIG"],
+                              **service_key)
     async with reg.http.post(reg.v2("acme/app/blobs/uploads/")) as r:
         assert r.status == 405
         body = await r.json()

@@ -12,25 +12,15 @@ from aiohttp import web
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 
-from ..auth import Action
 from ..v2.base import gateway
+from .base import ApiRoute, Op, namespace_for, repository_for
 
 
 async def _namespace_id(gw, namespace: str) -> int:
-    namespace_id = await gw.pool.fetchval("SELECT id FROM namespaces WHERE name = $1", namespace)
+    namespace_id = await gw.pool.fetchval("SELECT id FROM namespaces WHERE name = $1 AND deleted_at IS NULL", namespace)
     if namespace_id is None:
         raise ApiError(404, f"organization {namespace!r} not found", error_type="not_found")
     return namespace_id
-
-
-async def _require(request: web.Request, resource: str, action: Action) -> None:
-    gw = gateway(request)
-    identity = await gw.authorizer.authenticate(request)
-    if not await gw.authorizer.allowed(identity, resource, action):
-        # Whoever may not read it must not learn it exists.
-        if action is Action.PULL or not await gw.authorizer.allowed(identity, resource, Action.PULL):
-            raise ApiError(404, f"{resource} not found", error_type="not_found")
-        raise ApiError(403, f"you may not change {resource}", error_type="insufficient_scope")
 
 
 async def _view(gw, namespace: str, namespace_id: int) -> dict:
@@ -51,15 +41,15 @@ async def _view(gw, namespace: str, namespace_id: int) -> dict:
 
 
 async def get_namespace_replication(request: web.Request, namespace: str) -> web.Response:
-    await _require(request, namespace, Action.PULL)
     gw = gateway(request)
-    return web.json_response(await _view(gw, namespace, await _namespace_id(gw, namespace)))
+    row, _ = await namespace_for(request, namespace, need="member")
+    return web.json_response(await _view(gw, namespace, row["id"]))
 
 
 async def put_namespace_replication(request: web.Request, namespace: str) -> web.Response:
-    await _require(request, namespace, Action.ADMIN)
     gw = gateway(request)
-    namespace_id = await _namespace_id(gw, namespace)
+    row, _ = await namespace_for(request, namespace, need="admin")
+    namespace_id = row["id"]
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
@@ -82,7 +72,7 @@ async def put_namespace_replication(request: web.Request, namespace: str) -> web
 
 
 async def manifest_replication(request: web.Request, repository: str, digest: str) -> web.Response:
-    await _require(request, repository, Action.PULL)
+    await repository_for(request, repository, "read")
     gw = gateway(request)
     try:
         digest = parse_digest(digest)
@@ -122,3 +112,16 @@ async def manifest_replication(request: web.Request, repository: str, digest: st
         "complete": all(not b["missing"] for b in blobs),
         "blobs": blobs,
     }, dumps=lambda v: json.dumps(v))
+
+
+ROUTES = [
+    ApiRoute("namespace_replication", "/organization/{namespace}/replication", {
+        "GET": Op(get_namespace_replication, "Locations the namespace's blobs replicate to"),
+        "PUT": Op(put_namespace_replication, "Set the namespace's own replication locations",
+                  body={"type": "object", "required": ["locations"],
+                        "properties": {"locations": {"type": "array", "items": {"type": "string"}}}}),
+    }),
+    ApiRoute("manifest_replication", "/repository/{repository}/manifest/{digest}/replication", {
+        "GET": Op(manifest_replication, "Where each blob of a manifest is stored, and what is still missing"),
+    }),
+]

@@ -1,44 +1,64 @@
-"""The /api/v1 surface as a table; errors are JSON (shared.errors.ApiError) in Quay's shape."""
+"""The /api/v1 surface as one table (each resource module contributes its routes); one dispatcher
+serves it and the OpenAPI document is generated from the same table. Errors are JSON in Quay's shape
+(shared.errors.ApiError)."""
 from __future__ import annotations
-
-import re
 
 from aiohttp import web
 
 from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError
 
 from ..v2.base import ROUTE, gateway
-from . import replication
+from . import logs, organizations, permissions, prototypes, replication, repositories, robots, teams, users
+from .base import WRITE_METHODS, ApiRoute, Op
+from .openapi import document
 
-REPO = r"(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+?)"
-NAMESPACE = r"(?P<namespace>[a-z0-9]+(?:[._-][a-z0-9]+)*)"
-
-API_ROUTES: list[tuple[str, re.Pattern, dict]] = [
-    ("namespace_replication", re.compile(rf"organization/{NAMESPACE}/replication"),
-     {"GET": replication.get_namespace_replication, "PUT": replication.put_namespace_replication}),
-    ("manifest_replication", re.compile(rf"repository/{REPO}/manifest/(?P<digest>[^/]+)/replication"),
-     {"GET": replication.manifest_replication}),
+# Sub-resources first: `repository/ns/app/logs` is the logs of ns/app, not a repository "ns/app/logs".
+API_ROUTES: list[ApiRoute] = [
+    *users.ROUTES,
+    *organizations.ROUTES,
+    *teams.ROUTES,
+    *robots.ROUTES,
+    *prototypes.ROUTES,
+    *permissions.ROUTES,
+    *logs.ROUTES,
+    *replication.ROUTES,
+    *repositories.ROUTES[::-1],
 ]
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Reads that sign-in, token issue and health need keep working in read-only mode; so does sign-in.
+READ_ONLY_EXEMPT = frozenset({"signin", "signout"})
+
+
+async def discovery(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    return web.json_response(document(API_ROUTES, gw.config))
+
+
+API_ROUTES.append(ApiRoute("discovery", "/discovery", {"GET": Op(discovery, "This OpenAPI document", auth="none")}))
+
+
+def _error_response(exc: ApiError, headers=None) -> web.Response:
+    return web.Response(status=exc.status, body=exc.body(), content_type="application/json", headers=headers)
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     path = request.match_info.get("tail", "")
     try:
-        for name, pattern, methods in API_ROUTES:
-            found = pattern.fullmatch(path)
+        for route in API_ROUTES:
+            found = route.pattern.fullmatch(path)
             if not found:
                 continue
-            request[ROUTE] = f"api:{name}"
-            handler = methods.get(request.method)
-            if handler is None:
-                raise ApiError(405, f"{request.method} is not supported on /api/v1/{path}", error_type="method_not_allowed")
-            if request.method in WRITE_METHODS and gateway(request).read_only:
+            request[ROUTE] = f"api:{route.name}"
+            op = route.ops.get(request.method)
+            if op is None:
+                allowed = ", ".join(sorted(route.ops))
+                raise ApiError(405, f"{request.method} is not supported on /api/v1/{path}; use {allowed}",
+                               error_type="method_not_allowed")
+            if request.method in WRITE_METHODS and gateway(request).read_only and route.name not in READ_ONLY_EXEMPT:
                 raise ApiError(405, READ_ONLY_MESSAGE, error_type="read_only", detail={"is_readonly": True})
-            return await handler(request, **found.groupdict())
-        raise ApiError(404, f"no API endpoint /api/v1/{path}", error_type="not_found")
-    except RegistryError as exc:  # from the authorisation seam: answer in the API's JSON shape
-        api = ApiError(exc.status, exc.message, error_type=exc.code.lower())
-        return web.Response(status=api.status, body=api.body(), content_type="application/json", headers=exc.headers)
+            return await op.handler(request, **found.groupdict())
+        raise ApiError(404, f"no API endpoint /api/v1/{path}; GET /api/v1/discovery lists them", error_type="not_found")
+    except RegistryError as exc:  # from shared helpers: answer in the API's JSON shape
+        return _error_response(ApiError(exc.status, exc.message, error_type=exc.code.lower()), exc.headers)
     except ApiError as exc:
-        return web.Response(status=exc.status, body=exc.body(), content_type="application/json")
+        return _error_response(exc)

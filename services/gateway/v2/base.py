@@ -7,6 +7,9 @@ from aiohttp import web
 
 from shared.digest import Digest, InvalidDigest, parse_digest
 from shared.errors import RegistryError
+from shared.model import access as access_model
+from shared.model import accounts, repositories
+from shared.model.audit import Entry, record
 from shared.model.repositories import name_problem
 
 from ..auth import Action, Identity
@@ -29,10 +32,44 @@ async def authorize(request: web.Request, name: str, action: Action) -> Identity
     identity = await gw.authorizer.authenticate(request)
     if await gw.authorizer.allowed(identity, name, action):
         return identity
+    if not identity.token:
+        # No token yet: send the client to /v2/auth for one covering this repository.
+        raise gw.authorizer.challenge(f"repository:{name}:{'pull' if action is Action.PULL else 'pull,push'}")
     if action is Action.PULL or not await gw.authorizer.allowed(identity, name, Action.PULL):
         # Whoever may not read a repository must not learn that it exists.
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
     raise RegistryError("DENIED", f"requested access to {name} is denied")
+
+
+async def ensure_repository(request: web.Request, name: str, identity: Identity) -> int:
+    """The repository's id, creating it on first push: private unless CREATE_PRIVATE_REPO_ON_PUSH is false,
+    with the creator's and the namespace's default permissions, logged as create_repo."""
+    gw = gateway(request)
+    repo_id = await repositories.get_id(gw.pool, name)
+    if repo_id is not None:
+        return repo_id
+    namespace_name, short = name.split("/", 1)
+    namespace = await accounts.namespace_row(gw.pool, namespace_name)
+    if namespace is None:
+        if not gw.config.meridian_insecure_open_access:
+            raise RegistryError("NAME_UNKNOWN", f"namespace {namespace_name} does not exist", detail={"name": name})
+        return await repositories.get_or_create(gw.pool, name)
+    visibility = "private" if gw.config.create_private_repo_on_push else "public"
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            repo_id, created = await access_model.create_repository(
+                conn, namespace["id"], namespace_name, short, creator=identity.principal, visibility=visibility
+            )
+            if created:
+                await record(conn, Entry("create_repo", namespace["id"], namespace_name, repo_id, name, identity.principal,
+                                         request.remote, {"visibility": visibility, "on_push": True}))
+    return repo_id
+
+
+def audit(request: web.Request, kind: str, identity: Identity, name: str, **metadata) -> None:
+    """Log registry traffic (push_repo, pull_repo, ...) through the batching buffer."""
+    gateway(request).audit.add(Entry(kind, repository=name, performer=identity.principal, ip=request.remote,
+                                     metadata={"useragent": request.headers.get("User-Agent", ""), **metadata}))
 
 
 def digest_param(value: str | None, *, code: str = "DIGEST_INVALID") -> Digest:

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.model import repositories
-
-from ..auth import Action
 from .base import gateway
 from .tags import link_header, page_params
 
@@ -13,18 +10,11 @@ from .tags import link_header, page_params
 async def catalog(request: web.Request) -> web.Response:
     gw = gateway(request)
     identity = await gw.authorizer.authenticate(request)
+    if not identity.token and not gw.config.meridian_insecure_open_access:
+        raise gw.authorizer.challenge("registry:catalog:*")
     n, last = page_params(request)
-    visible: list[str] = []
-    cursor = last
-    # Filter by permission page by page so a private name never leaks and `n` still holds.
-    while n and len(visible) <= n:
-        batch = await repositories.list_names(gw.pool, cursor, n + 1)
-        for full_name in batch:
-            if await gw.authorizer.allowed(identity, full_name, Action.PULL):
-                visible.append(full_name)
-        if len(batch) < n + 1:
-            break
-        cursor = batch[-1]
+    # The authorizer filters by read permission in the query, so a private name never leaks and `n` holds.
+    visible = await gw.authorizer.catalog(identity, last, n + 1) if n else []
     headers = {}
     if len(visible) > n:
         visible = visible[:n]

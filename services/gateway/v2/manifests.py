@@ -16,7 +16,7 @@ from shared.outbox import add as outbox_add
 
 from ..auth import Action
 from . import manifest_rules as rules
-from .base import authorize, content_length, gateway
+from .base import audit, authorize, content_length, ensure_repository, gateway
 
 
 def _is_digest(reference: str) -> bool:
@@ -35,7 +35,7 @@ def _checked_reference(reference: str) -> str:
 
 
 async def _load(request: web.Request, name: str, reference: str):
-    await authorize(request, name, Action.PULL)
+    identity = await authorize(request, name, Action.PULL)
     reference = _checked_reference(reference)
     gw = gateway(request)
     if _is_digest(reference):
@@ -46,7 +46,7 @@ async def _load(request: web.Request, name: str, reference: str):
         if await repositories.get_id(gw.pool, name) is None:
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})
         raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
-    return manifest
+    return manifest, identity
 
 
 def _headers(manifest) -> dict[str, str]:
@@ -54,12 +54,14 @@ def _headers(manifest) -> dict[str, str]:
 
 
 async def get_manifest(request: web.Request, name: str, reference: str) -> web.Response:
-    manifest = await _load(request, name, reference)
+    manifest, identity = await _load(request, name, reference)
+    audit(request, "pull_repo", identity, name, **({"manifest_digest": manifest.digest} if _is_digest(reference)
+                                                    else {"tag": reference, "manifest_digest": manifest.digest}))
     return web.Response(body=manifest.body, headers=_headers(manifest))
 
 
 async def head_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
-    manifest = await _load(request, name, reference)
+    manifest, _ = await _load(request, name, reference)
     response = web.StreamResponse(status=200, headers=_headers(manifest))
     response.content_length = len(manifest.body)
     await response.prepare(request)
@@ -67,7 +69,7 @@ async def head_manifest(request: web.Request, name: str, reference: str) -> web.
 
 
 async def put_manifest(request: web.Request, name: str, reference: str) -> web.Response:
-    await authorize(request, name, Action.PUSH)
+    identity = await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     reference = _checked_reference(reference)
     body = await _read_limited(request, rules.MAX_MANIFEST_BYTES)
@@ -85,7 +87,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
             raise RegistryError("MANIFEST_INVALID", f"invalid tag {extra!r}", detail={"tag": extra})
         tags.append(extra)
 
-    repo_id = await repositories.get_or_create(gw.pool, name)
+    repo_id = await ensure_repository(request, name, identity)
     blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
     found = await blob_model.sizes_in_repository(gw.pool, repo_id, [d.digest for d in blob_refs])
     blob_ids = []
@@ -130,6 +132,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
             pushed = ManifestPushed(repository=name, digest=digest, media_type=parsed.media_type, tags=tags, region=gw.region, pushed_at=now)
             events.append(await outbox_add(conn, gw.bus.subjects.manifest_pushed, pushed))
     gw.relay.publish_soon(events)
+    audit(request, "push_repo", identity, name, manifest_digest=digest, tags=tags)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"}
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject.digest
@@ -149,7 +152,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def delete_manifest(request: web.Request, name: str, reference: str) -> web.Response:
-    await authorize(request, name, Action.DELETE)
+    identity = await authorize(request, name, Action.DELETE)
     reference = _checked_reference(reference)
     gw = gateway(request)
     repo_id = await repositories.get_id(gw.pool, name)
@@ -172,4 +175,6 @@ async def delete_manifest(request: web.Request, name: str, reference: str) -> we
                 event = TagChanged(repository=name, tag=tag, digest=None, region=gw.region, changed_at=time.time())
                 events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
     gw.relay.publish_soon(events)
+    audit(request, "delete_tag" if not _is_digest(reference) else "delete_manifest", identity, name,
+          reference=reference, tags=ended)
     return web.Response(status=202)

@@ -20,14 +20,13 @@ from shared.errors import RegistryError
 from shared.messages import BlobWritten
 from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
 from shared.model import blobs as blob_model
-from shared.model import repositories
 from shared.model import uploads as upload_model
 from shared.model.uploads import UploadSession
 from shared.outbox import OutboxEntry
 
 from ..auth import Action
 from ..state import Gateway, HashState
-from .base import authorize, body_blocks, content_length, digest_param, gateway
+from .base import authorize, body_blocks, ensure_repository, content_length, digest_param, gateway
 
 CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
 
@@ -77,24 +76,24 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
         if source is None or await gw.authorizer.allowed(identity, source, Action.PULL):
             blob_id = await blob_model.find_mountable(gw.pool, digest, source)
             if blob_id is not None:
-                repo_id = await repositories.get_or_create(gw.pool, name)
+                repo_id = await ensure_repository(request, name, identity)
                 await blob_model.link(gw.pool, repo_id, blob_id)
                 return _created(name, digest)
     wanted = request.query.get("digest")
     if wanted is not None:
-        return await _monolithic(request, gw, name, digest_param(wanted))
+        repo_id = await ensure_repository(request, name, identity)
+        return await _monolithic(request, gw, name, repo_id, digest_param(wanted))
     location_id = gw.location_ids[gw.write_location]
     opened = await upload_model.create(gw.pool, name, location_id)
     if opened is None:  # first push to this repository
-        await repositories.get_or_create(gw.pool, name)
+        await ensure_repository(request, name, identity)
         opened = await upload_model.create(gw.pool, name, location_id)
     upload_id, _ = opened
     return web.Response(status=202, headers=_session_headers(gw, name, upload_id, 0))
 
 
-async def _monolithic(request: web.Request, gw: Gateway, name: str, digest: Digest) -> web.Response:
+async def _monolithic(request: web.Request, gw: Gateway, name: str, repo_id: int, digest: Digest) -> web.Response:
     """POST ?digest= with the whole blob: no session row is needed, the bytes are verified in flight."""
-    repo_id = await repositories.get_or_create(gw.pool, name)
     upload_id = uuid.uuid4()
     running = hasher(digest.algorithm)
     try:

@@ -1,0 +1,187 @@
+"""What every /api/v1 resource uses: the route table entry, the caller, JSON bodies, lookups that
+hide what the caller may not see, and usage logging in the change's own transaction."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from shared.errors import ApiError
+from shared.model import access as access_model
+from shared.model import accounts
+from shared.model.accounts import Principal
+from shared.model.audit import Entry, record
+
+from ..credentials import SESSION_COOKIE, api_token_principal
+from ..v2.base import gateway
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+CALLER = web.RequestKey("caller", object)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+PARAM_PATTERNS = {
+    "repository": r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+?",
+    "orgname": r"[a-z0-9]+(?:[._-][a-z0-9]+)*",
+    "namespace": r"[a-z0-9]+(?:[._-][a-z0-9]+)*",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    handler: Handler
+    summary: str
+    status: int = 200  # success status
+    body: dict | None = None  # JSON schema of the request body
+    query: dict[str, dict] = field(default_factory=dict)  # name -> JSON schema
+    auth: str = "user"  # "none": anyone; "optional": anonymous sees public things; "user": signed in
+    response: dict | None = None  # JSON schema of the success body
+
+
+@dataclass
+class ApiRoute:
+    name: str
+    template: str
+    ops: dict[str, Op]
+    pattern: re.Pattern = field(init=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{PARAM_PATTERNS.get(m.group(1), '[^/]+')})",
+                       self.template.strip("/"))
+        self.pattern = re.compile(regex + "/?")  # with or without the trailing slash
+
+
+async def caller(request: web.Request) -> Principal | None:
+    """The signed-in principal (session cookie + CSRF header for writes, or a Bearer API token)."""
+    if CALLER in request:
+        return request[CALLER]
+    gw = gateway(request)
+    principal = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "the API takes `Authorization: Bearer <token>` (create one with POST /api/v1/user/tokens "
+                                "or `meridian user token`) or a session cookie from POST /api/v1/signin",
+                           error_type="invalid_token")
+        found = await api_token_principal(gw.pool, token.strip(), "bearer", gw.config.super_users)
+        if found is None:
+            raise ApiError(401, "the bearer token is invalid or expired", error_type="invalid_token")
+        principal = found[0]
+    elif SESSION_COOKIE in request.cookies:
+        found = await api_token_principal(gw.pool, request.cookies[SESSION_COOKIE], "session", gw.config.super_users)
+        if found is not None:
+            principal, row = found
+            if request.method in WRITE_METHODS and request.headers.get("X-CSRF-Token") != row["csrf_token"]:
+                raise ApiError(403, "missing or wrong X-CSRF-Token header: send the csrf_token from sign-in with "
+                                    "every change made with a session cookie", error_type="csrf_failure")
+    request[CALLER] = principal
+    return principal
+
+
+async def signed_in(request: web.Request) -> Principal:
+    principal = await caller(request)
+    if principal is None:
+        raise ApiError(401, "sign in first: POST /api/v1/signin, or send a Bearer API token", error_type="unauthorized")
+    return principal
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the JSON body must be an object")
+    return body
+
+
+def text_field(body: dict, key: str, *, required: bool = False, max_length: int = 4096, default: str | None = None) -> str | None:
+    value = body.get(key, default)
+    if value is None:
+        if required:
+            raise ApiError(400, f"field {key!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"field {key!r} must be a string")
+    if len(value) > max_length:
+        raise ApiError(400, f"field {key!r} is longer than {max_length} characters")
+    return value
+
+
+def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool = True, default: str | None = None) -> str | None:
+    value = body.get(key, default)
+    if value is None and not required:
+        return None
+    if value not in options:
+        raise ApiError(400, f"field {key!r} must be one of {', '.join(options)}; got {value!r}")
+    return value
+
+
+async def namespace_for(request: web.Request, name: str, *, need: str | None = None):
+    """(namespace row, caller's role). 404 when it does not exist; 403 when `need` ('member' or
+    'admin') is not met. Organisation names are not secret, so existence is not hidden."""
+    gw = gateway(request)
+    if need and not gw.config.meridian_insecure_open_access:
+        await signed_in(request)
+    row = await accounts.namespace_row(gw.pool, name)
+    if row is None:
+        raise ApiError(404, f"organization {name!r} not found", error_type="not_found")
+    principal = await caller(request)
+    role = await access_model.namespace_role(gw.pool, principal, row["id"])
+    if principal is None and gw.config.meridian_insecure_open_access:
+        role = "admin"  # the development registry: anonymous callers hold every right
+    if need == "admin" and role != "admin":
+        if principal is None:
+            await signed_in(request)
+        raise ApiError(403, f"you must be an administrator of {name} for this", error_type="insufficient_scope")
+    if need == "member" and role is None:
+        if principal is None:
+            await signed_in(request)
+        raise ApiError(403, f"you must be a member of {name} for this", error_type="insufficient_scope")
+    return row, role
+
+
+async def organization_for(request: web.Request, name: str, *, need: str | None = None):
+    row, role = await namespace_for(request, name, need=need)
+    if row["kind"] != "organization":
+        raise ApiError(404, f"organization {name!r} not found ({name} is a user)", error_type="not_found")
+    return row, role
+
+
+async def repository_for(request: web.Request, repository: str, need: str = "read"):
+    """(repository row, caller's role). A repository the caller may not read is reported missing."""
+    gw = gateway(request)
+    principal = await caller(request)
+    if need != "read" and not gw.config.meridian_insecure_open_access:
+        principal = await signed_in(request)
+    row, role = await access_model.repository_role(gw.pool, principal, repository)
+    if row is not None and principal is None and gw.config.meridian_insecure_open_access:
+        role = "admin"  # the development registry: anonymous callers hold every right
+    if row is None or role is None:
+        raise ApiError(404, f"repository {repository} not found", error_type="not_found")
+    if access_model.RANK[role] < access_model.RANK[need]:
+        if principal is None:
+            await signed_in(request)
+        raise ApiError(403, f"you need {need} permission on {repository} for this", error_type="insufficient_scope")
+    return row, role
+
+
+async def log_action(conn, request: web.Request, kind: str, *, namespace_id=None, namespace=None, repository_id=None,
+                     repository=None, **metadata) -> None:
+    principal = request.get(CALLER)
+    await record(conn, Entry(kind, namespace_id, namespace, repository_id, repository, principal, request.remote, metadata))
+
+
+def ok(data: Any = None, status: int = 200) -> web.Response:
+    if status == 204:
+        return web.Response(status=204)
+    return web.Response(status=status, body=json.dumps(data, default=str), content_type="application/json")
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value is not None else None

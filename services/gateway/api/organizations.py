@@ -1,0 +1,121 @@
+"""Organisations: create, view, update (e-mail, time-machine window), delete, members."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from shared.config import parse_duration
+from shared.errors import ApiError
+from shared.model import accounts
+
+from ..v2.base import gateway
+from .base import ApiRoute, Op, json_body, log_action, ok, organization_for, signed_in, text_field, iso
+
+
+def expiration_options(config) -> list[int]:
+    return [parse_duration(option) for option in config.tag_expiration_options]
+
+
+async def create_organization(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    if principal.robot:
+        raise ApiError(403, "robots cannot create organizations", error_type="insufficient_scope")
+    body = await json_body(request)
+    name = text_field(body, "name", required=True, max_length=255)
+    problem = accounts.namespace_name_problem(name)
+    if problem:
+        raise ApiError(400, problem)
+    email = text_field(body, "email", max_length=255)
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            try:
+                namespace_id = await accounts.create_organization(
+                    conn, name, email, principal.id, parse_duration(gw.config.default_tag_expiration))
+            except accounts.NameTaken:
+                raise ApiError(409, f"the name {name!r} is already taken by a user or organization", error_type="conflict") from None
+            await log_action(conn, request, "org_create", namespace_id=namespace_id, namespace=name, email=email)
+    return ok({"name": name, "email": email}, 201)
+
+
+async def _view(gw, row, role) -> dict:
+    view = {"name": row["name"], "is_member": role is not None, "is_admin": role == "admin"}
+    if role is None:
+        return view
+    teams = await gw.pool.fetch(
+        "SELECT t.name, t.role, t.description, count(tm.user_id) AS members FROM teams t "
+        "LEFT JOIN team_members tm ON tm.team_id = t.id WHERE t.namespace_id = $1 GROUP BY t.id ORDER BY t.name",
+        row["id"],
+    )
+    return {**view, "email": row["email"], "created": iso(row["created_at"]),
+            "tag_expiration_s": row["tag_expiration_s"] if row["tag_expiration_s"] is not None
+            else parse_duration(gw.config.default_tag_expiration),
+            "tag_expiration_options_s": expiration_options(gw.config),
+            "teams": {t["name"]: {"name": t["name"], "role": t["role"], "description": t["description"],
+                                  "member_count": t["members"]} for t in teams},
+            "ordered_teams": [t["name"] for t in teams]}
+
+
+async def get_organization(request: web.Request, orgname: str) -> web.Response:
+    gw = gateway(request)
+    row, role = await organization_for(request, orgname)
+    return ok(await _view(gw, row, role))
+
+
+async def update_organization(request: web.Request, orgname: str) -> web.Response:
+    gw = gateway(request)
+    row, role = await organization_for(request, orgname, need="admin")
+    body = await json_body(request)
+    email = text_field(body, "email", max_length=255, default=row["email"])
+    expiration = body.get("tag_expiration_s", row["tag_expiration_s"])
+    if "tag_expiration_s" in body:
+        options = expiration_options(gw.config)
+        if not isinstance(expiration, int) or isinstance(expiration, bool) or expiration not in options:
+            raise ApiError(400, f"field 'tag_expiration_s' must be one of {options} (TAG_EXPIRATION_OPTIONS); got {expiration!r}")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("UPDATE namespaces SET email = $2, tag_expiration_s = $3 WHERE id = $1", row["id"], email, expiration)
+            await log_action(conn, request, "org_change_details", namespace_id=row["id"], namespace=orgname,
+                             email=email, tag_expiration_s=expiration)
+    row = await accounts.namespace_row(gw.pool, orgname)
+    return ok(await _view(gw, row, role))
+
+
+async def delete_organization(request: web.Request, orgname: str) -> web.Response:
+    gw = gateway(request)
+    row, _ = await organization_for(request, orgname, need="admin")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await log_action(conn, request, "org_delete", namespace_id=row["id"], namespace=orgname)
+            await accounts.mark_namespace_deleted(conn, row["id"])
+    return ok(status=204)
+
+
+async def list_members(request: web.Request, orgname: str) -> web.Response:
+    gw = gateway(request)
+    row, _ = await organization_for(request, orgname, need="member")
+    rows = await gw.pool.fetch(
+        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot, array_agg(t.name ORDER BY t.name) AS teams "
+        "FROM team_members tm JOIN teams t ON t.id = tm.team_id JOIN users u ON u.id = tm.user_id "
+        "WHERE t.namespace_id = $1 AND u.enabled GROUP BY u.id ORDER BY u.username",
+        row["id"],
+    )
+    return ok({"members": [{"name": r["username"], "kind": "robot" if r["robot"] else "user",
+                            "teams": [{"name": t} for t in r["teams"]]} for r in rows]})
+
+
+ROUTES = [
+    ApiRoute("organizations", "/organization/", {
+        "POST": Op(create_organization, "Create an organization; you become a member of its owners team", status=201,
+                   body={"type": "object", "required": ["name"],
+                         "properties": {"name": {"type": "string"}, "email": {"type": "string"}}}),
+    }),
+    ApiRoute("organization", "/organization/{orgname}", {
+        "GET": Op(get_organization, "An organization (members see teams and settings)", auth="optional"),
+        "PUT": Op(update_organization, "Change e-mail or time-machine window (tag_expiration_s)",
+                  body={"type": "object", "properties": {"email": {"type": "string"}, "tag_expiration_s": {"type": "integer"}}}),
+        "DELETE": Op(delete_organization, "Delete an organization (hidden at once, purged by gc)", status=204),
+    }),
+    ApiRoute("organization_members", "/organization/{orgname}/members", {
+        "GET": Op(list_members, "Users and robots in any team of the organization"),
+    }),
+]

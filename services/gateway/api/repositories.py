@@ -1,0 +1,188 @@
+"""Repositories: create (public/private, description), list with filters and pages, view, update,
+delete, change visibility, change state (normal / read-only)."""
+from __future__ import annotations
+
+import base64
+
+from aiohttp import web
+
+from shared.errors import ApiError
+from shared.model import access as access_model
+from shared.model import accounts
+from shared.model.repositories import COMPONENT, name_problem
+
+from ..v2.base import gateway
+from .base import (ApiRoute, Op, caller, choice_field, json_body, log_action, namespace_for, ok, repository_for,
+                   signed_in, text_field, iso)
+
+import re
+
+REPO_NAME_RE = re.compile(rf"^{COMPONENT}(?:/{COMPONENT})*$")
+STATES = {"NORMAL": "normal", "READ_ONLY": "readonly"}
+
+
+def _view(row, role: str | None) -> dict:
+    namespace, name = row["full_name"].split("/", 1)
+    return {
+        "namespace": namespace, "name": name, "description": row["description"],
+        "is_public": row["visibility"] == "public", "kind": "image",
+        "state": {v: k for k, v in STATES.items()}.get(row["state"], row["state"].upper()),
+        "can_write": access_model.RANK[role] >= 2, "can_admin": access_model.RANK[role] >= 3,
+        "created": iso(row["created_at"]),
+    }
+
+
+async def create_repository(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    body = await json_body(request)
+    name = text_field(body, "repository", required=True, max_length=255)
+    namespace_name = text_field(body, "namespace", max_length=255, default=principal.username)
+    visibility = choice_field(body, "visibility", ("public", "private"), default="private")
+    description = text_field(body, "description", max_length=65536, default="") or ""
+    if not REPO_NAME_RE.match(name) or name_problem(f"{namespace_name}/{name}"):
+        raise ApiError(400, f"invalid repository name {name!r}: use lowercase letters, digits and single '.', '_' or '-' "
+                            "between them; '/' separates path components")
+    namespace, role = await namespace_for(request, namespace_name)
+    if not access_model.can_create_in(role):
+        raise ApiError(403, f"you may not create repositories in {namespace_name}", error_type="insufficient_scope")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            repo_id, created = await access_model.create_repository(
+                conn, namespace["id"], namespace_name, name, creator=principal, visibility=visibility, description=description)
+            if not created:
+                raise ApiError(409, f"repository {namespace_name}/{name} already exists", error_type="conflict")
+            await log_action(conn, request, "create_repo", namespace_id=namespace["id"], namespace=namespace_name,
+                             repository_id=repo_id, repository=f"{namespace_name}/{name}", visibility=visibility)
+    return ok({"namespace": namespace_name, "name": name, "kind": "image"}, 201)
+
+
+def _cursor(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "next_page is not a token this API gave out") from None
+
+
+async def list_repositories(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await caller(request)
+    query = request.query
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        raise ApiError(400, "limit must be a whole number from 1 to 100") from None
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "limit must be a whole number from 1 to 100")
+    public_only = query.get("public", "false").lower() == "true" and principal is None
+    namespace = query.get("namespace")
+    after = _cursor(query.get("next_page"))
+    rows = await gw.pool.fetch(
+        f"""
+        SELECT r.id, r.full_name, r.description, r.visibility, r.state, r.created_at, {access_model.role_rank_sql('$1::bigint')} AS rank
+        FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+        WHERE r.state <> 'deleted' AND n.deleted_at IS NULL AND r.full_name > $2
+          AND ($3::text IS NULL OR n.name = $3) AND (NOT $4 OR r.visibility = 'public')
+          AND {access_model.readable_sql('$1::bigint', '$5::boolean')}
+        ORDER BY r.full_name LIMIT $6
+        """,
+        principal.id if principal else None, after, namespace, public_only, bool(principal and principal.superuser), limit + 1,
+    )
+    page = rows[:limit]
+    result = {"repositories": [_view(r, "admin" if principal and principal.superuser else access_model.role_name(r["rank"]))
+                               for r in page]}
+    if len(rows) > limit:
+        result["next_page"] = base64.urlsafe_b64encode(page[-1]["full_name"].encode()).decode()
+    return ok(result)
+
+
+async def get_repository(request: web.Request, repository: str) -> web.Response:
+    gw = gateway(request)
+    row, role = await repository_for(request, repository, "read")
+    view = _view(row, role)
+    if request.query.get("includeTags", "true").lower() != "false":
+        tags = await gw.pool.fetch(
+            "SELECT t.name, m.digest, m.size, t.lifetime_start FROM tags t JOIN manifests m ON m.id = t.manifest_id "
+            "WHERE t.repository_id = $1 AND t.lifetime_end IS NULL ORDER BY t.name LIMIT 500",
+            row["id"],
+        )
+        view["tags"] = {t["name"]: {"name": t["name"], "manifest_digest": t["digest"], "size": t["size"],
+                                    "last_modified": iso(t["lifetime_start"])} for t in tags}
+    return ok(view)
+
+
+async def update_repository(request: web.Request, repository: str) -> web.Response:
+    gw = gateway(request)
+    row, role = await repository_for(request, repository, "write")
+    description = text_field(await json_body(request), "description", required=True, max_length=65536)
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("UPDATE repositories SET description = $2 WHERE id = $1", row["id"], description)
+            await log_action(conn, request, "set_repo_description", namespace_id=row["namespace_id"], repository_id=row["id"],
+                             repository=repository)
+    return ok({"success": True})
+
+
+async def delete_repository(request: web.Request, repository: str) -> web.Response:
+    gw = gateway(request)
+    row, _ = await repository_for(request, repository, "admin")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await log_action(conn, request, "delete_repo", namespace_id=row["namespace_id"], repository_id=row["id"],
+                             repository=repository)
+            await accounts.mark_repository_deleted(conn, row["id"])
+    return ok(status=204)
+
+
+async def change_visibility(request: web.Request, repository: str) -> web.Response:
+    gw = gateway(request)
+    row, _ = await repository_for(request, repository, "admin")
+    visibility = choice_field(await json_body(request), "visibility", ("public", "private"))
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("UPDATE repositories SET visibility = $2 WHERE id = $1", row["id"], visibility)
+            await log_action(conn, request, "change_repo_visibility", namespace_id=row["namespace_id"], repository_id=row["id"],
+                             repository=repository, visibility=visibility)
+    return ok({"success": True, "visibility": visibility})
+
+
+async def change_state(request: web.Request, repository: str) -> web.Response:
+    gw = gateway(request)
+    row, _ = await repository_for(request, repository, "admin")
+    state = choice_field(await json_body(request), "state", tuple(STATES))
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("UPDATE repositories SET state = $2 WHERE id = $1", row["id"], STATES[state])
+            await log_action(conn, request, "change_repo_state", namespace_id=row["namespace_id"], repository_id=row["id"],
+                             repository=repository, state=state)
+    return ok({"success": True, "state": state})
+
+
+ROUTES = [
+    ApiRoute("repositories", "/repository", {
+        "GET": Op(list_repositories, "Repositories you may read (filter by namespace, public; paged by next_page)",
+                  auth="optional", query={"namespace": {"type": "string"}, "public": {"type": "string", "enum": ["true", "false"]},
+                                          "next_page": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}),
+        "POST": Op(create_repository, "Create a repository (private unless visibility is public)", status=201, body={
+            "type": "object", "required": ["repository"],
+            "properties": {"repository": {"type": "string"}, "namespace": {"type": "string"},
+                           "visibility": {"enum": ["public", "private"]}, "description": {"type": "string"}}}),
+    }),
+    ApiRoute("repository", "/repository/{repository}", {
+        "GET": Op(get_repository, "A repository and its tags", auth="optional",
+                  query={"includeTags": {"type": "string", "enum": ["true", "false"]}}),
+        "PUT": Op(update_repository, "Change the description",
+                  body={"type": "object", "required": ["description"], "properties": {"description": {"type": "string"}}}),
+        "DELETE": Op(delete_repository, "Delete a repository (hidden at once, purged by gc)", status=204),
+    }),
+    ApiRoute("repository_visibility", "/repository/{repository}/changevisibility", {
+        "POST": Op(change_visibility, "Make a repository public or private",
+                   body={"type": "object", "required": ["visibility"], "properties": {"visibility": {"enum": ["public", "private"]}}}),
+    }),
+    ApiRoute("repository_state", "/repository/{repository}/changestate", {
+        "PUT": Op(change_state, "Set the repository NORMAL or READ_ONLY (pushes refused)",
+                  body={"type": "object", "required": ["state"], "properties": {"state": {"enum": list(STATES)}}}),
+    }),
+]

@@ -1,0 +1,213 @@
+"""Sign-in (session cookie + CSRF token), the signed-in user, personal API tokens, and user
+management for superusers."""
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from shared.errors import ApiError
+from shared.model import accounts
+from shared.model.audit import Entry, record
+from shared.secrets import new_token, token_hash
+
+from ..credentials import SESSION_COOKIE
+from ..v2.base import gateway
+from .base import ApiRoute, Op, json_body, log_action, ok, signed_in, text_field, iso
+
+MIN_PASSWORD = 8
+
+
+def password_problem(password: str | None) -> str | None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        return f"the password must be at least {MIN_PASSWORD} characters"
+    return None
+
+
+async def signin(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    body = await json_body(request)
+    username = text_field(body, "username", required=True, max_length=255)
+    password = text_field(body, "password", required=True, max_length=1024)
+    principal = await accounts.check_password(gw.pool, username, password, gw.config.super_users)
+    if principal is None:
+        await record(gw.pool, Entry("login_failure", ip=request.remote, metadata={"type": "api", "username": username}))
+        raise ApiError(401, "Invalid username or password", error_type="invalid_credentials")
+    session, csrf = new_token(48), secrets.token_urlsafe(24)
+    lifetime = gw.config.session_cookie_lifetime_s
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO api_tokens (token_hash, user_id, kind, csrf_token, expires_at) "
+                "VALUES ($1, $2, 'session', $3, now() + make_interval(secs => $4))",
+                token_hash(session), principal.id, csrf, float(lifetime),
+            )
+            await record(conn, Entry("login_success", performer=principal, ip=request.remote, metadata={"type": "api"}))
+    response = ok({"success": True, "username": principal.username, "csrf_token": csrf})
+    response.set_cookie(SESSION_COOKIE, session, max_age=lifetime, httponly=True, samesite="Strict",
+                        secure=gw.config.preferred_url_scheme == "https", path="/")
+    return response
+
+
+async def signout(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    await signed_in(request)
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        await gw.pool.execute("DELETE FROM api_tokens WHERE token_hash = $1 AND kind = 'session'", token_hash(session))
+    response = ok({"success": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def current_user(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    row = await gw.pool.fetchrow("SELECT username, email, created_at FROM users WHERE id = $1", principal.id)
+    orgs = await gw.pool.fetch(
+        "SELECT DISTINCT n.name, bool_or(t.role = 'admin') OVER (PARTITION BY n.name) AS is_admin FROM namespaces n "
+        "JOIN teams t ON t.namespace_id = n.id JOIN team_members tm ON tm.team_id = t.id "
+        "WHERE tm.user_id = $1 AND n.deleted_at IS NULL ORDER BY n.name",
+        principal.id,
+    )
+    return ok({
+        "username": row["username"], "email": row["email"], "super_user": principal.superuser,
+        "is_robot": principal.robot, "created": iso(row["created_at"]),
+        "organizations": [{"name": o["name"], "is_org_admin": o["is_admin"]} for o in orgs],
+        "registry_state": gw.config.registry_state,
+    })
+
+
+async def create_token(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    if principal.robot:
+        raise ApiError(403, "robots sign in with their own token; they cannot create API tokens", error_type="insufficient_scope")
+    body = await json_body(request)
+    title = text_field(body, "title", max_length=255, default="") or ""
+    days = body.get("expiration_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650):
+        raise ApiError(400, "field 'expiration_days' must be a whole number of days from 1 to 3650, or absent for no expiry")
+    token = new_token(48)
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO api_tokens (token_hash, user_id, kind, title, expires_at) VALUES ($1, $2, 'bearer', $3, "
+                "CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END) RETURNING id, expires_at",
+                token_hash(token), principal.id, title, days,
+            )
+            await log_action(conn, request, "create_api_token", title=title)
+    return ok({"id": row["id"], "title": title, "token": token, "expires": iso(row["expires_at"])}, 201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    rows = await gw.pool.fetch(
+        "SELECT id, title, created_at, expires_at, last_used FROM api_tokens WHERE user_id = $1 AND kind = 'bearer' ORDER BY id",
+        principal.id,
+    )
+    return ok({"tokens": [{"id": r["id"], "title": r["title"], "created": iso(r["created_at"]),
+                           "expires": iso(r["expires_at"]), "last_used": iso(r["last_used"])} for r in rows]})
+
+
+async def revoke_token(request: web.Request, tokenid: str) -> web.Response:
+    gw = gateway(request)
+    principal = await signed_in(request)
+    if not tokenid.isdigit():
+        raise ApiError(404, f"token {tokenid} not found", error_type="not_found")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            done = await conn.fetchval(
+                "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 AND kind = 'bearer' RETURNING id", int(tokenid), principal.id
+            )
+            if done is None:
+                raise ApiError(404, f"token {tokenid} not found", error_type="not_found")
+            await log_action(conn, request, "revoke_api_token", token_id=int(tokenid))
+    return ok(status=204)
+
+
+async def _superuser(request: web.Request):
+    principal = await signed_in(request)
+    if not principal.superuser:
+        raise ApiError(403, "only superusers (SUPER_USERS in config.yaml) may do this", error_type="insufficient_scope")
+    return principal
+
+
+async def list_users(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    await _superuser(request)
+    rows = await gw.pool.fetch(
+        "SELECT username, email, enabled, created_at FROM users WHERE robot_namespace_id IS NULL ORDER BY username"
+    )
+    return ok({"users": [{"username": r["username"], "email": r["email"], "enabled": r["enabled"],
+                          "super_user": r["username"] in gw.config.super_users, "created": iso(r["created_at"])} for r in rows]})
+
+
+async def create_user(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    await _superuser(request)
+    body = await json_body(request)
+    username = text_field(body, "username", required=True, max_length=255)
+    problem = accounts.namespace_name_problem(username)
+    if problem:
+        raise ApiError(400, problem)
+    email = text_field(body, "email", max_length=255)
+    password = text_field(body, "password", max_length=1024)
+    generated = password is None
+    if generated:
+        password = new_token(20)
+    problem = password_problem(password)
+    if problem:
+        raise ApiError(400, problem)
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            try:
+                await accounts.create_user(conn, username, password, email)
+            except accounts.NameTaken:
+                raise ApiError(409, f"the name {username!r} is already taken by a user or organization", error_type="conflict") from None
+            await log_action(conn, request, "user_create", username=username)
+    return ok({"username": username, "email": email, **({"password": password} if generated else {})}, 201)
+
+
+async def delete_user(request: web.Request, username: str) -> web.Response:
+    gw = gateway(request)
+    principal = await _superuser(request)
+    if username == principal.username:
+        raise ApiError(400, "you cannot delete yourself")
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL", username)
+            if user_id is None:
+                raise ApiError(404, f"user {username!r} not found", error_type="not_found")
+            # The user's namespace is marked deleted (purged later by gc); the account goes now.
+            namespace_id = await conn.fetchval("SELECT id FROM namespaces WHERE owner_user_id = $1", user_id)
+            if namespace_id is not None:
+                await accounts.mark_namespace_deleted(conn, namespace_id)
+            await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+            await log_action(conn, request, "user_delete", username=username)
+    return ok(status=204)
+
+
+CREDENTIALS = {"type": "object", "required": ["username", "password"],
+               "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}
+ROUTES = [
+    ApiRoute("signin", "/signin", {"POST": Op(signin, "Sign in; sets the session cookie and returns the CSRF token",
+                                              body=CREDENTIALS, auth="none")}),
+    ApiRoute("signout", "/signout", {"POST": Op(signout, "End the session")}),
+    ApiRoute("user", "/user/", {"GET": Op(current_user, "The signed-in user")}),
+    ApiRoute("user_tokens", "/user/tokens", {
+        "GET": Op(list_tokens, "List your API tokens (never their secrets)"),
+        "POST": Op(create_token, "Create a personal API token (shown once)", status=201,
+                   body={"type": "object", "properties": {"title": {"type": "string"},
+                                                          "expiration_days": {"type": "integer", "minimum": 1, "maximum": 3650}}}),
+    }),
+    ApiRoute("user_token", "/user/tokens/{tokenid}", {"DELETE": Op(revoke_token, "Revoke one of your API tokens", status=204)}),
+    ApiRoute("superuser_users", "/superuser/users/", {
+        "GET": Op(list_users, "List users (superuser)"),
+        "POST": Op(create_user, "Create a user (superuser); a password is generated when none is given", status=201,
+                   body={"type": "object", "required": ["username"],
+                         "properties": {"username": {"type": "string"}, "email": {"type": "string"}, "password": {"type": "string"}}}),
+    }),
+    ApiRoute("superuser_user", "/superuser/users/{username}", {"DELETE": Op(delete_user, "Delete a user (superuser)", status=204)}),
+]

@@ -1,0 +1,170 @@
+"""Users, robots, organisations and teams. Names share one space: a user's namespace has its name."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.secrets import hash_password, new_token, token_hash, verify_password
+
+NAMESPACE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+SHORT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,254}$")  # robots and teams
+TEAM_ROLES = ("member", "creator", "admin")
+OWNERS_TEAM = "owners"
+
+
+def namespace_name_problem(name: str) -> str | None:
+    if not 2 <= len(name) <= 255 or not NAMESPACE_RE.match(name):
+        return (f"invalid name {name!r}: use 2-255 lowercase letters, digits and single '.', '_' or '-' "
+                "between them (e.g. acme or build-team)")
+    return None
+
+
+def short_name_problem(kind: str, name: str) -> str | None:
+    if not SHORT_NAME_RE.match(name):
+        return (f"invalid {kind} name {name!r}: start with a lowercase letter, then 1-254 lowercase letters, "
+                "digits or '_'")
+    return None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a user or a robot, and whether the config makes them a superuser."""
+
+    id: int
+    username: str
+    robot: bool = False
+    superuser: bool = False
+    robot_namespace_id: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "robot" if self.robot else "user"
+
+
+def _principal(row, super_users) -> Principal:
+    robot = row["robot_namespace_id"] is not None
+    return Principal(row["id"], row["username"], robot, (not robot) and row["username"] in super_users, row["robot_namespace_id"])
+
+
+async def principal_by_id(conn, user_id: int, super_users=()) -> Principal | None:
+    row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE id = $1 AND enabled", user_id)
+    return _principal(row, super_users) if row else None
+
+
+async def principal_by_name(conn, username: str, super_users=()) -> Principal | None:
+    row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE username = $1 AND enabled", username)
+    return _principal(row, super_users) if row else None
+
+
+async def check_password(conn, username: str, password: str, super_users=()) -> Principal | None:
+    row = await conn.fetchrow(
+        "SELECT id, username, robot_namespace_id, password_hash FROM users "
+        "WHERE username = $1 AND enabled AND robot_namespace_id IS NULL",
+        username,
+    )
+    if row is None or not await verify_password(row["password_hash"], password):
+        return None
+    return _principal(row, super_users)
+
+
+async def check_robot_token(conn, robot_name: str, token: str) -> Principal | None:
+    row = await conn.fetchrow(
+        "UPDATE users SET last_accessed = now() WHERE username = $1 AND robot_token_hash = $2 AND enabled "
+        "RETURNING id, username, robot_namespace_id",
+        robot_name, token_hash(token),
+    )
+    return _principal(row, ()) if row else None
+
+
+class NameTaken(Exception):
+    pass
+
+
+async def create_user(conn: asyncpg.Connection, username: str, password: str, email: str | None = None) -> int:
+    """A user and the namespace of the same name, in the caller's transaction."""
+    if await conn.fetchval("SELECT 1 FROM namespaces WHERE name = $1 UNION SELECT 1 FROM users WHERE username = $1", username):
+        raise NameTaken(username)
+    user_id = await conn.fetchval(
+        "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING id",
+        username, email, await hash_password(password),
+    )
+    await conn.execute(
+        "INSERT INTO namespaces (name, kind, owner_user_id, email) VALUES ($1, 'user', $2, $3)", username, user_id, email
+    )
+    return user_id
+
+
+async def set_password(conn, user_id: int, password: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, await hash_password(password))
+
+
+async def create_organization(conn: asyncpg.Connection, name: str, email: str | None, creator_id: int | None,
+                              tag_expiration_s: int | None) -> int:
+    if await conn.fetchval("SELECT 1 FROM namespaces WHERE name = $1 UNION SELECT 1 FROM users WHERE username = $1", name):
+        raise NameTaken(name)
+    namespace_id = await conn.fetchval(
+        "INSERT INTO namespaces (name, kind, email, tag_expiration_s) VALUES ($1, 'organization', $2, $3) RETURNING id",
+        name, email, tag_expiration_s,
+    )
+    team_id = await conn.fetchval(
+        "INSERT INTO teams (namespace_id, name, role, description) VALUES ($1, $2, 'admin', "
+        "'Administrators of the organization') RETURNING id",
+        namespace_id, OWNERS_TEAM,
+    )
+    if creator_id is not None:
+        await conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, creator_id)
+    return namespace_id
+
+
+async def namespace_row(conn, name: str):
+    return await conn.fetchrow(
+        "SELECT id, name, kind, owner_user_id, email, tag_expiration_s, created_at FROM namespaces "
+        "WHERE name = $1 AND deleted_at IS NULL",
+        name,
+    )
+
+
+async def create_robot(conn, namespace_id: int, full_name: str, description: str) -> str:
+    """Returns the token; only its hash is stored."""
+    if await conn.fetchval("SELECT 1 FROM users WHERE username = $1", full_name):
+        raise NameTaken(full_name)
+    token = new_token()
+    await conn.execute(
+        "INSERT INTO users (username, robot_namespace_id, robot_token_hash, description) VALUES ($1, $2, $3, $4)",
+        full_name, namespace_id, token_hash(token), description,
+    )
+    return token
+
+
+async def regenerate_robot_token(conn, robot_id: int) -> str:
+    token = new_token()
+    await conn.execute("UPDATE users SET robot_token_hash = $2 WHERE id = $1", robot_id, token_hash(token))
+    return token
+
+
+async def mark_repository_deleted(conn, repository_id: int) -> None:
+    """Hide a repository at once and free its name; gc purges its rows and unreferenced blobs later."""
+    await conn.execute(
+        "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id WHERE id = $1 AND state <> 'deleted'",
+        repository_id,
+    )
+
+
+async def mark_namespace_deleted(conn, namespace_id: int) -> None:
+    """Hide a namespace, its repositories and robots at once and free the names; gc purges them later."""
+    await conn.execute(
+        "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id "
+        "WHERE namespace_id = $1 AND state <> 'deleted'",
+        namespace_id,
+    )
+    await conn.execute(
+        "UPDATE users SET enabled = false, username = username || '+deleted+' || id WHERE robot_namespace_id = $1",
+        namespace_id,
+    )
+    await conn.execute(
+        "UPDATE namespaces SET deleted_at = now(), name = name || '+deleted+' || id, owner_user_id = NULL "
+        "WHERE id = $1 AND deleted_at IS NULL",
+        namespace_id,
+    )

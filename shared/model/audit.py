@@ -1,0 +1,144 @@
+"""Usage logs: who did what, where, from which address, when.
+
+API changes write their log row in the same transaction as the change (`record`), so a refused or
+failed change leaves no log and a done change always has one. Registry traffic (pushes, pulls,
+token issues) goes through `AuditBuffer`, which batches rows so a pull costs no extra round trip;
+it flushes twice a second and at shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.logging import get_logger
+from shared.model.accounts import Principal
+
+log = get_logger("audit")
+
+# Ids left out are filled from the names, so registry paths can log by name without a lookup.
+_INSERT = """
+INSERT INTO audit_logs (kind, namespace_id, namespace, repository_id, repository, performer_id, performer, ip, metadata, datetime)
+SELECT $1, coalesce($2, r.namespace_id, n.id), $3, coalesce($4, r.id), $5, $6, $7, $8, $9::jsonb, coalesce($10, clock_timestamp())
+FROM (SELECT 1) AS one
+LEFT JOIN repositories r ON $4::bigint IS NULL AND r.full_name = $5 AND r.state <> 'deleted'
+LEFT JOIN namespaces n ON $2::bigint IS NULL AND n.name = $3 AND n.deleted_at IS NULL
+"""
+
+
+@dataclass
+class Entry:
+    kind: str
+    namespace_id: int | None = None
+    namespace: str | None = None
+    repository_id: int | None = None
+    repository: str | None = None
+    performer: Principal | None = None
+    ip: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None
+
+    def args(self) -> tuple:
+        if self.repository and not self.namespace:
+            self.namespace = self.repository.split("/", 1)[0]
+        return (
+            self.kind, self.namespace_id, self.namespace, self.repository_id, self.repository,
+            self.performer.id if self.performer else None, self.performer.username if self.performer else None,
+            self.ip, json.dumps(self.metadata, default=str), self.at,
+        )
+
+
+async def record(conn, entry: Entry) -> None:
+    await conn.execute(_INSERT, *entry.args())
+
+
+class AuditBuffer:
+    def __init__(self, pool, flush_every: float = 0.5, max_rows: int = 1000) -> None:
+        self.pool = pool
+        self.flush_every = flush_every
+        self.max_rows = max_rows
+        self._rows: list[tuple] = []
+        self._task: asyncio.Task | None = None
+
+    def add(self, entry: Entry) -> None:
+        if entry.at is None:
+            entry.at = dt.datetime.now(dt.timezone.utc)
+        self._rows.append(entry.args())
+        if len(self._rows) > 20 * self.max_rows:  # the database is away: keep memory bounded
+            dropped = len(self._rows) - 20 * self.max_rows
+            del self._rows[:dropped]
+            log.warning("usage log rows dropped; database unreachable", dropped=dropped)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_every)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("usage log flush failed; will retry")
+
+    async def flush(self) -> None:
+        while self._rows:
+            batch, self._rows = self._rows[: self.max_rows], self._rows[self.max_rows:]
+            try:
+                await self.pool.executemany(_INSERT, batch)
+            except Exception:
+                self._rows[:0] = batch
+                raise
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("usage log rows lost at shutdown", rows=len(self._rows))
+
+
+SCOPE_COLUMNS = {"organization": "namespace_id", "repository": "repository_id", "user": "performer_id"}
+
+
+def encode_cursor(at: dt.datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(token: str) -> tuple[dt.datetime, int] | None:
+    try:
+        at, row_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return dt.datetime.fromisoformat(at), int(row_id)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+async def query(conn, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *,
+                performer: str | None = None, cursor: tuple[dt.datetime, int] | None = None, limit: int = 100):
+    """Rows with start <= datetime < end, newest first, after `cursor`."""
+    column = SCOPE_COLUMNS[scope]
+    return await conn.fetch(
+        f"""
+        SELECT id, kind, namespace, repository, performer, ip, metadata, datetime FROM audit_logs
+        WHERE {column} = $1 AND datetime >= $2 AND datetime < $3
+          AND ($4::text IS NULL OR performer = $4)
+          AND ($5::timestamptz IS NULL OR (datetime, id) < ($5, $6))
+        ORDER BY datetime DESC, id DESC LIMIT $7
+        """,
+        scope_id, start, end, performer, cursor[0] if cursor else None, cursor[1] if cursor else 0, limit,
+    )
+
+
+async def aggregate(conn, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None):
+    column = SCOPE_COLUMNS[scope]
+    return await conn.fetch(
+        f"""
+        SELECT kind, date_trunc('day', datetime AT TIME ZONE 'UTC') AS day, count(*) AS count FROM audit_logs
+        WHERE {column} = $1 AND datetime >= $2 AND datetime < $3 AND ($4::text IS NULL OR performer = $4)
+        GROUP BY kind, day ORDER BY day, kind
+        """,
+        scope_id, start, end, performer,
+    )

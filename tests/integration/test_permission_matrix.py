@@ -1,0 +1,329 @@
+"""Every /api/v1 and /v2 route × every kind of caller gets exactly what its role allows, and nothing
+private leaks: a caller who may not read a repository gets the same answer as for a missing one.
+
+Each route states the right it needs and how to make a fresh target, so destructive calls by one
+caller never change what the next one sees. The tables must name every route of the route tables.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest_asyncio
+
+from services.gateway.api.routes import API_ROUTES
+from services.gateway.routes import ROUTES as V2_ROUTES
+from tests.helpers import OCI_CONFIG, OCI_MANIFEST, descriptor, eventually, push_blob, push_image, sha256
+from tests.identity_world import ACTORS, PASSWORD, ROBOTS, build_world, unique
+
+USERS_ONLY = ("rita", "walt", "alice", "olga", "root")
+
+
+@pytest_asyncio.fixture
+async def world(make_registry, database):
+    built = await build_world(make_registry, database)
+    yield built
+    await built.close()
+    await built.conn.close()
+
+
+def expected_api(level: str, actor: str) -> int | None:
+    """None = allowed (2xx); else the exact refusal status. Repository rights are on acme repositories."""
+    if level == "anyone":
+        return None
+    if actor in ROBOTS:
+        return 401  # robots have no API credentials: their token is not an API token
+    if level == "optional":
+        return None
+    reads = {"rita", "walt", "alice", "root"}
+    if level == "repo-read":
+        return None if actor in reads else 404
+    if actor == "anonymous":
+        return 401
+    table = {
+        "self": set(USERS_ONLY),
+        "repo-write": {"walt", "alice", "root"},
+        "repo-admin": {"alice", "root"},
+        "org-member": {"alice", "root"},
+        "org-admin": {"alice", "root"},
+        "org-creator": {"alice", "root"},
+        "superuser": {"root"},
+    }
+    if actor in table[level]:
+        return None
+    if level.startswith("repo-"):
+        return 403 if actor in reads else 404  # who cannot read it must not learn it exists
+    return 403
+
+
+async def _own_export(world, actor):
+    if actor not in USERS_ONLY:
+        return "00000000-0000-0000-0000-000000000000"
+    async with world.reg.http.post(world.api("user/exportlogs"), headers=world.api_headers(actor),
+                                   json={"callback_url": f"{world.url}/nowhere"}) as r:
+        assert r.status == 202, await r.text()
+        export_id = (await r.json())["export_id"]
+
+    async def done():
+        return await world.conn.fetchval("SELECT status = 'done' FROM log_exports WHERE id = $1::uuid", export_id)
+
+    await eventually(done, what="the export to finish")
+    return export_id
+
+
+async def _token_id(world, actor):
+    if actor not in USERS_ONLY:
+        return "1"
+    return str(await world.conn.fetchval(
+        "INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer') RETURNING id", os.urandom(16).hex(), world.ids[actor]))
+
+
+async def _prototype(world, actor):
+    team = await world.fresh_team()
+    return str(await world.conn.fetchval(
+        "INSERT INTO default_permissions (id, namespace_id, delegate_team_id, role) "
+        "SELECT gen_random_uuid(), $1, id, 'read' FROM teams WHERE name = $2 RETURNING id", world.ids["acme"], team))
+
+
+async def _team_grant(world, actor):
+    repo = await world.fresh_repo()
+    team = await world.fresh_team()
+    await world.conn.execute(
+        "INSERT INTO repository_permissions (repository_id, team_id, role) SELECT r.id, t.id, 'read' FROM repositories r, teams t "
+        "WHERE r.full_name = $1 AND t.name = $2", repo, team)
+    return repo, team
+
+
+# (route name, method) -> (level, async prepare(world, actor) -> (path, json body or None))
+def api_cases():
+    def fixed(path, body=None):
+        async def prepare(world, actor):
+            return path, body
+        return prepare
+
+    async def new_user(world, actor):
+        name = unique("user")
+        from shared.model import accounts
+        async with world.conn.transaction():
+            await accounts.create_user(world.conn, name, PASSWORD)
+        return f"superuser/users/{name}", None
+
+    async def new_repo(world, actor, suffix="", body=None):
+        return f"repository/{await world.fresh_repo()}{suffix}", body
+
+    async def team_grant_path(world, actor):
+        repo, team = await _team_grant(world, actor)
+        return f"repository/{repo}/permissions/team/{team}", {"role": "write"}
+
+    return {
+        ("signin", "POST"): ("anyone", fixed("signin", {"username": "rita", "password": PASSWORD})),
+        ("signout", "POST"): ("self", fixed("signout")),
+        ("user", "GET"): ("self", fixed("user/")),
+        ("user_tokens", "GET"): ("self", fixed("user/tokens")),
+        ("user_tokens", "POST"): ("self", fixed("user/tokens", {"title": "matrix"})),
+        ("user_token", "DELETE"): ("self", lambda w, a: _wrap(_token_id(w, a), "user/tokens/{}")),
+        ("superuser_users", "GET"): ("superuser", fixed("superuser/users/")),
+        ("superuser_users", "POST"): ("superuser", lambda w, a: _value(("superuser/users/", {"username": unique("made"), "password": PASSWORD}))),
+        ("superuser_user", "DELETE"): ("superuser", new_user),
+        ("organizations", "POST"): ("self", lambda w, a: _value(("organization/", {"name": unique("neworg")}))),
+        ("organization", "GET"): ("optional", fixed("organization/acme")),
+        ("organization", "PUT"): ("org-admin", fixed("organization/acme", {"email": "ops@acme.example"})),
+        ("organization", "DELETE"): ("org-admin", lambda w, a: _wrap(w.fresh_org(), "organization/{}", fresh_org_admin=True)),
+        ("organization_members", "GET"): ("org-member", fixed("organization/acme/members")),
+        ("teams", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/team/", {"name": unique("t"), "role": "member"}))),
+        ("team", "PUT"): ("org-admin", lambda w, a: _value((f"organization/acme/team/{unique('t')}", {"role": "creator"}))),
+        ("team", "DELETE"): ("org-admin", lambda w, a: _wrap(w.fresh_team(), "organization/acme/team/{}")),
+        ("team_members", "GET"): ("org-member", fixed("organization/acme/team/owners/members")),
+        ("team_member", "PUT"): ("org-admin", lambda w, a: _wrap(w.fresh_team(), "organization/acme/team/{}/members/tom")),
+        ("team_member", "DELETE"): ("org-admin", lambda w, a: _wrap(w.fresh_team("tom"), "organization/acme/team/{}/members/tom")),
+        ("team_permissions", "GET"): ("org-member", fixed("organization/acme/team/owners/permissions")),
+        ("robots", "GET"): ("org-admin", fixed("organization/acme/robots?permissions=true")),
+        ("robot", "GET"): ("org-admin", fixed("organization/acme/robots/ci")),
+        ("robot", "PUT"): ("org-admin", lambda w, a: _value((f"organization/acme/robots/{unique('r')}", {"description": "m"}))),
+        ("robot", "DELETE"): ("org-admin", lambda w, a: _wrap(w.fresh_robot(), "organization/acme/robots/{}")),
+        ("robot_regenerate", "POST"): ("org-admin", lambda w, a: _wrap(w.fresh_robot(), "organization/acme/robots/{}/regenerate")),
+        ("robot_permissions", "GET"): ("org-admin", fixed("organization/acme/robots/ci/permissions")),
+        ("robot_permissions", "PUT"): ("org-admin", lambda w, a: _wrap(w.fresh_robot(), "organization/acme/robots/{}/permissions",
+                                                                       body={"permissions": {"acme/public": "read"}})),
+        ("prototypes", "GET"): ("org-admin", fixed("organization/acme/prototypes")),
+        ("prototypes", "POST"): ("org-admin", fixed("organization/acme/prototypes", {"role": "read", "delegate": {"name": "owners", "kind": "team"}})),
+        ("prototype", "PUT"): ("org-admin", lambda w, a: _wrap(_prototype(w, a), "organization/acme/prototypes/{}", body={"role": "write"})),
+        ("prototype", "DELETE"): ("org-admin", lambda w, a: _wrap(_prototype(w, a), "organization/acme/prototypes/{}")),
+        ("repo_user_permissions", "GET"): ("repo-admin", fixed("repository/acme/private/permissions/user/")),
+        ("repo_team_permissions", "GET"): ("repo-admin", fixed("repository/acme/private/permissions/team/")),
+        ("repo_user_permission", "GET"): ("repo-admin", fixed("repository/acme/private/permissions/user/rita")),
+        ("repo_user_permission", "PUT"): ("repo-admin", lambda w, a: new_repo(w, a, "/permissions/user/olga", {"role": "read"})),
+        ("repo_user_permission", "DELETE"): ("repo-admin", lambda w, a: new_repo(w, a, "/permissions/user/rita")),
+        ("repo_team_permission", "GET"): ("repo-admin", lambda w, a: _team_path(w, a)),
+        ("repo_team_permission", "PUT"): ("repo-admin", team_grant_path),
+        ("repo_team_permission", "DELETE"): ("repo-admin", lambda w, a: _team_path(w, a)),
+        ("organization_logs", "GET"): ("org-admin", fixed("organization/acme/logs")),
+        ("organization_aggregatelogs", "GET"): ("org-admin", fixed("organization/acme/aggregatelogs")),
+        ("organization_exportlogs", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
+        ("repository_logs", "GET"): ("repo-admin", fixed("repository/acme/private/logs")),
+        ("repository_aggregatelogs", "GET"): ("repo-admin", fixed("repository/acme/private/aggregatelogs")),
+        ("repository_exportlogs", "POST"): ("repo-admin", lambda w, a: _value(("repository/acme/private/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
+        ("user_logs", "GET"): ("self", fixed("user/logs")),
+        ("user_aggregatelogs", "GET"): ("self", fixed("user/aggregatelogs")),
+        ("user_exportlogs", "POST"): ("self", lambda w, a: _value(("user/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
+        ("export", "GET"): ("self", lambda w, a: _wrap(_own_export(w, a), "exportlogs/{}")),
+        ("export_file", "GET"): ("self", lambda w, a: _wrap(_own_export(w, a), "exportlogs/{}/file")),
+        ("namespace_replication", "GET"): ("org-member", fixed("organization/acme/replication")),
+        ("namespace_replication", "PUT"): ("org-admin", fixed("organization/acme/replication", {"locations": ["local"]})),
+        ("manifest_replication", "GET"): ("repo-read", lambda w, a: _value((f"repository/acme/private/manifest/{w.private_digest}/replication", None))),
+        ("repository_state", "PUT"): ("repo-admin", lambda w, a: new_repo(w, a, "/changestate", {"state": "NORMAL"})),
+        ("repository_visibility", "POST"): ("repo-admin", lambda w, a: new_repo(w, a, "/changevisibility", {"visibility": "private"})),
+        ("repository", "GET"): ("repo-read", fixed("repository/acme/private")),
+        ("repository", "PUT"): ("repo-write", lambda w, a: new_repo(w, a, "", {"description": "changed"})),
+        ("repository", "DELETE"): ("repo-admin", lambda w, a: new_repo(w, a)),
+        ("repositories", "GET"): ("optional", fixed("repository?namespace=acme")),
+        ("repositories", "POST"): ("org-creator", lambda w, a: _value(("repository", {"namespace": "acme", "repository": unique("made")}))),
+        ("discovery", "GET"): ("anyone", fixed("discovery")),
+    }
+
+
+async def _value(value):
+    return value
+
+
+async def _wrap(awaitable, template, body=None, fresh_org_admin=False):
+    return template.format(await awaitable), body
+
+
+async def _team_path(world, actor):
+    repo, team = await _team_grant(world, actor)
+    return f"repository/{repo}/permissions/team/{team}", None
+
+
+async def test_api_permission_matrix(world):
+    cases = api_cases()
+    routes = {(route.name, method) for route in API_ROUTES for method in route.ops}
+    assert routes == set(cases), f"matrix and route table differ: {routes ^ set(cases)}"
+    failures = []
+    for (name, method), (level, prepare) in sorted(cases.items()):
+        for actor in ACTORS:
+            path, body = await prepare(world, actor)
+            kwargs = {"json": body} if body is not None else {}
+            async with world.reg.http.request(method, world.api(path), headers=world.api_headers(actor), **kwargs) as r:
+                status, text = r.status, await r.text()
+            want = expected_api(level, actor)
+            ok = 200 <= status < 300 if want is None else status == want
+            if not ok:
+                failures.append(f"{method} {path} as {actor}: got {status}, want {want or '2xx'}: {text[:160]}")
+            if status >= 400:
+                error = json.loads(text)
+                assert error["status"] == status and error["error_message"], text
+    assert not failures, "\n".join(failures)
+
+
+async def test_no_private_name_leaks_through_listings(world):
+    for actor, sees_private in (("anonymous", False), ("olga", False), ("rita", True), ("root", True)):
+        async with world.reg.http.get(world.api("repository"), headers=world.api_headers(actor)) as r:
+            names = {f"{x['namespace']}/{x['name']}" for x in (await r.json())["repositories"]}
+        assert ("acme/private" in names) is sees_private, actor
+        assert "acme/public" in names
+        assert ("globex/secret" in names) is (actor in ("olga", "root"))
+        session = await world.as_actor(actor, "registry:catalog:*")
+        async with session.http.get(session.v2("_catalog")) as r:
+            catalog = set((await r.json())["repositories"])
+        assert ("acme/private" in catalog) is sees_private, actor
+        assert ("globex/secret" in catalog) is (actor in ("olga", "root"))
+    # A private repository answers exactly like a missing one.
+    answers = []
+    for name in ("acme/private", "acme/nonexistent"):
+        async with world.reg.http.get(world.api(f"repository/{name}"), headers=world.api_headers("olga")) as r:
+            answers.append((r.status, (await r.json())["error_type"]))
+        session = await world.as_actor("olga", f"repository:{name}:pull")
+        async with session.http.get(session.v2(f"{name}/manifests/v1")) as r:
+            answers.append((r.status, (await r.json())["errors"][0]["code"]))
+    assert answers[:2] == answers[2:] == [(404, "not_found"), (404, "NAME_UNKNOWN")]
+
+
+V2_READ = {"rita", "walt", "alice", "robot_with", "root"}
+V2_WRITE = {"walt", "alice", "robot_with", "root"}
+
+
+def expected_v2(level: str, actor: str) -> int | None:
+    if level == "any":
+        return None
+    allowed = V2_READ if level == "read" else V2_WRITE
+    if actor in allowed:
+        return None
+    return 403 if actor in V2_READ else 404
+
+
+async def test_v2_permission_matrix(world):
+    root = await world.as_actor("root", "repository:acme/private:pull,push,delete")
+
+    async def open_session():
+        async with root.http.post(root.v2("acme/private/blobs/uploads/")) as r:
+            assert r.status == 202
+            return r.headers["Location"]
+
+    async def fresh_blob():
+        return await push_blob(root, "acme/private", os.urandom(64))
+
+    async def manifest_body():
+        config = json.dumps({"architecture": "amd64", "os": "linux", "n": os.urandom(4).hex()}).encode()
+        await push_blob(root, "acme/private", config)
+        return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": []}).encode()
+
+    async def fresh_tag():
+        tag = unique("t")
+        await push_image(root, "acme/private", tag)
+        return tag
+
+    chunk = b"chunk of bytes"
+    cases = {
+        ("base", "GET"): ("any", lambda: _value(("/v2/", None, {}))),
+        ("base", "HEAD"): ("any", lambda: _value(("/v2/", None, {}))),
+        ("catalog", "GET"): ("any", lambda: _value(("/v2/_catalog", None, {}))),
+        ("auth", "GET"): ("any", lambda: _value(("/v2/auth?scope=repository:acme/private:pull", None, {}))),
+        ("tags", "GET"): ("read", lambda: _value(("/v2/acme/private/tags/list", None, {}))),
+        ("referrers", "GET"): ("read", lambda: _value((f"/v2/acme/private/referrers/{world.private_digest}", None, {}))),
+        ("blob", "GET"): ("read", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
+        ("blob", "HEAD"): ("read", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
+        ("blob", "DELETE"): ("write", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
+        ("manifest", "GET"): ("read", lambda: _value(("/v2/acme/private/manifests/v1", None, {}))),
+        ("manifest", "HEAD"): ("read", lambda: _value(("/v2/acme/private/manifests/v1", None, {}))),
+        ("manifest", "PUT"): ("write", lambda: _manifest_put(manifest_body())),
+        ("manifest", "DELETE"): ("write", lambda: _digest_path(fresh_tag(), "/v2/acme/private/manifests/{}")),
+        ("upload_start", "POST"): ("write", lambda: _value(("/v2/acme/private/blobs/uploads/", None, {}))),
+        ("upload", "GET"): ("write", lambda: _digest_path(open_session(), "{}")),
+        ("upload", "PATCH"): ("write", lambda: _session_call(open_session(), "", chunk)),
+        ("upload", "PUT"): ("write", lambda: _session_call(open_session(), f"digest={sha256(chunk)}", chunk)),
+        ("upload", "DELETE"): ("write", lambda: _digest_path(open_session(), "{}")),
+    }
+    routes = {(route.name, method) for route in V2_ROUTES for method in route.methods}
+    assert routes == set(cases), f"matrix and route table differ: {routes ^ set(cases)}"
+    scope = "repository:acme/private:pull,push,delete"
+    tokens = {actor: await world.v2_token(actor, scope, "registry:catalog:*") for actor in ACTORS}
+    failures = []
+    for (name, method), (level, prepare) in sorted(cases.items()):
+        for actor in ACTORS:
+            path, body, headers = await prepare()
+            url = path if path.startswith("http") else f"{world.url}{path}"
+            # /v2/auth takes the caller's credentials; every other route the token it issued.
+            authorization = world.credentials(actor) if name == "auth" else f"Bearer {tokens[actor]}"
+            headers = {**({"Authorization": authorization} if authorization else {}), **headers}
+            async with world.reg.http.request(method, url, data=body, headers=headers) as r:
+                status, text = r.status, (await r.read()).decode(errors="replace")
+            want = expected_v2(level, actor)
+            ok = 200 <= status < 300 if want is None else status == want
+            if not ok:
+                failures.append(f"{method} {path} as {actor}: got {status}, want {want or '2xx'}: {text[:160]}")
+    assert not failures, "\n".join(failures)
+
+
+async def _digest_path(awaitable, template):
+    return template.format(await awaitable), None, {}
+
+
+async def _manifest_put(awaitable):
+    return f"/v2/acme/private/manifests/{unique('m')}", await awaitable, {"Content-Type": OCI_MANIFEST}
+
+
+async def _session_call(awaitable, query, body):
+    location = await awaitable
+    sep = "&" if "?" in location else "?"
+    return location + (sep + query if query else ""), body, {"Content-Type": "application/octet-stream"}
