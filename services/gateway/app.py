@@ -138,8 +138,9 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_route("*", "/v2", dispatch)
-    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
-    app.router.add_route("*", "/api/v1/{tail:.*}", api_dispatch)
+    # [\s\S]: a path may hold an encoded newline, which "." would not match (and aiohttp would answer in text).
+    app.router.add_route("*", "/v2/{tail:[\\s\\S]*}", dispatch)
+    app.router.add_route("*", "/api/v1/{tail:[\\s\\S]*}", api_dispatch)
     app.router.add_get("/metrics", metrics)
     health.add_routes(app)
     return app

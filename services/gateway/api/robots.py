@@ -169,7 +169,7 @@ async def set_robot_permissions(request: web.Request, orgname: str, robot_shortn
             return ok({"permissions": await _permissions(conn, row["id"])})
 
 
-ROLE_OR_NULL = {"anyOf": [{"enum": list(access_model.REPO_ROLES)}, {"type": "null"}]}
+ROLE_OR_NULL = {"type": "string", "nullable": True, "enum": [*access_model.REPO_ROLES, None]}
 ROUTES = [
     ApiRoute("robots", "/organization/{orgname}/robots", {
         "GET": Op(list_robots, "The organization's robots", query={"permissions": {"type": "string", "enum": ["true", "false"]}}),

@@ -1,0 +1,202 @@
+"""Usage logs: every action recorded; date-range queries return exactly what is in range; performer
+filter, pages and daily counts; exports delivered to a callback URL or by e-mail, and callbacks on
+private addresses refused."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import pytest_asyncio
+from aiohttp import web
+
+from shared.embedded import free_port
+from tests.helpers import eventually, push_image
+from tests.identity_world import build_world
+
+
+@pytest_asyncio.fixture
+async def world(make_registry, database):
+    built = await build_world(make_registry, database)
+    yield built
+    await built.close()
+    await built.conn.close()
+
+
+def stamp(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def server_now(world) -> dt.datetime:
+    return await world.conn.fetchval("SELECT clock_timestamp()")
+
+
+async def logs(world, path: str, actor: str = "alice", **params) -> dict:
+    async with world.reg.http.get(world.api(path), params=params, headers=world.api_headers(actor)) as r:
+        body = await r.json()
+        assert r.status == 200, body
+        return body
+
+
+async def test_registry_and_api_actions_are_logged_and_ranges_are_exact(world):
+    headers = world.api_headers("alice")
+    before = await server_now(world)
+    alice = await world.as_actor("alice", "repository:acme/private:pull,push")
+    digest, _ = await push_image(alice, "acme/private", "v2")
+    async with alice.http.get(alice.v2("acme/private/manifests/v2")) as r:
+        assert r.status == 200
+    await eventually(lambda: world.conn.fetchval("SELECT count(*) = 2 FROM audit_logs WHERE kind IN ('push_repo', 'pull_repo') "
+                                                 "AND datetime > $1", before), what="buffered registry logs to land")
+    middle = await server_now(world)
+    async with world.reg.http.post(world.api("repository/acme/private/changevisibility"), json={"visibility": "public"},
+                                   headers=headers) as r:
+        assert r.status == 200
+    async with world.reg.http.put(world.api("repository/acme/private/permissions/user/tom"), json={"role": "read"},
+                                  headers=headers) as r:
+        assert r.status == 200
+    after = await server_now(world)
+    async with world.reg.http.put(world.api("organization/acme/robots/late"), json={}, headers=headers) as r:
+        assert r.status == 201
+
+    first = await logs(world, "repository/acme/private/logs", starttime=stamp(before), endtime=stamp(middle))
+    assert sorted(e["kind"] for e in first["logs"]) == ["pull_repo", "push_repo"]
+    push = next(e for e in first["logs"] if e["kind"] == "push_repo")
+    assert push["performer"] == {"name": "alice"} and push["metadata"]["tags"] == ["v2"] and push["ip"] == "127.0.0.1"
+    assert push["metadata"]["manifest_digest"] == digest
+    second = await logs(world, "repository/acme/private/logs", starttime=stamp(middle), endtime=stamp(after))
+    assert [e["kind"] for e in second["logs"]] == ["change_repo_permission", "change_repo_visibility"]  # newest first
+    assert second["logs"][0]["metadata"] == {"username": "tom", "role": "read"}
+    org = await logs(world, "organization/acme/logs", starttime=stamp(middle))
+    assert [e["kind"] for e in org["logs"]] == ["create_robot", "change_repo_permission", "change_repo_visibility"]
+    assert [e["kind"] for e in (await logs(world, "organization/acme/logs", starttime=stamp(middle), performer="root"))["logs"]] == []
+    mine = await logs(world, "user/logs", starttime=stamp(before))
+    assert {"push_repo", "pull_repo", "login_success", "create_robot"} <= {e["kind"] for e in mine["logs"]}
+    counts = await logs(world, "organization/acme/aggregatelogs", starttime=stamp(before))
+    assert {(c["kind"], c["count"]) for c in counts["aggregated"]} >= {("push_repo", 1), ("pull_repo", 1), ("create_robot", 1)}
+    assert all(c["datetime"] == before.date().isoformat() for c in counts["aggregated"])
+    async with world.reg.http.get(world.api("organization/acme/logs"), params={"starttime": stamp(after), "endtime": stamp(before)},
+                                  headers=headers) as r:
+        assert r.status == 400 and "before starttime" in (await r.json())["error_message"]
+    async with world.reg.http.get(world.api("organization/acme/logs"), params={"starttime": "yesterday"}, headers=headers) as r:
+        assert r.status == 400 and "MM/DD/YYYY" in (await r.json())["error_message"]
+    day = await logs(world, "organization/acme/logs", starttime=before.strftime("%m/%d/%Y"), endtime=before.strftime("%m/%d/%Y"))
+    assert len(day["logs"]) >= 5  # a whole UTC day, end date included
+
+
+async def test_pages_cover_every_row_once(world):
+    start = await server_now(world)
+    await world.conn.execute(
+        "INSERT INTO audit_logs (kind, namespace_id, namespace, performer, metadata, datetime) "
+        "SELECT 'synthetic', $1, 'acme', 'alice', jsonb_build_object('n', n), $2::timestamptz + n * interval '1 ms' "
+        "FROM generate_series(1, 250) AS n",
+        world.ids["acme"], start,
+    )
+    seen, page = [], None
+    while True:
+        params = {"starttime": stamp(start), "endtime": stamp(start + dt.timedelta(seconds=1))}
+        if page:
+            params["next_page"] = page
+        body = await logs(world, "organization/acme/logs", **params)
+        seen += [e["metadata"]["n"] for e in body["logs"]]
+        page = body.get("next_page")
+        if not page:
+            break
+    assert seen == list(range(250, 0, -1))
+
+
+async def _callback_server():
+    received: list[dict] = []
+
+    async def handle(request):
+        received.append(await request.json())
+        return web.Response(text="thanks")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/hook", received
+
+
+async def test_export_is_delivered_to_the_callback_with_exactly_the_range(world):
+    headers = world.api_headers("alice")
+    start = await server_now(world)
+    for index in range(3):
+        async with world.reg.http.post(world.api("repository/acme/private/changevisibility"),
+                                       json={"visibility": ("public", "private")[index % 2]}, headers=headers) as r:
+            assert r.status == 200
+    end = await server_now(world)
+    async with world.reg.http.put(world.api("repository/acme/private"), json={"description": "after the range"}, headers=headers) as r:
+        assert r.status == 200
+    runner, url, received = await _callback_server()
+    try:
+        async with world.reg.http.post(world.api("repository/acme/private/exportlogs"),
+                                       params={"starttime": stamp(start), "endtime": stamp(end)},
+                                       json={"callback_url": url}, headers=headers) as r:
+            assert r.status == 202
+            export_id = (await r.json())["export_id"]
+        await eventually(lambda: asyncio.sleep(0, received), what="the callback to be called")
+    finally:
+        await runner.cleanup()
+    assert received[0]["export_id"] == export_id and received[0]["status"] == "done"
+    async with world.reg.http.get(received[0]["url"], headers=headers) as r:
+        assert r.status == 200
+        exported = json.loads(await r.read())
+    assert [e["kind"] for e in exported["logs"]] == ["change_repo_visibility"] * 3
+    async with world.reg.http.get(received[0]["url"], headers=world.api_headers("walt")) as r:
+        assert r.status == 404  # someone else's export
+
+
+async def test_callbacks_to_private_or_loopback_addresses_are_refused(make_registry, database):
+    world = await build_world(make_registry, database)  # allows 127.0.0.1 only
+    try:
+        headers = world.api_headers("alice")
+        for url, reason in (("http://10.1.2.3/hook", "10.1.2.3"), ("http://192.168.0.7:8080/x", "192.168.0.7"),
+                            ("http://localhost/hook", "loopback"), ("http://[::1]/hook", "::1"),
+                            ("http://169.254.169.254/latest/meta-data", "169.254.169.254"), ("ftp://example.com/x", "http")):
+            async with world.reg.http.post(world.api("organization/acme/exportlogs"), json={"callback_url": url},
+                                           headers=headers) as r:
+                body = await r.json()
+            assert r.status == 400, (url, body)
+            assert reason in body["error_message"], (url, body)
+        assert await world.conn.fetchval("SELECT count(*) FROM log_exports") == 0
+    finally:
+        await world.close()
+        await world.conn.close()
+
+
+async def test_export_can_be_announced_by_email(make_registry, database):
+    from aiosmtpd.controller import Controller
+
+    messages = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            messages.append((envelope.rcpt_tos, envelope.content.decode()))
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        world = await build_world(make_registry, database, MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
+                                  MAIL_DEFAULT_SENDER="registry@example.com")
+        try:
+            async with world.reg.http.post(world.api("user/exportlogs"), json={"callback_email": "alice@example.com"},
+                                           headers=world.api_headers("alice")) as r:
+                assert r.status == 202
+                export_id = (await r.json())["export_id"]
+            await eventually(lambda: asyncio.sleep(0, messages), what="the e-mail to arrive")
+        finally:
+            await world.close()
+            await world.conn.close()
+    finally:
+        controller.stop()
+    import email
+
+    recipients, raw = messages[0]
+    assert recipients == ["alice@example.com"]
+    content = email.message_from_string(raw).get_payload(decode=True).decode()
+    assert export_id in content and f"/api/v1/exportlogs/{export_id}/file" in content
