@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -23,7 +23,7 @@ from shared.tls import server_context
 DEFAULT_DATA = Path(".meridian")
 
 
-def _fail(message: str) -> "NoReturn":  # noqa: F821
+def _fail(message: str) -> NoReturn:
     print(f"meridian: {message}", file=sys.stderr)
     raise SystemExit(2)
 
