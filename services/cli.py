@@ -265,6 +265,33 @@ def cmd_replicator(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_gc(args: argparse.Namespace) -> None:
+    import json as json_module
+
+    from services.gc.app import GcService, create_app
+
+    if not args.config:
+        _fail("gc needs --config config.yaml")
+    config = _load(args.config)
+    configure_logging(service="gc", region=config.meridian_region, json=not args.pretty)
+    config_dir = Path(args.config).resolve().parent
+    if not getattr(args, "once", False):
+        asyncio.run(_serve([(create_app(GcService(config, config_dir=config_dir)), args.listen or config.meridian_gc_listen)]))
+        return
+
+    async def once() -> dict:
+        await _check_migrated(config)
+        service = GcService(config, config_dir=config_dir)
+        try:
+            collector = await service.open()
+            report = await collector.run_once(dry_run=args.dry_run)
+        finally:
+            await service.stop()
+        return {**report.summary(), "manifest_list": report.manifests, "blob_list": report.blobs}
+
+    print(json_module.dumps(asyncio.run(once()), indent=2))
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     config = _load(args.config)
     configure_logging(service="migrate", region=config.meridian_region)
@@ -559,6 +586,19 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("kid")
         one.add_argument("--config", required=True)
         one.set_defaults(func=func)
+
+    gc = sub.add_parser("gc", help="run the garbage collector service, or one pass with `gc run --once`")
+    gc.add_argument("--config", help="config.yaml (required)")
+    gc.add_argument("--listen", help="host:port for /metrics (default MERIDIAN_GC_LISTEN)")
+    gc.add_argument("--pretty", action="store_true")
+    gc.set_defaults(func=cmd_gc)
+    gc_sub = gc.add_subparsers(dest="gc_command")
+    gc_run = gc_sub.add_parser("run", help="one pass, then exit; prints what was (or would be) collected as JSON")
+    gc_run.add_argument("--once", action="store_true", required=True, help="one pass (the only mode of `gc run`)")
+    gc_run.add_argument("--dry-run", action="store_true", help="report what would go; change nothing")
+    gc_run.add_argument("--config", required=True)
+    gc_run.add_argument("--pretty", action="store_true")
+    gc_run.set_defaults(func=cmd_gc)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", required=True)

@@ -184,6 +184,17 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     mail_username: str | None = None
     mail_password: str | None = None
     mail_default_sender: str = "meridian@localhost"
+    # Garbage collection (Quay's switches) and the gc service.
+    feature_garbage_collection: bool = True
+    feature_namespace_garbage_collection: bool = True
+    feature_repository_garbage_collection: bool = True
+    garbage_collection_frequency: float = 30.0
+    clean_blob_upload_folder: bool = True
+    # Upload sessions untouched this long are removed with their chunks (Quay: two days).
+    meridian_upload_session_max_age_sec: float = 2 * 24 * 3600.0
+    # A gc lock whose holder stops renewing it ends after this.
+    meridian_gc_lock_ttl_sec: float = 60.0
+    meridian_gc_listen: str = "0.0.0.0:8082"
 
     def storage_locations(self) -> dict[str, StorageLocation]:
         return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}

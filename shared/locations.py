@@ -169,3 +169,55 @@ class Locations:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover
+
+
+class StorageCommandFailed(Exception):
+    """A location could not carry out a storage command (unreachable, or it answered with an error)."""
+
+
+async def _request(bus, location: str, command: str, payload: bytes, timeout: float):
+    try:
+        return await bus.nc.request(bus.subjects.blobstore_command(location, command), payload, timeout=timeout)
+    except Exception as exc:
+        raise StorageCommandFailed(f"{location}: {command}: {type(exc).__name__}: {exc}") from None
+
+
+async def delete_blob(locations: Locations, bus, location: str, digest: str, timeout: float = 10.0) -> None:
+    """Delete a blob's bytes at a location: through its driver when this process has one, else by
+    asking that location's blobstore over NATS."""
+    import msgspec
+
+    from shared.bus import encode
+    from shared.messages import BlobCommand, BlobCommandReply
+
+    driver = locations.drivers.get(location)
+    if driver is not None:
+        await driver.delete(blob_path(digest))
+        return
+    reply = msgspec.json.decode((await _request(bus, location, "delete", encode(BlobCommand(digest=digest)), timeout)).data,
+                                type=BlobCommandReply)
+    if not reply.ok:
+        raise StorageCommandFailed(f"{location}: delete: {reply.error}")
+
+
+async def clean_location(locations: Locations, bus, location: str, older_than: float, upload_ids: list[str],
+                         timeout: float = 60.0) -> int:
+    """Remove upload sessions' chunks and leftovers of interrupted writes at a location."""
+    import uuid
+
+    import msgspec
+
+    from shared.bus import encode
+    from shared.messages import CleanCommand, CleanReply
+
+    driver = locations.drivers.get(location)
+    if driver is not None:
+        for upload_id in upload_ids:
+            await driver.delete_prefix(f"uploads/{uuid.UUID(upload_id)}/")
+        return await driver.clean_partial(older_than) + len(upload_ids)
+    reply = msgspec.json.decode(
+        (await _request(bus, location, "clean", encode(CleanCommand(older_than=older_than, upload_ids=upload_ids)), timeout)).data,
+        type=CleanReply)
+    if not reply.ok:
+        raise StorageCommandFailed(f"{location}: clean: {reply.error}")
+    return reply.removed

@@ -45,3 +45,17 @@ class BlobCommandReply(msgspec.Struct, kw_only=True):
     size: int | None = None
     valid: bool | None = None  # verify: the bytes hash to the digest
     error: str | None = None
+
+
+class CleanCommand(msgspec.Struct, kw_only=True):
+    """Request on `<prefix>.blobstore.<location>.clean`: remove these upload sessions' chunks and
+    leftovers of interrupted writes (temporary files, S3 multipart uploads) older than `older_than` s."""
+
+    older_than: float
+    upload_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class CleanReply(msgspec.Struct, kw_only=True):
+    ok: bool
+    removed: int = 0
+    error: str | None = None

@@ -74,3 +74,14 @@ REPLICATION_BACKLOG = Gauge(
     "meridian_replication_backlog", "blob.written events not yet processed by this location's replicator",
     ["location"], multiprocess_mode="max",
 )
+
+# Garbage collection: Quay's counter names, plus what Quay cannot tell (bytes reclaimed).
+GC_ITERATIONS = Counter("quay_gc_iterations", "Garbage collection passes completed")
+GC_NAMESPACES_PURGED = Counter("quay_gc_namespaces_purged", "Deleted namespaces purged")
+GC_REPOS_PURGED = Counter("quay_gc_repos_purged", "Deleted repositories purged")
+GC_BLOBS_DELETED = Counter("quay_gc_storage_blobs_deleted", "Blobs deleted from storage (every location)")
+GC_BYTES_RECLAIMED = Counter("quay_gc_storage_bytes_reclaimed", "Bytes of blobs deleted, counted once per location")
+GC_TAGS_COLLECTED = Counter("meridian_gc_tags_collected", "Tag history rows collected past their time-machine window")
+GC_MANIFESTS_COLLECTED = Counter("meridian_gc_manifests_collected", "Manifests nothing referenced any more")
+GC_UPLOADS_CLEANED = Counter("meridian_gc_uploads_cleaned", "Stale upload sessions removed")
+GC_LOCKS_LOST = Counter("meridian_gc_locks_lost", "Collections aborted because their lock was lost")

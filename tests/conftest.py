@@ -99,10 +99,11 @@ async def bus_prefix(servers):
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
     nc = await nats.connect(servers.nats_url)
-    try:
-        await nc.jetstream().delete_stream(f"{prefix.upper()}_EVENTS")
-    except Exception:
-        pass
+    for stream in (f"{prefix.upper()}_EVENTS", f"KV_{prefix}_locks"):
+        try:
+            await nc.jetstream().delete_stream(stream)
+        except Exception:
+            pass
     await nc.close()
 
 

@@ -33,13 +33,16 @@ def descriptor(media_type: str, data: bytes, **extra) -> dict:
     return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
 
 
-async def push_image(reg, name: str, tag: str | None = None, *, layers: int = 1, extra: dict | None = None) -> tuple[str, bytes]:
-    """Push config + layers + an OCI manifest; returns (manifest digest, manifest bytes)."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}).encode()
+async def push_image(reg, name: str, tag: str | None = None, *, layers: int = 1, extra: dict | None = None,
+                     layer_bytes: list[bytes] | None = None, labels: dict[str, str] | None = None) -> tuple[str, bytes]:
+    """Push config + layers (random, or `layer_bytes`) + an OCI manifest; returns (manifest digest, manifest bytes)."""
+    config_doc = {"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}
+    if labels is not None:
+        config_doc["config"] = {"Labels": labels}
+    config = json.dumps(config_doc).encode()
     await push_blob(reg, name, config)
     layer_descs = []
-    for _ in range(layers):
-        layer = os.urandom(2048)
+    for layer in layer_bytes if layer_bytes is not None else (os.urandom(2048) for _ in range(layers)):
         await push_blob(reg, name, layer)
         layer_descs.append(descriptor(LAYER_GZIP, layer))
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": layer_descs}

@@ -8,6 +8,7 @@ NATS request/reply on `<prefix>.blobstore.<location>.<stat|delete|verify>` (Blob
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -20,13 +21,13 @@ from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hash
 from shared.errors import read_only_error
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
-from shared.messages import BlobCommand, BlobCommandReply
+from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
 from shared.storage import StorageDriver, open_driver
 
 log = get_logger("blobstore")
 REQUEST_METRICS = RequestMetrics("blobstore")
-COMMANDS = ("stat", "delete", "verify")
+COMMANDS = ("stat", "delete", "verify", "clean")
 
 
 class Blobstore:
@@ -55,6 +56,9 @@ class Blobstore:
 
     async def _on_command(self, msg) -> None:
         command = msg.subject.rsplit(".", 1)[1]
+        if command == "clean":
+            await self._on_clean(msg)
+            return
         try:
             request = msgspec.json.decode(msg.data, type=BlobCommand)
             digest = parse_digest(request.digest)
@@ -64,6 +68,22 @@ class Blobstore:
         except Exception as exc:  # the caller must hear back, whatever went wrong
             log.exception("blobstore command failed", command=command)
             reply = BlobCommandReply(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if msg.reply:
+            await msg.respond(encode(reply))
+
+    async def _on_clean(self, msg) -> None:
+        try:
+            request = msgspec.json.decode(msg.data, type=CleanCommand)
+            if self.config.registry_state == "readonly":
+                reply = CleanReply(ok=False, error=read_only_error().message)
+            else:
+                for upload_id in request.upload_ids:
+                    await self.driver.delete_prefix(f"uploads/{uuid.UUID(upload_id)}/")
+                removed = await self.driver.clean_partial(request.older_than)
+                reply = CleanReply(ok=True, removed=removed + len(request.upload_ids))
+        except Exception as exc:
+            log.exception("blobstore clean failed")
+            reply = CleanReply(ok=False, error=f"{type(exc).__name__}: {exc}")
         if msg.reply:
             await msg.respond(encode(reply))
 

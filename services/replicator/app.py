@@ -24,6 +24,7 @@ from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, blob_path, parse_digest, verified
 from shared.locations import BlobMissing, LocationUnavailable, Locations
 from shared.logging import get_logger
+from shared.model.blobs import lock_digest_shared
 from shared.messages import BlobWritten
 from shared.metrics import (
     REPLICATION_BACKLOG, REPLICATION_BYTES, REPLICATION_COPIES, REPLICATION_FAILURES, REPLICATION_LAG,
@@ -180,10 +181,19 @@ class Replicator:
                 await self.copy(digest, row["size"], [n for n in row["held"] if n != self.location])
             finally:
                 heartbeat.cancel()
-            await self.pool.execute(
-                "INSERT INTO blob_placements (blob_id, location_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                row["id"], self.location_ids[self.location],
-            )
+            async with self.pool.acquire() as conn:
+                async with conn.transaction():
+                    await lock_digest_shared(conn, digest)
+                    placed = await conn.fetchval(
+                        "INSERT INTO blob_placements (blob_id, location_id) SELECT id, $2 FROM blobs WHERE id = $1 "
+                        "ON CONFLICT DO NOTHING RETURNING true",
+                        row["id"], self.location_ids[self.location],
+                    )
+                    exists = placed or await conn.fetchval("SELECT true FROM blobs WHERE id = $1", row["id"])
+                    if not exists:  # gc collected it while it was copied: the copy must not stay behind
+                        await self.locations.own_driver.delete(blob_path(digest))
+                        await message.ack()
+                        return
             REPLICATION_COPIES.labels(self.location).inc()
             REPLICATION_BYTES.labels(self.location).inc(row["size"])
             REPLICATION_LAG.labels(self.location).observe(max(time.time() - event.committed_at, 0))

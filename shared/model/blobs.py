@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import asyncpg
 
 from shared.model import fetch_id_retrying
+
+
+def digest_lock_key(digest: str) -> int:
+    """The advisory lock that orders gc's deletion of a digest against writes of the same bytes:
+    writers (push, replication) hold it shared while they put bytes at the content address and
+    record them; gc holds it exclusively while it re-checks, deletes the bytes and the rows."""
+    return int.from_bytes(hashlib.sha256(b"blob:" + digest.encode()).digest()[:8], "big", signed=True)
+
+
+async def lock_digest_shared(conn, digest: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", digest_lock_key(digest))
 
 
 @dataclass(frozen=True)
@@ -77,13 +89,21 @@ async def link(conn, repository_id: int, blob_id: int) -> None:
 
 
 async def unlink(conn, repository_id: int, digest: str) -> bool:
-    status = await conn.execute(
-        "DELETE FROM repository_blobs rb USING blobs b "
-        "WHERE rb.blob_id = b.id AND rb.repository_id = $1 AND b.digest = $2",
+    """Remove the blob from the repository; gc looks at it next (it may be unreferenced now)."""
+    row = await conn.fetchval(
+        """
+        WITH gone AS (
+            DELETE FROM repository_blobs rb USING blobs b
+            WHERE rb.blob_id = b.id AND rb.repository_id = $1 AND b.digest = $2 RETURNING rb.blob_id
+        ), candidate AS (
+            INSERT INTO gc_blob_candidates (blob_id) SELECT blob_id FROM gone ON CONFLICT DO NOTHING
+        )
+        SELECT count(*) FROM gone
+        """,
         repository_id,
         digest,
     )
-    return status != "DELETE 0"
+    return row > 0
 
 
 async def find_mountable(conn, digest: str, source: str | None) -> int | None:

@@ -31,7 +31,7 @@ async def get_by_tag(conn, full_name: str, tag: str) -> StoredManifest | None:
         await conn.fetchrow(
             f"""
             SELECT {_COLUMNS} FROM repositories r
-            JOIN tags t ON t.repository_id = r.id AND t.name = $2 AND t.lifetime_end IS NULL
+            JOIN tags t ON t.repository_id = r.id AND t.name = $2 AND t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
             JOIN manifests m ON m.id = t.manifest_id
             WHERE r.full_name = $1 AND r.state <> 'deleted'
             """,

@@ -179,11 +179,52 @@ def api_cases():
         ("repositories", "GET"): ("optional", fixed("repository?namespace=acme")),
         ("repositories", "POST"): ("org-creator", lambda w, a: _value(("repository", {"namespace": "acme", "repository": unique("made")}))),
         ("discovery", "GET"): ("anyone", fixed("discovery")),
+        ("tags", "GET"): ("repo-read", fixed("repository/acme/private/tag/")),
+        ("tags_expiration", "PUT"): ("repo-write", lambda w, a: _value(("repository/acme/private/tags/expiration",
+                                                                        {"tags": ["v1"], "expiration": None}))),
+        ("tag_restore", "POST"): ("repo-write", lambda w, a: _value(("repository/acme/private/tag/v1/restore",
+                                                                     {"manifest_digest": w.private_digest}))),
+        ("tag_expire", "POST"): ("repo-write", lambda w, a: _wrap(_ended_tag(w), "repository/acme/private/tag/{}/expire", body={})),
+        ("tag", "GET"): ("repo-read", fixed("repository/acme/private/tag/v1")),
+        ("tag", "PUT"): ("repo-write", lambda w, a: _value((f"repository/acme/private/tag/{unique('t')}",
+                                                           {"manifest_digest": w.private_digest}))),
+        ("tag", "DELETE"): ("repo-write", lambda w, a: _wrap(_live_tag(w), "repository/acme/private/tag/{}")),
+        ("labels", "GET"): ("repo-read", lambda w, a: _value((f"repository/acme/private/manifest/{w.private_digest}/labels", None))),
+        ("labels", "POST"): ("repo-write", lambda w, a: _value((f"repository/acme/private/manifest/{w.private_digest}/labels",
+                                                               {"label": "matrix=yes"}))),
+        ("label", "GET"): ("repo-read", lambda w, a: _label_path(w)),
+        ("label", "DELETE"): ("repo-write", lambda w, a: _label_path(w)),
     }
 
 
 async def _value(value):
     return value
+
+
+async def _tag_row(world, ended: bool) -> str:
+    name = unique("t")
+    await world.conn.execute(
+        "INSERT INTO tags (repository_id, name, manifest_id, lifetime_start, lifetime_end) "
+        "SELECT repository_id, $2, id, now() - interval '1 hour', CASE WHEN $3 THEN now() - interval '1 minute' END "
+        "FROM manifests WHERE digest = $1 AND repository_id = (SELECT id FROM repositories WHERE full_name = 'acme/private')",
+        world.private_digest, name, ended)
+    return name
+
+
+async def _ended_tag(world) -> str:
+    return await _tag_row(world, True)
+
+
+async def _live_tag(world) -> str:
+    return await _tag_row(world, False)
+
+
+async def _label_path(world):
+    label_id = await world.conn.fetchval(
+        "INSERT INTO labels (id, manifest_id, key, value, source_type) SELECT gen_random_uuid(), id, 'k', 'v', 'api' "
+        "FROM manifests WHERE digest = $1 AND repository_id = (SELECT id FROM repositories WHERE full_name = 'acme/private') "
+        "RETURNING id", world.private_digest)
+    return f"repository/acme/private/manifest/{world.private_digest}/labels/{label_id}", None
 
 
 async def _wrap(awaitable, template, body=None, fresh_org_admin=False):

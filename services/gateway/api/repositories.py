@@ -105,7 +105,7 @@ async def get_repository(request: web.Request, repository: str) -> web.Response:
     if request.query.get("includeTags", "true").lower() != "false":
         tags = await gw.pool.fetch(
             "SELECT t.name, m.digest, m.size, t.lifetime_start FROM tags t JOIN manifests m ON m.id = t.manifest_id "
-            "WHERE t.repository_id = $1 AND t.lifetime_end IS NULL ORDER BY t.name LIMIT 500",
+            "WHERE t.repository_id = $1 AND t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.name LIMIT 500",
             row["id"],
         )
         view["tags"] = {t["name"]: {"name": t["name"], "manifest_digest": t["digest"], "size": t["size"],

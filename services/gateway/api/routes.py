@@ -8,7 +8,7 @@ from aiohttp import web
 from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError
 
 from ..v2.base import ROUTE, gateway
-from . import logs, organizations, permissions, prototypes, replication, repositories, robots, teams, users
+from . import logs, organizations, permissions, prototypes, replication, repositories, robots, tags, teams, users
 from .base import WRITE_METHODS, ApiRoute, Op
 from .openapi import document
 
@@ -21,6 +21,7 @@ API_ROUTES: list[ApiRoute] = [
     *prototypes.ROUTES,
     *permissions.ROUTES,
     *logs.ROUTES,
+    *tags.ROUTES,
     *replication.ROUTES,
     *repositories.ROUTES[::-1],
 ]

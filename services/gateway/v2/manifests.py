@@ -1,14 +1,18 @@
 """Manifest PUT/GET/HEAD/DELETE by tag and by digest."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 
 from aiohttp import web
 
-from shared.digest import InvalidDigest, digest_of, parse_digest
+from shared.config import IMAGE_CONFIG_TYPES, parse_duration
+from shared.digest import InvalidDigest, blob_path, digest_of, parse_digest
 from shared.errors import RegistryError
 from shared.messages import ManifestPushed, TagChanged
 from shared.model import blobs as blob_model
+from shared.model import labels as label_model
 from shared.model import manifests as manifest_model
 from shared.model import repositories
 from shared.model import tags as tag_model
@@ -108,6 +112,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}", detail={"digest": child.digest})
             child_ids.append(known[child.digest])
 
+    labels, expires_at = await _config_labels(gw, parsed, found)
     events = []
     now = time.time()
     async with gw.pool.acquire() as conn:
@@ -125,8 +130,12 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
                 blob_ids=blob_ids,
                 child_ids=child_ids,
             )
+            if labels and not await conn.fetchval(
+                    "SELECT 1 FROM labels WHERE manifest_id = $1 AND source_type = 'manifest' LIMIT 1", manifest_id):
+                for key, value in labels.items():
+                    await label_model.add(conn, manifest_id, key, value, "text/plain", "manifest")
             for tag in tags:
-                if await tag_model.set_tag(conn, repo_id, tag, manifest_id):
+                if await tag_model.set_tag(conn, repo_id, tag, manifest_id, expires_at=expires_at):
                     event = TagChanged(repository=name, tag=tag, digest=digest, region=gw.region, changed_at=now)
                     events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
             pushed = ManifestPushed(repository=name, digest=digest, media_type=parsed.media_type, tags=tags, region=gw.region, pushed_at=now)
@@ -137,6 +146,38 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject.digest
     return web.Response(status=201, headers=headers)
+
+
+MAX_CONFIG_BYTES = 1 << 20
+EXPIRES_AFTER = "quay.expires-after"
+
+
+async def _config_labels(gw, parsed, found) -> tuple[dict[str, str], "dt.datetime | None"]:
+    """Labels of an image config (imported with the manifest), and the tag expiry that the
+    `quay.expires-after` label asks for. A config that cannot be read or parsed imports nothing."""
+    if parsed.config is None or parsed.config_media_type not in IMAGE_CONFIG_TYPES:
+        return {}, None
+    hit = found.get(parsed.config.digest)
+    if hit is None or hit[1] > MAX_CONFIG_BYTES:
+        return {}, None
+    try:
+        document = json.loads(await gw.write_driver.get_bytes(blob_path(parsed.config.digest)))
+        raw = (document.get("config") or {}).get("Labels") or {}
+    except Exception:  # not here (placed elsewhere only) or not JSON: labels are a convenience
+        return {}, None
+    labels = {}
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        if isinstance(key, str) and isinstance(value, str):
+            try:
+                label_model.check(key, value, imported=True)
+            except label_model.LabelError:
+                continue
+            labels[key] = value
+    expires_at = None
+    seconds = parse_duration(labels.get(EXPIRES_AFTER, "").strip()) if EXPIRES_AFTER in labels else None
+    if seconds:
+        expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    return labels, expires_at
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:

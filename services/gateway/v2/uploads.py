@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 
+import asyncpg
 from aiohttp import web
 
 from shared.bus import encode
@@ -77,8 +78,11 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
             blob_id = await blob_model.find_mountable(gw.pool, digest, source)
             if blob_id is not None:
                 repo_id = await ensure_repository(request, name, identity)
-                await blob_model.link(gw.pool, repo_id, blob_id)
-                return _created(name, digest)
+                try:
+                    await blob_model.link(gw.pool, repo_id, blob_id)
+                    return _created(name, digest)
+                except asyncpg.ForeignKeyViolationError:
+                    pass  # gc collected the blob a moment ago: take the bytes as an upload instead
     wanted = request.query.get("digest")
     if wanted is not None:
         repo_id = await ensure_repository(request, name, identity)
@@ -259,24 +263,28 @@ async def _commit(
     location = gw.write_location
     location_id = gw.location_ids[location]
     driver = gw.write_driver
-    if await blob_model.get_placed(gw.pool, wanted, location_id) is None:
-        target = blob_path(wanted)
-        if len(chunks) == 1:
-            await driver.move(chunks[0], target)
-        elif not chunks:
-            await driver.put_bytes(target, b"")
-        else:
-            await driver.concat(target, chunks)
     event = BlobWritten(
         digest=wanted, size=size, location=location, region=gw.region, repository=name,
         namespace=name.split("/", 1)[0], committed_at=time.time(),
     )
     msg_id, subject = f"blob:{wanted}:{location}", gw.bus.subjects.blob_written(location)
     payload = encode(event)
-    blob_id, outbox_id = await upload_model.complete(
-        gw.pool, upload_id=upload_id, repository_id=repo_id, session_size=session_size, digest=wanted,
-        size=size, location_id=location_id, event=(msg_id, subject, payload),
-    )
+    async with gw.pool.acquire() as conn:
+        async with conn.transaction():
+            # Shared digest lock: gc cannot delete these bytes between the move and the record.
+            await blob_model.lock_digest_shared(conn, wanted)
+            if await blob_model.get_placed(conn, wanted, location_id) is None:
+                target = blob_path(wanted)
+                if len(chunks) == 1:
+                    await driver.move(chunks[0], target)
+                elif not chunks:
+                    await driver.put_bytes(target, b"")
+                else:
+                    await driver.concat(target, chunks)
+            blob_id, outbox_id = await upload_model.complete(
+                conn, upload_id=upload_id, repository_id=repo_id, session_size=session_size, digest=wanted,
+                size=size, location_id=location_id, event=(msg_id, subject, payload),
+            )
     if blob_id is None:
         raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
     if outbox_id is not None:

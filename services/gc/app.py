@@ -1,0 +1,92 @@
+"""The gc service: a Collector pass every GARBAGE_COLLECTION_FREQUENCY seconds, and /metrics.
+
+Any number of gc processes may run in any region: KV locks keep two of them off one repository,
+and the global phases (purges, blob sweep, upload cleanup) run in one place at a time.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from shared.bus import Bus
+from shared.config import Config
+from shared.db import close_pool, create_pool
+from shared.locations import Locations
+from shared.logging import get_logger
+from shared.metrics import render
+from shared.model.locations import ensure_locations
+
+from .collector import Collector, Report
+
+log = get_logger("gc")
+
+
+class GcService:
+    def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
+        self.config = config
+        self.config_dir = config_dir
+        self.pool = None
+        self.bus = None
+        self.locations = None
+        self.collector: Collector | None = None
+        self._task: asyncio.Task | None = None
+        self.last_report: Report | None = None
+
+    async def open(self) -> Collector:
+        self.pool = await create_pool(self.config.db_uri, max(2, min(self.config.db_pool_size, 5)))
+        self.bus = Bus(self.config.nats_url, self.config.meridian_bus_prefix, name=f"gc-{self.config.meridian_region}")
+        await self.bus.connect()
+        self.locations = Locations(self.config, config_dir=self.config_dir)
+        await ensure_locations(self.pool, list(self.config.storage_locations()))
+        self.collector = Collector(self.config, self.pool, self.bus, self.locations)
+        await self.collector.open()
+        return self.collector
+
+    async def start(self) -> None:
+        await self.open()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        log.info("gc ready", frequency=self.config.garbage_collection_frequency)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.last_report = await self.collector.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gc pass failed; the next one retries")
+            await asyncio.sleep(self.config.garbage_collection_frequency)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.locations is not None:
+            await self.locations.close()
+        if self.bus is not None:
+            await self.bus.close()
+        if self.pool is not None:
+            await close_pool(self.pool)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def create_app(service: GcService) -> web.Application:
+    app = web.Application()
+
+    async def lifecycle(app):
+        await service.start()
+        yield
+        await service.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/metrics", metrics)
+    return app
