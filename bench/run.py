@@ -293,6 +293,10 @@ async def main(quick: bool) -> None:
         ratio = mer_value / dist_value if dist_value else float("nan")
         p99 = f"{dist_p99:8.1f} / {mer_p99:8.1f}" if dist_p99 is not None else ""
         print(f"{key:44} {unit:6} {dist_value:14.1f} {mer_value:14.1f} {ratio:6.2f}x   {p99}")
+    from bench.scale import report as scale_report, run_scale
+
+    print()
+    scale_report(await run_scale())
     if geo:
         print()
         print("replication us -> eu (Meridian only; Distribution has no replication), `meridian up --regions us,eu`:")
@@ -387,4 +391,11 @@ async def _drop_bench_database() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--scale", action="store_true", help="only the tag-history and gc scale check")
+    options = parser.parse_args()
+    if options.scale:
+        from bench.scale import report, run_scale
+
+        report(asyncio.run(run_scale()))
+    else:
+        asyncio.run(main(options.quick))

@@ -158,9 +158,14 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     if config.meridian_insecure_open_access:
         print("  open access: anyone may push and pull (development default)", flush=True)
     print(f"  try: skopeo copy --dest-tls-verify=false oci:./layout:latest docker://{config.server_hostname}/acme/app:latest", flush=True)
+    from services.gc.app import GcService
+
+    gc = GcService(config, config_dir=config_path.parent)
+    await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
     try:
         await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
     finally:
+        await gc.stop()
         _stop(workers)
 
 
@@ -197,7 +202,14 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
                   f"({data / f'storage-{region}'}), blobstore on http://{blobstores[region]}", flush=True)
         print("  a push to one region appears in the others once replicated; the "
               "Meridian-Storage-Location response header says which location served a blob", flush=True)
-        await _until_signal()
+        from services.gc.app import GcService
+
+        gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough
+        await gc.start()
+        try:
+            await _until_signal()
+        finally:
+            await gc.stop()
     finally:
         for region in reversed(started):
             await region.stop()
