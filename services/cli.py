@@ -266,15 +266,41 @@ def cmd_replicator(args: argparse.Namespace) -> None:
         _fail("FEATURE_STORAGE_REPLICATION is false: there is nothing to replicate")
 
     async def run() -> None:
+        from aiohttp import web
+
+        from shared.metrics import render
+
         await _check_migrated(config)
         replicator = Replicator(config, config_dir=Path(args.config).resolve().parent)
         await replicator.start()
+
+        async def metrics(request):
+            body, content_type = render()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, _, port = (args.listen or config.meridian_replicator_listen).rpartition(":")
+        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
         try:
             await _until_signal()
         finally:
+            await runner.cleanup()
             await replicator.stop()
 
     asyncio.run(run())
+
+
+def cmd_health(args: argparse.Namespace) -> None:
+    from services.health.app import create_app
+
+    config = _load(args.config)
+    configure_logging(service="health", region=config.meridian_region, json=not args.pretty)
+    config_dir = Path(args.config).resolve().parent
+    asyncio.run(_serve([(create_app(config, config_dir=config_dir), args.listen or config.meridian_health_listen)],
+                       ssl_context=server_context(config_dir)))
 
 
 def cmd_gc(args: argparse.Namespace) -> None:
@@ -537,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replicator = sub.add_parser("replicator", help="run this region's replicator alone")
     replicator.add_argument("--config", required=True)
+    replicator.add_argument("--listen", help="host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
     replicator.add_argument("--pretty", action="store_true")
     replicator.set_defaults(func=cmd_replicator)
 
@@ -598,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("kid")
         one.add_argument("--config", required=True)
         one.set_defaults(func=func)
+
+    health = sub.add_parser("health", help="run this region's health service alone (/health/*, /metrics)")
+    health.add_argument("--config", required=True)
+    health.add_argument("--listen", help="host:port (default MERIDIAN_HEALTH_LISTEN)")
+    health.add_argument("--pretty", action="store_true")
+    health.set_defaults(func=cmd_health)
 
     gc = sub.add_parser("gc", help="run the garbage collector service, or one pass with `gc run --once`")
     gc.add_argument("--config", help="config.yaml (required)")

@@ -195,6 +195,12 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     # A gc lock whose holder stops renewing it ends after this.
     meridian_gc_lock_ttl_sec: float = 60.0
     meridian_gc_listen: str = "0.0.0.0:8082"
+    # Operations: heartbeats, the health service, the replicator's /metrics.
+    meridian_heartbeat_interval_sec: float = 5.0
+    # The services this region must run (health checks); by default derived from the config.
+    meridian_health_services: list[str] | None = None
+    meridian_health_listen: str = "0.0.0.0:8084"
+    meridian_replicator_listen: str = "0.0.0.0:8083"
 
     def storage_locations(self) -> dict[str, StorageLocation]:
         return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}

@@ -64,9 +64,11 @@ class NoResetConnection(asyncpg.Connection):
         return ""
 
 
-async def create_pool(dsn: str, size: int = 20) -> asyncpg.Pool:
+async def create_pool(dsn: str, size: int = 20, *, read_only: bool = False) -> asyncpg.Pool:
+    settings = {"default_transaction_read_only": "on"} if read_only else None
     return await asyncpg.create_pool(
-        dsn, min_size=min(2, size), max_size=size, command_timeout=60, connection_class=NoResetConnection
+        dsn, min_size=min(2, size), max_size=size, command_timeout=60, connection_class=NoResetConnection,
+        server_settings=settings,
     )
 
 

@@ -79,6 +79,11 @@ def pushes_disabled_error() -> RegistryError:
     return RegistryError("DENIED", PUSHES_DISABLED_MESSAGE, status=405)
 
 
+def repository_read_only_error(name: str) -> RegistryError:
+    return RegistryError("DENIED", f"Repository {name} is read-only: pulls work, pushes and deletes are refused "
+                                   "until an administrator sets it back to NORMAL", status=405)
+
+
 class ApiError(Exception):
     """A /api/v1 error: JSON in Quay's shape `{"status", "error_message", "title", "error_type", "detail"}`."""
 

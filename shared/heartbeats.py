@@ -49,6 +49,10 @@ class Heartbeat:
         self.kv = None
 
     async def start(self) -> None:
+        try:  # the first beat before serving, so a probe right after start sees this service
+            await asyncio.wait_for(self.beat(), timeout=2)
+        except Exception:
+            pass
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def beat(self) -> None:
@@ -59,13 +63,13 @@ class Heartbeat:
 
     async def _run(self) -> None:
         while True:
+            await asyncio.sleep(self.interval)
             try:
                 await asyncio.wait_for(self.beat(), timeout=max(self.interval, 1.0))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus is away: the health checks will notice the silence
                 log.debug("heartbeat not sent", service=self.service, error=type(exc).__name__)
-            await asyncio.sleep(self.interval)
 
     async def stop(self) -> None:
         if self._task is not None:

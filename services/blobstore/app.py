@@ -19,6 +19,7 @@ from shared.bus import Bus, encode
 from shared.config import Config
 from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hasher, parse_digest, update_hash, verified
 from shared.errors import read_only_error
+from shared.heartbeats import Heartbeat
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
 from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
@@ -36,6 +37,7 @@ class Blobstore:
         self.location = location
         self.driver: StorageDriver = open_driver(config.storage_locations()[location])
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"blobstore-{location}")
+        self.heartbeat = Heartbeat(self.bus, "blobstore", config.meridian_region, config.meridian_heartbeat_interval_sec)
         self._subscriptions = []
 
     async def start(self) -> None:
@@ -44,8 +46,10 @@ class Blobstore:
             subject = self.bus.subjects.blobstore_command(self.location, command)
             # A queue group lets several blobstore processes of one location share the commands.
             self._subscriptions.append(await self.bus.nc.subscribe(subject, queue=f"blobstore-{self.location}", cb=self._on_command))
+        await self.heartbeat.start()
 
     async def stop(self) -> None:
+        await self.heartbeat.stop()
         for subscription in self._subscriptions:
             try:
                 await subscription.unsubscribe()

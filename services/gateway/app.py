@@ -13,12 +13,13 @@ from aiohttp import web
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
-from shared.errors import RegistryError
+from shared.errors import READ_ONLY_MESSAGE, RegistryError
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.locations import Locations
+from shared.heartbeats import Heartbeat
 from shared.model.audit import AuditBuffer
 from shared.servicekeys import PublicKeys
 
@@ -79,6 +80,23 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+async def ui_config(request: web.Request) -> web.Response:
+    """What the web UI needs to know at load, Quay's `GET /config`: titles, branding, features, and the
+    registry state so it can show a read-only banner."""
+    config = request.app[GATEWAY].config
+    return web.json_response({
+        "config": {"REGISTRY_TITLE": config.registry_title, "REGISTRY_TITLE_SHORT": config.registry_title_short,
+                   "BRANDING": config.branding, "SERVER_HOSTNAME": config.server_hostname,
+                   "PREFERRED_URL_SCHEME": config.preferred_url_scheme, "TAG_EXPIRATION_OPTIONS": config.tag_expiration_options},
+        "features": {"ANONYMOUS_ACCESS": config.feature_anonymous_access, "GARBAGE_COLLECTION": config.feature_garbage_collection,
+                     "STORAGE_REPLICATION": config.feature_storage_replication, "LOG_EXPORT": config.feature_log_export,
+                     "GENERAL_OCI_SUPPORT": config.feature_general_oci_support},
+        "registry_state": config.registry_state,
+        "pushes_disabled": config.disable_pushes,
+        "read_only_message": READ_ONLY_MESSAGE if config.registry_state == "readonly" else None,
+    })
+
+
 def choose_authorizer(config: Config, pool, public_keys: PublicKeys) -> Authorizer:
     if config.meridian_insecure_open_access:
         return OpenAccess(pool)
@@ -98,21 +116,26 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app = web.Application(middlewares=[registry_middleware], client_max_size=1024**4)
 
     async def lifecycle(app: web.Application):
-        pool = await create_pool(config.db_uri, config.db_pool_size)
+        read_only = config.registry_state == "readonly"
+        # Read-only mode: the database itself refuses writes from this process, so none can slip through.
+        pool = await create_pool(config.db_uri, config.db_pool_size, read_only=read_only)
         keys = InstanceKeys(config, pool, config_dir)
         try:
             await keys.start()
         except Exception:
             await close_pool(pool)
             raise
-        audit = AuditBuffer(pool)
+        audit = AuditBuffer(pool, enabled=not read_only)
         audit.start()
         bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"gateway-{config.meridian_region}")
         await bus.connect()
+        heartbeat = Heartbeat(bus, "gateway", config.meridian_region, config.meridian_heartbeat_interval_sec)
         locations = Locations(config, config_dir=config_dir)
-        location_ids = await ensure_locations(pool, list(config.storage_locations()))
+        location_ids = await ensure_locations(pool, list(config.storage_locations()), read_only=read_only)
         relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
-        relay.start()
+        if not read_only:  # nothing is written, so nothing waits to be relayed
+            relay.start()
+        public_keys = PublicKeys(pool)
         gw = Gateway(
             config=config,
             pool=pool,
@@ -120,15 +143,18 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             relay=relay,
             locations=locations,
             location_ids=location_ids,
-            authorizer=authorizer or choose_authorizer(config, pool, PublicKeys(pool)),
+            authorizer=authorizer or choose_authorizer(config, pool, public_keys),
             keys=keys,
             audit=audit,
+            public_keys=public_keys,
         )
         app[GATEWAY] = gw
+        await heartbeat.start()
         gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))
         log.info("gateway ready", write_location=gw.write_location, read_only=gw.read_only)
         yield
         gauges.cancel()
+        await heartbeat.stop()
         await keys.stop()
         await audit.stop()
         await relay.stop()
@@ -142,5 +168,6 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app.router.add_route("*", "/v2/{tail:[\\s\\S]*}", dispatch)
     app.router.add_route("*", "/api/v1/{tail:[\\s\\S]*}", api_dispatch)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/config", ui_config)
     health.add_routes(app)
     return app

@@ -6,8 +6,7 @@ import base64
 import binascii
 
 from shared.model import accounts
-from shared.model.accounts import Principal
-from shared.secrets import token_hash
+from shared.model.accounts import Principal, api_token_principal
 
 SESSION_COOKIE = "meridian_session"
 TOKEN_USERNAMES = ("$token", "$oauthtoken", "$app")
@@ -28,18 +27,6 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     if not sep:
         raise BadCredentials("malformed Basic credentials")
     return username, secret
-
-
-async def api_token_principal(pool, token: str, kind: str, super_users) -> tuple[Principal, dict] | None:
-    row = await pool.fetchrow(
-        "UPDATE api_tokens SET last_used = now() WHERE token_hash = $1 AND kind = $2 "
-        "AND (expires_at IS NULL OR expires_at > now()) RETURNING id, user_id, csrf_token",
-        token_hash(token), kind,
-    )
-    if row is None:
-        return None
-    principal = await accounts.principal_by_id(pool, row["user_id"], super_users)
-    return (principal, dict(row)) if principal else None
 
 
 async def basic_principal(pool, username: str, secret: str, super_users) -> tuple[Principal, str]:

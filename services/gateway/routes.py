@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.errors import RegistryError, pushes_disabled_error, read_only_error
+from shared.errors import RegistryError, pushes_disabled_error, read_only_error, repository_read_only_error
 
 from .auth import Action
 from .v2 import blobs, catalog, manifests, referrers, tags, token, uploads
@@ -97,6 +97,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise read_only_error()
         if gw.config.disable_pushes and route.name in PUSH_ROUTES and request.method != "DELETE":
             raise pushes_disabled_error()
+        if "name" in params and await gw.pool.fetchval(
+                "SELECT state = 'readonly' FROM repositories WHERE full_name = $1", params["name"]):
+            raise repository_read_only_error(params["name"])
     return await handler(request, **params)
 
 

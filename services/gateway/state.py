@@ -15,6 +15,7 @@ from shared.locations import Locations
 from shared.storage import StorageDriver
 
 from shared.model.audit import AuditBuffer
+from shared.servicekeys import PublicKeys
 
 from .auth import Authorizer
 from .keys import InstanceKeys
@@ -66,6 +67,7 @@ class Gateway:
     authorizer: Authorizer
     keys: InstanceKeys
     audit: AuditBuffer
+    public_keys: PublicKeys
     hash_states: HashStates = field(default_factory=HashStates)
 
     @property

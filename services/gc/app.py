@@ -13,6 +13,7 @@ from aiohttp import web
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
+from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import render
@@ -33,6 +34,7 @@ class GcService:
         self.collector: Collector | None = None
         self._task: asyncio.Task | None = None
         self.last_report: Report | None = None
+        self.heartbeat: Heartbeat | None = None
 
     async def open(self) -> Collector:
         self.pool = await create_pool(self.config.db_uri, max(2, min(self.config.db_pool_size, 5)))
@@ -46,6 +48,8 @@ class GcService:
 
     async def start(self) -> None:
         await self.open()
+        self.heartbeat = Heartbeat(self.bus, "gc", self.config.meridian_region, self.config.meridian_heartbeat_interval_sec)
+        await self.heartbeat.start()
         self._task = asyncio.get_running_loop().create_task(self._run())
         log.info("gc ready", frequency=self.config.garbage_collection_frequency)
 
@@ -60,6 +64,8 @@ class GcService:
             await asyncio.sleep(self.config.garbage_collection_frequency)
 
     async def stop(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
         if self._task is not None:
             self._task.cancel()
             try:

@@ -23,6 +23,7 @@ from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, blob_path, parse_digest, verified
 from shared.locations import BlobMissing, LocationUnavailable, Locations
+from shared.heartbeats import Heartbeat
 from shared.logging import get_logger
 from shared.model.blobs import lock_digest_shared
 from shared.messages import BlobWritten
@@ -46,6 +47,7 @@ class Replicator:
         self.locations = Locations(config, config_dir=config_dir)
         self.location = self.locations.own
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"replicator-{self.location}")
+        self.heartbeat = Heartbeat(self.bus, "replicator", config.meridian_region, config.meridian_heartbeat_interval_sec)
         self.pool: asyncpg.Pool | None = None
         self.location_ids: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -69,12 +71,14 @@ class Replicator:
             log.info("removed interrupted copies", count=removed, location=self.location)
         self._runner = asyncio.get_running_loop().create_task(self._run())
         self._backlog_task = asyncio.get_running_loop().create_task(self._watch_backlog())
+        await self.heartbeat.start()
         log.info("replicator ready", location=self.location, consumer=self.consumer)
 
     async def stop(self) -> None:
         """Stop fetching and abandon copies under way: their messages are not acked, so JetStream
         redelivers them, and the next start removes the partial objects."""
         self._stopping.set()
+        await self.heartbeat.stop()
         tasks = [t for t in (self._runner, self._backlog_task) if t] + list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -70,12 +70,34 @@ async def check_password(conn, username: str, password: str, super_users=()) -> 
 
 
 async def check_robot_token(conn, robot_name: str, token: str) -> Principal | None:
-    row = await conn.fetchrow(
-        "UPDATE users SET last_accessed = now() WHERE username = $1 AND robot_token_hash = $2 AND enabled "
-        "RETURNING id, username, robot_namespace_id",
-        robot_name, token_hash(token),
-    )
+    try:
+        row = await conn.fetchrow(
+            "UPDATE users SET last_accessed = now() WHERE username = $1 AND robot_token_hash = $2 AND enabled "
+            "RETURNING id, username, robot_namespace_id",
+            robot_name, token_hash(token),
+        )
+    except asyncpg.ReadOnlySQLTransactionError:  # read-only mode: sign-in still works, unrecorded
+        row = await conn.fetchrow(
+            "SELECT id, username, robot_namespace_id FROM users WHERE username = $1 AND robot_token_hash = $2 AND enabled",
+            robot_name, token_hash(token))
     return _principal(row, ()) if row else None
+
+
+async def api_token_principal(pool, token: str, kind: str, super_users) -> tuple[Principal, dict] | None:
+    try:
+        row = await pool.fetchrow(
+            "UPDATE api_tokens SET last_used = now() WHERE token_hash = $1 AND kind = $2 "
+            "AND (expires_at IS NULL OR expires_at > now()) RETURNING id, user_id, csrf_token",
+            token_hash(token), kind,
+        )
+    except asyncpg.ReadOnlySQLTransactionError:  # read-only mode: the token still works, unrecorded
+        row = await pool.fetchrow(
+            "SELECT id, user_id, csrf_token FROM api_tokens WHERE token_hash = $1 AND kind = $2 "
+            "AND (expires_at IS NULL OR expires_at > now())", token_hash(token), kind)
+    if row is None:
+        return None
+    principal = await principal_by_id(pool, row["user_id"], super_users)
+    return (principal, dict(row)) if principal else None
 
 
 class NameTaken(Exception):

@@ -56,14 +56,17 @@ async def record(conn, entry: Entry) -> None:
 
 
 class AuditBuffer:
-    def __init__(self, pool, flush_every: float = 0.5, max_rows: int = 1000) -> None:
+    def __init__(self, pool, flush_every: float = 0.5, max_rows: int = 1000, *, enabled: bool = True) -> None:
         self.pool = pool
+        self.enabled = enabled  # read-only mode writes nothing, usage logs included
         self.flush_every = flush_every
         self.max_rows = max_rows
         self._rows: list[tuple] = []
         self._task: asyncio.Task | None = None
 
     def add(self, entry: Entry) -> None:
+        if not self.enabled:
+            return
         if entry.at is None:
             entry.at = dt.datetime.now(dt.timezone.utc)
         self._rows.append(entry.args())

@@ -24,9 +24,11 @@ async def health(reg, path: str = "/health/instance") -> tuple[int, dict]:
 async def test_all_healthy(make_registry):
     reg = await make_registry(MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
     for path in ("/health/instance", "/health"):
-        assert await health(reg, path) == (200, {"database": True, "bus": True, "preferred_storage": True, "disk_space": True, "auth": True})
+        assert await health(reg, path) == (200, {"database": True, "bus": True, "preferred_storage": True, "disk_space": True,
+                                                 "service_key": True, "auth": True, "service_gateway": True})
     for path in ("/health/endtoend", "/status"):
-        assert await health(reg, path) == (200, {"database": True, "bus": True, "storage_local": True})
+        assert await health(reg, path) == (200, {"database": True, "bus": True, "storage_local": True,
+                                                 "service_default_gateway": True})
     assert await health(reg, "/health/warning") == (200, {"disk_space_warning": True})
 
 
@@ -88,8 +90,123 @@ async def test_endtoend_sees_the_other_regions_location(make_regions, own_seawee
                                  MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
     us = regions["us"]
     us.url = us.gateway_url
-    assert await health(us, "/health/endtoend") == (200, {"database": True, "bus": True, "storage_us": True, "storage_eu": True})
+    every_service = {f"service_{r}_{s}": True for r in ("us", "eu") for s in ("gateway", "blobstore", "replicator")}
+    assert await health(us, "/health/endtoend") == (200, {"database": True, "bus": True, "storage_us": True, "storage_eu": True,
+                                                          **every_service})
     server.stop()
     status, services = await health(us, "/health/endtoend")
-    assert status == 503 and services == {"database": True, "bus": True, "storage_us": True, "storage_eu": False}
+    assert status == 503 and services == {"database": True, "bus": True, "storage_us": True, "storage_eu": False, **every_service}
     assert (await health(us, "/health/instance"))[0] == 200  # us itself is fine: keep it in the load balancer
+
+
+async def test_database_check_follows_the_postgres_server(make_registry, tmp_path, template_db, servers):
+    import asyncpg
+
+    from shared.db import migrate
+    from shared.embedded import EmbeddedPostgres
+
+    postgres = EmbeddedPostgres(tmp_path / "pg")
+    try:
+        admin = await asyncpg.connect(postgres.dsn("postgres"))
+        await admin.execute('CREATE DATABASE "health"')
+        await admin.close()
+        await migrate(postgres.dsn("health"))
+        reg = await make_registry(DB_URI=postgres.dsn("health"), MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+        assert (await health(reg))[0] == 200
+        postgres.stop()  # connections refused from now on
+
+        async def database_down():
+            status, services = await health(reg)
+            return status == 503 and services["database"] is False and services["bus"] is True
+
+        await eventually(database_down, what="the database check to fail")
+        postgres = EmbeddedPostgres(tmp_path / "pg")
+
+        async def database_back():
+            return (await health(reg))[0] == 200
+
+        await eventually(database_back, timeout=30, what="the database check to recover")
+    finally:
+        postgres.stop()
+
+
+async def test_a_hung_nats_still_gets_an_answer_within_the_timeout(make_registry, tmp_path):
+    nats_server = start_nats(tmp_path / "nats")
+    try:
+        reg = await make_registry(NATS_URL=nats_server.url, MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+        assert (await health(reg))[0] == 200
+        nats_server.process.send_signal(signal.SIGSTOP)
+        status, services = await health(reg)  # health() itself fails if the answer takes longer than the timeout + slack
+        assert status == 503 and services["bus"] is False and services["database"] is True
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
+        nats_server.stop()
+
+
+async def test_service_key_check_and_failure_messages_only_for_superusers(make_registry, db):
+    from shared.model import accounts
+    from shared.secrets import token_hash
+
+    reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False, SUPER_USERS=["root"], MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+    async with db.transaction():
+        for name in ("root", "pleb"):
+            user_id = await accounts.create_user(db, name, "a long password")
+            await db.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')",
+                             token_hash(f"token-of-{name}-" + "x" * 30), user_id)
+    assert (await health(reg))[0] == 200
+    await db.execute("UPDATE service_keys SET expires_at = now() - interval '1 minute'")
+    status, services = await health(reg)
+    assert status == 503 and services["service_key"] is False and services["database"] is True
+    for who, sees in (("root", True), ("pleb", False), (None, False)):
+        headers = {"Authorization": f"Bearer token-of-{who}-" + "x" * 30} if who else {}
+        async with reg.http.get(f"{reg.url}/health/instance", headers=headers) as r:
+            data = (await r.json())["data"]
+        assert ("failures" in data) is sees, who
+        if sees:
+            assert "expired" in data["failures"]["service_key"] and "meridian keys extend" in data["failures"]["service_key"]
+
+
+async def test_health_service_follows_every_regions_heartbeats(make_regions, tmp_path):
+    from aiohttp import web
+
+    from services.health.app import create_app
+    from services.replicator.app import Replicator
+    from shared.config import parse_config
+    from shared.embedded import free_port
+
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 MERIDIAN_HEARTBEAT_INTERVAL_SEC=0.5, MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+    port = free_port()
+    runner = web.AppRunner(create_app(parse_config(regions["us"].doc)))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    probe = type("Probe", (), {"url": f"http://127.0.0.1:{port}", "http": regions["us"].http})()
+    try:
+        status, services = await health(probe, "/health/endtoend")
+        assert status == 200
+        assert {k for k in services if k.startswith("service_")} == {
+            f"service_{r}_{s}" for r in ("us", "eu") for s in ("gateway", "blobstore", "replicator", "health") if (r, s) != ("eu", "health")}
+        status, services = await health(probe, "/health/instance")
+        assert status == 200 and services["service_gateway"] and services["service_replicator"] and services["service_blobstore"]
+        # eu's replicator dies without a word: its heartbeat goes stale.
+        eu = regions["eu"]
+        eu.replicator.heartbeat._task.cancel()
+
+        async def stale():
+            status, services = await health(probe, "/health/endtoend")
+            return status == 503 and services["service_eu_replicator"] is False and services["service_us_replicator"] is True
+
+        await eventually(stale, timeout=15, what="the silent replicator to be reported")
+        assert (await health(probe, "/health/instance"))[0] == 200  # us itself is fine
+        await eu.replicator.stop()
+        eu.replicator = Replicator(parse_config(eu.doc))
+        await eu.replicator.start()
+
+        async def back():
+            return (await health(probe, "/health/endtoend"))[0] == 200
+
+        await eventually(back, timeout=15, what="the restarted replicator to be seen")
+        async with regions["us"].http.get(f"{probe.url}/metrics") as r:
+            assert r.status == 200 and "meridian_http_requests_total" in await r.text()
+    finally:
+        await runner.cleanup()

@@ -15,7 +15,9 @@ from shared.model import accounts
 from shared.model.accounts import Principal
 from shared.model.audit import Entry, record
 
-from ..credentials import SESSION_COOKIE, api_token_principal
+from shared.model.accounts import api_token_principal
+
+from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -71,7 +73,11 @@ async def caller(request: web.Request) -> Principal | None:
             raise ApiError(401, "the bearer token is invalid or expired", error_type="invalid_token")
         principal = found[0]
     elif SESSION_COOKIE in request.cookies:
-        found = await api_token_principal(gw.pool, request.cookies[SESSION_COOKIE], "session", gw.config.super_users)
+        cookie = request.cookies[SESSION_COOKIE]
+        if cookie.count(".") == 2:  # a signed session from read-only mode
+            found = await signed_session_principal(gw, cookie)
+        else:
+            found = await api_token_principal(gw.pool, cookie, "session", gw.config.super_users)
         if found is not None:
             principal, row = found
             if request.method in WRITE_METHODS and request.headers.get("X-CSRF-Token") != row["csrf_token"]:
@@ -79,6 +85,24 @@ async def caller(request: web.Request) -> Principal | None:
                                     "every change made with a session cookie", error_type="csrf_failure")
     request[CALLER] = principal
     return principal
+
+
+async def signed_session_principal(gw, cookie: str):
+    import jwt
+
+    try:
+        kid = jwt.get_unverified_header(cookie).get("kid")
+        key = await gw.public_keys.get(kid) if kid else None
+        if key is None:
+            return None
+        claims = jwt.decode(cookie, key, algorithms=["RS256"], audience=gw.config.server_hostname,
+                            issuer=gw.config.instance_service_key_service)
+    except jwt.PyJWTError:
+        return None
+    if claims.get("typ") != "session":
+        return None
+    principal = await accounts.principal_by_id(gw.pool, int(claims["sub"]), gw.config.super_users)
+    return (principal, {"csrf_token": claims.get("csrf")}) if principal else None
 
 
 async def signed_in(request: web.Request) -> Principal:

@@ -3,6 +3,7 @@ management for superusers."""
 from __future__ import annotations
 
 import secrets
+import time
 
 from aiohttp import web
 
@@ -31,18 +32,26 @@ async def signin(request: web.Request) -> web.Response:
     password = text_field(body, "password", required=True, max_length=1024)
     principal = await accounts.check_password(gw.pool, username, password, gw.config.super_users)
     if principal is None:
-        await record(gw.pool, Entry("login_failure", ip=request.remote, metadata={"type": "api", "username": username}))
+        if not gw.read_only:
+            await record(gw.pool, Entry("login_failure", ip=request.remote, metadata={"type": "api", "username": username}))
         raise ApiError(401, "Invalid username or password", error_type="invalid_credentials")
     session, csrf = new_token(48), secrets.token_urlsafe(24)
     lifetime = gw.config.session_cookie_lifetime_s
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO api_tokens (token_hash, user_id, kind, csrf_token, expires_at) "
-                "VALUES ($1, $2, 'session', $3, now() + make_interval(secs => $4))",
-                token_hash(session), principal.id, csrf, float(lifetime),
-            )
-            await record(conn, Entry("login_success", performer=principal, ip=request.remote, metadata={"type": "api"}))
+    if gw.read_only:
+        # Nothing may be written: the session is a token signed with this instance's service key.
+        now = int(time.time())
+        session = gw.keys.current.sign({"typ": "session", "sub": str(principal.id), "csrf": csrf, "iat": now,
+                                        "exp": now + lifetime, "aud": gw.config.server_hostname,
+                                        "iss": gw.config.instance_service_key_service})
+    else:
+        async with gw.pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO api_tokens (token_hash, user_id, kind, csrf_token, expires_at) "
+                    "VALUES ($1, $2, 'session', $3, now() + make_interval(secs => $4))",
+                    token_hash(session), principal.id, csrf, float(lifetime),
+                )
+                await record(conn, Entry("login_success", performer=principal, ip=request.remote, metadata={"type": "api"}))
     response = ok({"success": True, "username": principal.username, "csrf_token": csrf})
     response.set_cookie(SESSION_COOKIE, session, max_age=lifetime, httponly=True, samesite="Strict",
                         secure=gw.config.preferred_url_scheme == "https", path="/")
@@ -53,7 +62,7 @@ async def signout(request: web.Request) -> web.Response:
     gw = gateway(request)
     await signed_in(request)
     session = request.cookies.get(SESSION_COOKIE)
-    if session:
+    if session and not gw.read_only:
         await gw.pool.execute("DELETE FROM api_tokens WHERE token_hash = $1 AND kind = 'session'", token_hash(session))
     response = ok({"success": True})
     response.del_cookie(SESSION_COOKIE, path="/")
