@@ -268,13 +268,14 @@ def cmd_replicator(args: argparse.Namespace) -> None:
     async def run() -> None:
         from aiohttp import web
 
-        from shared.metrics import render
+        from shared.metrics import observe_pool, render
 
         await _check_migrated(config)
         replicator = Replicator(config, config_dir=Path(args.config).resolve().parent)
         await replicator.start()
 
         async def metrics(request):
+            observe_pool("replicator", replicator.pool)
             body, content_type = render()
             return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -33,3 +33,11 @@ def configure_logging(*, service: str, region: str, json: bool = True, level: st
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+REQUEST_ID_HEADER = "Meridian-Request-Id"
+
+
+def current_request_id() -> str | None:
+    """The request id bound for this task (HTTP request or bus message), if any."""
+    return structlog.contextvars.get_contextvars().get("request_id")

@@ -85,3 +85,18 @@ GC_TAGS_COLLECTED = Counter("meridian_gc_tags_collected", "Tag history rows coll
 GC_MANIFESTS_COLLECTED = Counter("meridian_gc_manifests_collected", "Manifests nothing referenced any more")
 GC_UPLOADS_CLEANED = Counter("meridian_gc_uploads_cleaned", "Stale upload sessions removed")
 GC_LOCKS_LOST = Counter("meridian_gc_locks_lost", "Collections aborted because their lock was lost")
+
+DB_POOL = Gauge("meridian_db_pool_connections", "Database pool connections", ["service", "state"], multiprocess_mode="max")
+BUS_CONSUMED = Counter("meridian_bus_consumed_total", "Messages taken from JetStream", ["consumer"])
+BUS_CONSUME_ERRORS = Counter("meridian_bus_consume_errors_total", "Messages whose handling failed (NAKed or terminated)", ["consumer"])
+
+
+def observe_pool(service: str, pool) -> None:
+    """Pool figures at scrape time: connections open, idle, in use, and the ceiling."""
+    if pool is None:
+        return
+    size, idle = pool.get_size(), pool.get_idle_size()
+    DB_POOL.labels(service, "open").set(size)
+    DB_POOL.labels(service, "idle").set(idle)
+    DB_POOL.labels(service, "in_use").set(size - idle)
+    DB_POOL.labels(service, "max").set(pool.get_max_size())

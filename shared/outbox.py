@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from shared.bus import Bus, encode
-from shared.logging import get_logger
+from shared.logging import REQUEST_ID_HEADER, current_request_id, get_logger
 from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
 
 log = get_logger(__name__)
@@ -27,15 +27,22 @@ class OutboxEntry:
     msg_id: str
     subject: str
     payload: bytes
+    request_id: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {REQUEST_ID_HEADER: self.request_id} if self.request_id else {}
 
 
 async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry:
     msg_id = msg_id or uuid.uuid4().hex
     payload = encode(message)
+    request_id = current_request_id()
     row_id = await conn.fetchval(
-        "INSERT INTO outbox (msg_id, subject, payload) VALUES ($1, $2, $3) RETURNING id", msg_id, subject, payload
+        "INSERT INTO outbox (msg_id, subject, payload, request_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        msg_id, subject, payload, request_id,
     )
-    return OutboxEntry(row_id, msg_id, subject, payload)
+    return OutboxEntry(row_id, msg_id, subject, payload, request_id)
 
 
 class OutboxRelay:
@@ -58,7 +65,7 @@ class OutboxRelay:
     async def _publish(self, entries: list[OutboxEntry]) -> None:
         try:
             for entry in entries:
-                await self.bus.publish(entry.subject, entry.payload, entry.msg_id)
+                await self.bus.publish(entry.subject, entry.payload, entry.msg_id, headers=entry.headers)
             await self.pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [e.id for e in entries])
         except Exception as exc:  # the relay loop will pick the rows up
             log.warning("outbox publish deferred", error=str(exc), ids=[e.id for e in entries])
@@ -69,7 +76,7 @@ class OutboxRelay:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 rows = await conn.fetch(
-                    "SELECT id, msg_id, subject, payload FROM outbox "
+                    "SELECT id, msg_id, subject, payload, request_id FROM outbox "
                     "WHERE created_at < clock_timestamp() - make_interval(secs => $1) "
                     "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
                     self.relay_after,
@@ -77,7 +84,8 @@ class OutboxRelay:
                 )
                 for row in rows:
                     try:
-                        await self.bus.publish(row["subject"], row["payload"], row["msg_id"])
+                        headers = {REQUEST_ID_HEADER: row["request_id"]} if row["request_id"] else None
+                        await self.bus.publish(row["subject"], row["payload"], row["msg_id"], headers=headers)
                     except Exception as exc:
                         await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1", row["id"])
                         log.warning("outbox relay failed", error=str(exc), pending=len(rows) - sent)

@@ -15,7 +15,7 @@ from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.errors import READ_ONLY_MESSAGE, RegistryError
 from shared.logging import get_logger
-from shared.metrics import UPLOADS_OPEN, RequestMetrics, render
+from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.locations import Locations
@@ -76,6 +76,13 @@ async def registry_middleware(request: web.Request, handler):
 
 
 async def metrics(request: web.Request) -> web.Response:
+    gw = request.app.get(GATEWAY)
+    if gw is not None:
+        observe_pool("gateway", gw.pool)
+        try:
+            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+        except Exception:
+            pass  # the database check reports that; the scrape still answers
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

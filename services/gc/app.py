@@ -16,7 +16,7 @@ from shared.db import close_pool, create_pool
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
-from shared.metrics import render
+from shared.metrics import observe_pool, render
 from shared.model.locations import ensure_locations
 
 from .collector import Collector, Report
@@ -80,13 +80,18 @@ class GcService:
             await close_pool(self.pool)
 
 
+SERVICE = web.AppKey("gc", GcService)
+
+
 async def metrics(request: web.Request) -> web.Response:
+    observe_pool("gc", request.app[SERVICE].pool)
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def create_app(service: GcService) -> web.Application:
     app = web.Application()
+    app[SERVICE] = service
 
     async def lifecycle(app):
         await service.start()

@@ -13,7 +13,7 @@ from shared.db import close_pool, create_pool
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
-from shared.metrics import RequestMetrics, render
+from shared.metrics import RequestMetrics, observe_pool, render
 from shared.model.accounts import api_token_principal
 from shared.servicekeys import ServiceKeyError, load_key_files
 
@@ -63,6 +63,8 @@ def handler(kind: str):
 
 
 async def metrics(request: web.Request) -> web.Response:
+    if CONTEXT in request.app:
+        observe_pool("health", request.app[CONTEXT].pool)
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
+import structlog
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -24,10 +25,12 @@ from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, blob_path, parse_digest, verified
 from shared.locations import BlobMissing, LocationUnavailable, Locations
 from shared.heartbeats import Heartbeat
-from shared.logging import get_logger
+from shared.logging import REQUEST_ID_HEADER, get_logger
 from shared.model.blobs import lock_digest_shared
 from shared.messages import BlobWritten
 from shared.metrics import (
+    BUS_CONSUME_ERRORS,
+    BUS_CONSUMED,
     REPLICATION_BACKLOG, REPLICATION_BYTES, REPLICATION_COPIES, REPLICATION_FAILURES, REPLICATION_LAG,
 )
 from shared.model.locations import ensure_locations
@@ -157,6 +160,10 @@ class Replicator:
         return {r["name"] for r in rows} | set(self.config.distributed_storage_default_locations)
 
     async def _handle(self, message) -> None:
+        # Each message runs in its own task: the push's request id follows it into these logs.
+        request_id = (message.headers or {}).get(REQUEST_ID_HEADER)
+        structlog.contextvars.bind_contextvars(service="replicator", request_id=request_id)
+        BUS_CONSUMED.labels(self.consumer).inc()
         try:
             event = msgspec.json.decode(message.data, type=BlobWritten)
             digest = parse_digest(event.digest)
@@ -202,7 +209,7 @@ class Replicator:
             REPLICATION_BYTES.labels(self.location).inc(row["size"])
             REPLICATION_LAG.labels(self.location).observe(max(time.time() - event.committed_at, 0))
             await message.ack()
-            log.info("blob replicated", digest=digest, location=self.location, size=row["size"])
+            log.info("blob replicated", digest=digest, location=self.location, size=row["size"], request_id=request_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -239,6 +246,7 @@ class Replicator:
         raise CopyFailed("unavailable", "; ".join(errors) or "no location holds the blob")
 
     async def _failed(self, message, digest: str, exc: Exception) -> None:
+        BUS_CONSUME_ERRORS.labels(self.consumer).inc()
         deliveries = message.metadata.num_delivered
         if deliveries >= self.config.meridian_replication_max_deliver:
             REPLICATION_FAILURES.labels(self.location, "gave_up").inc()

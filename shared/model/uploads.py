@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from shared.logging import current_request_id
+
 
 @dataclass(frozen=True)
 class UploadSession:
@@ -69,7 +71,7 @@ b AS (
     INSERT INTO repository_blobs (repository_id, blob_id) SELECT up.repository_id, b.id FROM up, b
     ON CONFLICT DO NOTHING
 ), o AS (
-    INSERT INTO outbox (msg_id, subject, payload) SELECT $6, $7, $8 FROM p
+    INSERT INTO outbox (msg_id, subject, payload, request_id) SELECT $6, $7, $8, $9 FROM p
     ON CONFLICT (msg_id) DO NOTHING RETURNING id
 )
 SELECT (SELECT id FROM b) AS blob_id, (SELECT id FROM o) AS outbox_id
@@ -94,7 +96,9 @@ async def complete(
     """(blob id, outbox id); blob id is None when the session was claimed by someone else."""
     msg_id, subject, payload = event
     if upload_id is not None:
-        row = await conn.fetchrow(COMPLETE_SESSION, upload_id, session_size, digest, size, location_id, msg_id, subject, payload)
+        row = await conn.fetchrow(COMPLETE_SESSION, upload_id, session_size, digest, size, location_id, msg_id, subject, payload,
+                                  current_request_id())
     else:
-        row = await conn.fetchrow(COMPLETE_DIRECT, repository_id, session_size, digest, size, location_id, msg_id, subject, payload)
+        row = await conn.fetchrow(COMPLETE_DIRECT, repository_id, session_size, digest, size, location_id, msg_id, subject, payload,
+                                  current_request_id())
     return row["blob_id"], row["outbox_id"]

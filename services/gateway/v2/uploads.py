@@ -23,6 +23,7 @@ from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
 from shared.model import blobs as blob_model
 from shared.model import uploads as upload_model
 from shared.model.uploads import UploadSession
+from shared.logging import current_request_id
 from shared.outbox import OutboxEntry
 
 from ..auth import Action
@@ -288,7 +289,7 @@ async def _commit(
     if blob_id is None:
         raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
     if outbox_id is not None:
-        gw.relay.publish_soon([OutboxEntry(outbox_id, msg_id, subject, payload)])
+        gw.relay.publish_soon([OutboxEntry(outbox_id, msg_id, subject, payload, current_request_id())])
     if upload_id is not None:
         gw.hash_states.drop(upload_id)
         await driver.delete_prefix(f"uploads/{upload_id}/")
