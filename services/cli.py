@@ -452,6 +452,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> None:
     from shared.servicekeys import SigningKey, write_key_files
 
     base = Path(args.name)
+    base.parent.mkdir(parents=True, exist_ok=True)
     try:
         written = write_key_files(SigningKey.generate(), base)
     except FileExistsError:

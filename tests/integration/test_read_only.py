@@ -3,7 +3,6 @@ keep working and write nothing; the start refuses without a usable pre-provision
 pauses; a single repository can be made read-only through the API."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import aiohttp
