@@ -68,3 +68,37 @@ async def test_keys_generate_add_list_extend_approve_delete(make_registry, tmp_p
     assert code == 0 and await db.fetchval("SELECT count(*) FROM service_keys WHERE kid = $1", kid) == 0
     code, out = await meridian("keys", "delete", kid, "--config", str(config))
     assert code != 0 and "no key" in out
+
+
+async def test_superuser_key_api_registers_a_key_read_only_mode_can_use(make_registry, db, tmp_path):
+    import json
+
+    from shared.model import accounts
+    from shared.secrets import token_hash
+    from shared.servicekeys import SigningKey, write_key_files
+
+    reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False, SUPER_USERS=["root"])
+    async with db.transaction():
+        user_id = await accounts.create_user(db, "root", "a long password")
+        await db.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')", token_hash("root-token"), user_id)
+    headers = {"Authorization": "Bearer root-token"}
+    key = SigningKey.generate()
+    write_key_files(key, tmp_path / "ro")
+    jwk = json.loads((tmp_path / "ro.jwk").read_text())
+    async with reg.http.post(f"{reg.url}/api/v1/superuser/keys", json={"jwk": jwk, "name": "read-only window"}, headers=headers) as r:
+        assert r.status == 201 and (await r.json())["kid"] == key.kid
+    async with reg.http.post(f"{reg.url}/api/v1/superuser/keys", json={"jwk": jwk}, headers=headers) as r:
+        assert r.status == 409
+    async with reg.http.put(f"{reg.url}/api/v1/superuser/keys/{key.kid}", json={"expiration_days": 3}, headers=headers) as r:
+        assert r.status == 200 and (await r.json())["expires"] is not None
+    async with reg.http.get(f"{reg.url}/api/v1/superuser/keys", headers=headers) as r:
+        assert key.kid in [k["kid"] for k in (await r.json())["keys"]]
+    ro = await make_registry(REGISTRY_STATE="readonly", INSTANCE_SERVICE_KEY_LOCATION=str(tmp_path / "ro.pem"),
+                             INSTANCE_SERVICE_KEY_KID_LOCATION=str(tmp_path / "ro.kid"))
+    async with ro.http.get(f"{ro.url}/v2/auth", params={"scope": "repository:root/app:pull"}) as r:
+        import jwt
+
+        assert jwt.get_unverified_header((await r.json())["token"])["kid"] == key.kid
+    async with reg.http.delete(f"{reg.url}/api/v1/superuser/keys/{key.kid}", headers=headers) as r:
+        assert r.status == 204
+    assert await db.fetchval("SELECT count(*) FROM service_keys WHERE kid = $1", key.kid) == 0

@@ -179,6 +179,10 @@ def api_cases():
         ("repositories", "GET"): ("optional", fixed("repository?namespace=acme")),
         ("repositories", "POST"): ("org-creator", lambda w, a: _value(("repository", {"namespace": "acme", "repository": unique("made")}))),
         ("discovery", "GET"): ("anyone", fixed("discovery")),
+        ("superuser_keys", "GET"): ("superuser", fixed("superuser/keys")),
+        ("superuser_keys", "POST"): ("superuser", lambda w, a: _value(("superuser/keys", {"jwk": _fresh_jwk(), "expiration_days": 1}))),
+        ("superuser_key", "PUT"): ("superuser", lambda w, a: _wrap(_registered_key(w), "superuser/keys/{}", body={"expiration_days": 2})),
+        ("superuser_key", "DELETE"): ("superuser", lambda w, a: _wrap(_registered_key(w), "superuser/keys/{}")),
         ("tags", "GET"): ("repo-read", fixed("repository/acme/private/tag/")),
         ("tags_expiration", "PUT"): ("repo-write", lambda w, a: _value(("repository/acme/private/tags/expiration",
                                                                         {"tags": ["v1"], "expiration": None}))),
@@ -199,6 +203,20 @@ def api_cases():
 
 async def _value(value):
     return value
+
+
+def _fresh_jwk() -> dict:
+    from shared.servicekeys import SigningKey
+
+    return SigningKey.generate().jwk
+
+
+async def _registered_key(world) -> str:
+    from shared.servicekeys import SigningKey, register
+
+    key = SigningKey.generate()
+    await register(world.conn, kid=key.kid, name="matrix", service="quay", jwk=key.jwk, expires_at=None, approval_type="cli")
+    return key.kid
 
 
 async def _tag_row(world, ended: bool) -> str:
