@@ -42,7 +42,7 @@ _ids = itertools.count(1)
 @web.middleware
 async def registry_middleware(request: web.Request, handler):
     request_id = request.headers.get("X-Request-ID") or f"{_ID_PREFIX}{next(_ids):x}"
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    structlog.contextvars.bind_contextvars(request_id=request_id, service=SERVICE)
     started = time.perf_counter()
     status = 500
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from shared.bus import Bus
@@ -54,6 +55,7 @@ class GcService:
         log.info("gc ready", frequency=self.config.garbage_collection_frequency)
 
     async def _run(self) -> None:
+        structlog.contextvars.bind_contextvars(service="gc")  # this task's lines, also inside `meridian up`
         while True:
             try:
                 self.last_report = await self.collector.run_once()

@@ -29,6 +29,10 @@ LEFT JOIN namespaces n ON $2::bigint IS NULL AND n.name = $3 AND n.deleted_at IS
 """
 
 
+_COPY_COLUMNS = ["kind", "namespace_id", "namespace", "repository_id", "repository", "performer_id", "performer", "ip",
+                 "metadata", "datetime"]
+
+
 @dataclass
 class Entry:
     kind: str
@@ -40,6 +44,10 @@ class Entry:
     ip: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     at: dt.datetime | None = None
+
+    @property
+    def ids_known(self) -> bool:
+        return self.repository_id is not None or self.repository is None
 
     def args(self) -> tuple:
         if self.repository and not self.namespace:
@@ -69,7 +77,9 @@ class AuditBuffer:
             return
         if entry.at is None:
             entry.at = dt.datetime.now(dt.timezone.utc)
-        self._rows.append(entry.args())
+        # Entries that know their ids go in by COPY (pulls, pushes: the bulk); the rest by INSERT,
+        # which fills the ids from the names. Either way the JSON is encoded at flush, not per request.
+        self._rows.append(entry)
         if len(self._rows) > 20 * self.max_rows:  # the database is away: keep memory bounded
             dropped = len(self._rows) - 20 * self.max_rows
             del self._rows[:dropped]
@@ -89,8 +99,15 @@ class AuditBuffer:
     async def flush(self) -> None:
         while self._rows:
             batch, self._rows = self._rows[: self.max_rows], self._rows[self.max_rows:]
+            known = [e.args() for e in batch if e.ids_known]
+            named = [e.args() for e in batch if not e.ids_known]
             try:
-                await self.pool.executemany(_INSERT, batch)
+                async with self.pool.acquire() as conn:
+                    async with conn.transaction():
+                        if known:
+                            await conn.copy_records_to_table("audit_logs", columns=_COPY_COLUMNS, records=known)
+                        if named:
+                            await conn.executemany(_INSERT, named)
             except Exception:
                 self._rows[:0] = batch
                 raise

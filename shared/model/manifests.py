@@ -15,15 +15,18 @@ class StoredManifest:
     media_type: str
     body: bytes
     subject_digest: str | None
+    repository_id: int = 0
+    namespace_id: int = 0
 
 
-_COLUMNS = "m.id, m.digest, m.media_type, m.body, m.subject_digest"
+_COLUMNS = "m.id, m.digest, m.media_type, m.body, m.subject_digest, r.id AS repository_id, r.namespace_id"
 
 
 def _manifest(row) -> StoredManifest | None:
     if row is None:
         return None
-    return StoredManifest(row["id"], row["digest"], row["media_type"], row["body"], row["subject_digest"])
+    return StoredManifest(row["id"], row["digest"], row["media_type"], row["body"], row["subject_digest"],
+                          row["repository_id"], row["namespace_id"])
 
 
 async def get_by_tag(conn, full_name: str, tag: str) -> StoredManifest | None:

@@ -66,9 +66,11 @@ async def ensure_repository(request: web.Request, name: str, identity: Identity)
     return repo_id
 
 
-def audit(request: web.Request, kind: str, identity: Identity, name: str, **metadata) -> None:
+def audit(request: web.Request, kind: str, identity: Identity, name: str, *, repository_id: int | None = None,
+          namespace_id: int | None = None, **metadata) -> None:
     """Log registry traffic (push_repo, pull_repo, ...) through the batching buffer."""
-    gateway(request).audit.add(Entry(kind, repository=name, performer=identity.principal, ip=request.remote,
+    gateway(request).audit.add(Entry(kind, namespace_id=namespace_id, repository_id=repository_id, repository=name,
+                                     performer=identity.principal, ip=request.remote,
                                      metadata={"useragent": request.headers.get("User-Agent", ""), **metadata}))
 
 

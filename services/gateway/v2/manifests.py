@@ -59,8 +59,8 @@ def _headers(manifest) -> dict[str, str]:
 
 async def get_manifest(request: web.Request, name: str, reference: str) -> web.Response:
     manifest, identity = await _load(request, name, reference)
-    audit(request, "pull_repo", identity, name, **({"manifest_digest": manifest.digest} if _is_digest(reference)
-                                                    else {"tag": reference, "manifest_digest": manifest.digest}))
+    audit(request, "pull_repo", identity, name, repository_id=manifest.repository_id, namespace_id=manifest.namespace_id,
+          **({"manifest_digest": manifest.digest} if _is_digest(reference) else {"tag": reference, "manifest_digest": manifest.digest}))
     return web.Response(body=manifest.body, headers=_headers(manifest))
 
 
