@@ -63,7 +63,8 @@ async def test_every_write_route_refuses_with_the_exact_message(make_registry, w
             checked.append((method, route.name))
     api_samples = {"repository": "acme/private", "orgname": "acme", "namespace": "acme", "teamname": "owners",
                    "robot_shortname": "ci", "username": "rita", "membername": "tom", "tag": "v1",
-                   "digest": world.private_digest, "labelid": "x", "prototypeid": "x", "tokenid": "1", "exportid": "x"}
+                   "digest": world.private_digest, "labelid": "x", "prototypeid": "x", "tokenid": "1", "exportid": "x",
+                   "kid": "x"}
     for route in API_ROUTES:
         for method in sorted(set(route.ops) & WRITES):
             if route.name in READ_ONLY_EXEMPT:
