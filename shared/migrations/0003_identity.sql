@@ -110,8 +110,7 @@ CREATE TABLE audit_logs (
 );
 CREATE INDEX audit_logs_namespace ON audit_logs (namespace_id, datetime);
 CREATE INDEX audit_logs_repository ON audit_logs (repository_id, datetime);
-CREATE INDEX audit_logs_performer ON audit_logs (performer_id, datetime);
-CREATE INDEX audit_logs_datetime ON audit_logs (datetime);
+CREATE INDEX audit_logs_performer ON audit_logs (performer_id, datetime) WHERE performer_id IS NOT NULL;
 
 CREATE TABLE log_exports (
     id              uuid PRIMARY KEY,
