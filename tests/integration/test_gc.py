@@ -353,3 +353,19 @@ async def test_stale_upload_sessions_and_orphaned_multipart_uploads_are_cleaned(
     async with s3_client(url) as s3:
         uploads = await s3.list_multipart_uploads(Bucket=name)
         assert orphan["UploadId"] not in [u["UploadId"] for u in uploads.get("Uploads", [])]
+
+
+async def test_purge_switches_are_honoured(registry, make_collector, db):
+    await push_image(registry, "gone/app", "v1")
+    await db.execute("UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id")
+    await db.execute("UPDATE namespaces SET deleted_at = now(), name = name || '+deleted+' || id")
+    off = await make_collector(registry.doc, FEATURE_REPOSITORY_GARBAGE_COLLECTION=False, FEATURE_NAMESPACE_GARBAGE_COLLECTION=False)
+    report = await off.run_once()
+    assert report.repositories == [] and report.namespaces == []
+    assert await db.fetchval("SELECT count(*) FROM repositories") == 1
+    repos_only = await make_collector(registry.doc, FEATURE_NAMESPACE_GARBAGE_COLLECTION=False)
+    report = await repos_only.run_once()
+    assert report.repositories == ["gone/app"] and report.namespaces == []
+    assert await db.fetchval("SELECT count(*) FROM namespaces") == 1
+    report = await (await make_collector(registry.doc)).run_once()
+    assert report.namespaces == ["gone"] and await db.fetchval("SELECT count(*) FROM namespaces") == 0

@@ -238,10 +238,15 @@ async def export_file(request: web.Request, exportid: str) -> web.StreamResponse
     row = await _own_export(request, exportid)
     if row["status"] != "done":
         raise ApiError(404, f"export {exportid} is {row['status']}, not ready", error_type="not_found")
+    size = await gw.write_driver.stat(row["path"])
+    if size is None:  # written by a gateway of another region, into that region's storage
+        raise ApiError(404, f"export {exportid} is stored in another region's storage: download it through that region",
+                       error_type="not_found")
     local = gw.write_driver.local_file(row["path"])
     if local is not None:
         return web.FileResponse(local, headers={"Content-Type": "application/json"})
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = size
     await response.prepare(request)
     async for chunk in gw.write_driver.read(row["path"]):
         await response.write(chunk)

@@ -76,7 +76,7 @@ async def list_repositories(request: web.Request) -> web.Response:
         raise ApiError(400, "limit must be a whole number from 1 to 100") from None
     if not 1 <= limit <= 100:
         raise ApiError(400, "limit must be a whole number from 1 to 100")
-    public_only = query.get("public", "false").lower() == "true" and principal is None
+    public_only = query.get("public", "false").lower() == "true"
     namespace = query.get("namespace")
     after = _cursor(query.get("next_page"))
     rows = await gw.pool.fetch(
