@@ -56,6 +56,8 @@ async def test_skopeo_with_password_robot_token_and_anonymously(world, tmp_path)
     await ok("skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", f"alice:{PASSWORD}", source,
              f"docker://{host}/acme/skopeo:v1", env=env)
     assert await world.conn.fetchval("SELECT visibility FROM repositories WHERE full_name = 'acme/skopeo'") == "private"
+    await ok("skopeo", "copy", "--src-tls-verify=false", "--src-creds", f"alice:{PASSWORD}",
+             f"docker://{host}/acme/skopeo:v1", f"oci:{tmp_path / 'user-pulled'}:latest", env=env)
     token = await robot(world, "shipper", {"acme/skopeo": "write", "acme/private": "read"})
     await ok("skopeo", "copy", "--src-tls-verify=false", "--src-creds", f"acme+shipper:{token}",
              f"docker://{host}/acme/skopeo:v1", f"oci:{tmp_path / 'robot-pulled'}:latest", env=env)
@@ -95,10 +97,20 @@ async def test_podman_login_push_pull_with_password_and_robot(world, tmp_path, s
     await ok(*podman, "push", "--tls-verify=false", "--authfile", authfile, image_id, f"{host}/acme/podman:v1")
     await ok(*podman, "logout", "--authfile", authfile, host)
 
+    await ok(*podman, "login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", PASSWORD, host)
+    await ok(*podman, "rmi", "-a", "-f")
+    await ok(*podman, "pull", "--tls-verify=false", "--authfile", authfile, f"{host}/acme/podman:v1")
+    await ok(*podman, "logout", "--authfile", authfile, host)
+
+    writer = await robot(world, "builder", {"acme/podman": "write"})
+    await ok(*podman, "login", "--tls-verify=false", "--authfile", authfile, "-u", "acme+builder", "-p", writer, host)
+    await ok(*podman, "push", "--tls-verify=false", "--authfile", authfile, f"{host}/acme/podman:v1", f"{host}/acme/podman:robot")
+    await ok(*podman, "logout", "--authfile", authfile, host)
+
     token = await robot(world, "puller", {"acme/podman": "read"})
     await ok(*podman, "login", "--tls-verify=false", "--authfile", authfile, "-u", "acme+puller", "-p", token, host)
     await ok(*podman, "rmi", "-a", "-f")
-    await ok(*podman, "pull", "--tls-verify=false", "--authfile", authfile, f"{host}/acme/podman:v1")
+    await ok(*podman, "pull", "--tls-verify=false", "--authfile", authfile, f"{host}/acme/podman:robot")
     code, out = await attempt(*podman, "push", "--tls-verify=false", "--authfile", authfile, image_id, f"{host}/acme/podman:v2")
     assert code != 0 and "denied" in out.lower(), out
     await ok(*podman, "logout", "--authfile", authfile, host)
