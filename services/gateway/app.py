@@ -26,6 +26,7 @@ from shared.servicekeys import PublicKeys
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .keys import InstanceKeys
 from . import health
+from .api.logs import resume_exports
 from .api.routes import dispatch as api_dispatch
 from .routes import dispatch
 from .state import Gateway
@@ -158,9 +159,12 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         app[GATEWAY] = gw
         await heartbeat.start()
         gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))
+        exports = None if read_only else asyncio.get_running_loop().create_task(resume_exports(gw))
         log.info("gateway ready", write_location=gw.write_location, read_only=gw.read_only)
         yield
         gauges.cancel()
+        if exports is not None:
+            exports.cancel()
         await heartbeat.stop()
         await keys.stop()
         await audit.stop()

@@ -122,6 +122,7 @@ CREATE TABLE log_exports (
     callback_url    text,
     callback_email  text,
     status          text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    claimed_at      timestamptz,
     path            text,
     error           text,
     created_at      timestamptz NOT NULL DEFAULT now(),

@@ -200,3 +200,27 @@ async def test_export_can_be_announced_by_email(make_registry, database):
     assert recipients == ["alice@example.com"]
     content = email.message_from_string(raw).get_payload(decode=True).decode()
     assert export_id in content and f"/api/v1/exportlogs/{export_id}/file" in content
+
+
+async def test_an_export_whose_gateway_died_is_resumed_by_another(make_registry, database):
+    world = await build_world(make_registry, database)
+    runner, url, received = await _callback_server()
+    try:
+        # As if a gateway accepted the export and died before running it, and another died mid-run.
+        await world.conn.execute(
+            "INSERT INTO log_exports (id, requested_by, scope_kind, scope_id, starttime, endtime, callback_url, status, claimed_at, created_at) "
+            "VALUES (gen_random_uuid(), $1, 'organization', $2, now() - interval '1 day', now(), $3, 'queued', NULL, now() - interval '1 minute'), "
+            "       (gen_random_uuid(), $1, 'organization', $2, now() - interval '1 day', now(), $3, 'running', now() - interval '1 hour', "
+            "        now() - interval '1 hour')",
+            world.ids["alice"], world.ids["acme"], url)
+        await make_registry(**{k: v for k, v in world.reg.doc.items() if k != "SERVER_HOSTNAME"})  # a fresh gateway starts
+
+        async def both_done():
+            return await world.conn.fetchval("SELECT count(*) = 2 FROM log_exports WHERE status = 'done'") and len(received) == 2
+
+        await eventually(both_done, what="the orphaned exports to be resumed")
+        assert {r["status"] for r in received} == {"done"}
+    finally:
+        await runner.cleanup()
+        await world.close()
+        await world.conn.close()

@@ -167,8 +167,32 @@ async def _rows(gw, export):
     yield b"]}\n"
 
 
+STALE_CLAIM = "15 minutes"
+
+
+async def resume_exports(gw, interval: float = 60.0) -> None:
+    """Exports whose gateway died (queued and never started, or running with a stale claim) are picked
+    up by any gateway; the claim is atomic, so each runs once at a time."""
+    while True:
+        try:
+            await gw.pool.execute(
+                f"UPDATE log_exports SET status = 'queued' WHERE status = 'running' AND claimed_at < now() - interval '{STALE_CLAIM}'")
+            waiting = await gw.pool.fetch(
+                "SELECT id FROM log_exports WHERE status = 'queued' AND created_at < now() - interval '30 seconds' ORDER BY created_at")
+            for row in waiting:
+                await run_export(gw, row["id"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resuming log exports failed; the next round retries")
+        await asyncio.sleep(interval)
+
+
 async def run_export(gw, export_id: uuid.UUID) -> None:
-    export = await gw.pool.fetchrow("UPDATE log_exports SET status = 'running' WHERE id = $1 RETURNING *", export_id)
+    export = await gw.pool.fetchrow(
+        "UPDATE log_exports SET status = 'running', claimed_at = now() WHERE id = $1 AND status = 'queued' RETURNING *", export_id)
+    if export is None:
+        return  # another gateway has it
     path = f"{EXPORT_PREFIX}/{export_id}.json"
     link = f"{gw.config.preferred_url_scheme}://{gw.config.server_hostname}/api/v1/exportlogs/{export_id}/file"
     try:
