@@ -13,7 +13,11 @@ from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from shared.codec import encode_json
+from shared.logging import get_logger
 from shared.metrics import BUS_PUBLISH_ERRORS, BUS_PUBLISHED
+
+
+log = get_logger("bus")
 
 
 class Subjects:
@@ -68,9 +72,22 @@ class Bus:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
         )
         self.js = self.nc.jetstream(timeout=2)
         await self.ensure_streams()
+
+    # One line per event instead of nats-py's tracebacks: an outage is expected and reported by health.
+    async def _on_error(self, error: Exception) -> None:
+        log.warning("bus error", connection=self.name, error=f"{type(error).__name__}: {error}")
+
+    async def _on_disconnected(self) -> None:
+        log.warning("bus disconnected; reconnecting", connection=self.name)
+
+    async def _on_reconnected(self) -> None:
+        log.info("bus reconnected", connection=self.name)
 
     async def ensure_streams(self) -> None:
         config = StreamConfig(

@@ -91,6 +91,9 @@ def start_nats(folder: Path, port: int | None = None) -> EmbeddedProcess:
         [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(folder / "jetstream")],
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own session: a Ctrl-C in the terminal reaches `meridian`, which stops its services first
+        # and then this server, instead of the server vanishing under them.
+        start_new_session=True,
     )
     _wait(lambda: port_open("127.0.0.1", port), 15, "nats-server", process)
     return EmbeddedProcess(process, f"nats://127.0.0.1:{port}", folder, {"monitor": f"http://127.0.0.1:{monitor}"})
