@@ -160,9 +160,7 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     diskspace_health_warning_threshold: float = 0.1
     # Identity and registry tokens (Quay's keys).
     feature_anonymous_access: bool = True
-    feature_user_creation: bool = False
     create_private_repo_on_push: bool = True
-    create_namespace_on_push: bool = False
     instance_service_key_service: str = "quay"
     instance_service_key_location: str = "conf/quay.pem"
     instance_service_key_kid_location: str = "conf/quay.kid"
