@@ -21,7 +21,7 @@ from aiohttp import web
 
 from shared.config import parse_config
 from shared.db import close_pool, create_pool, migrate, with_database
-from shared.embedded import EmbeddedPostgres, free_port, port_open, start_nats
+from shared.embedded import free_port, local_or_embedded
 
 TAG_ROWS = 100_000
 EXPIRED = 10_000
@@ -57,21 +57,9 @@ async def _seed(dsn: str) -> None:
 
 async def run_scale() -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="meridian-scale-"))
-    started = []
     database = f"meridian_bench_scale_{os.getpid()}"
+    admin_dsn, nats_url, started = local_or_embedded(workdir)
     try:
-        if port_open("127.0.0.1", 5432):
-            admin_dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
-        else:
-            postgres = EmbeddedPostgres(workdir / "pg")
-            started.append(postgres)
-            admin_dsn = postgres.dsn("postgres")
-        if port_open("127.0.0.1", 4222):
-            nats_url = "nats://127.0.0.1:4222"
-        else:
-            server = start_nats(workdir / "nats")
-            started.append(server)
-            nats_url = server.url
         admin = await asyncpg.connect(admin_dsn)
         await admin.execute(f'CREATE DATABASE "{database}"')
         await admin.close()

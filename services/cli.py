@@ -407,7 +407,6 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> None:
-    from services.gateway.api.users import password_problem
     from shared.model import accounts
 
     config = _load(args.config)
@@ -415,7 +414,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
     if problem:
         _fail(problem)
     password = _password(args)
-    problem = password_problem(password)
+    problem = accounts.password_problem(password)
     if problem:
         _fail(problem)
 
@@ -425,27 +424,24 @@ def cmd_user_create(args: argparse.Namespace) -> None:
 
     try:
         asyncio.run(_with_db(config, work))
-    except accounts.NameTaken:
-        _fail(f"the name {args.username!r} is already taken by a user or organization")
+    except accounts.NameTaken as exc:
+        _fail(str(exc))
     superuser = " (a superuser: listed in SUPER_USERS)" if args.username in config.super_users else ""
     print(f"created user {args.username}{superuser}")
 
 
 def cmd_user_token(args: argparse.Namespace) -> None:
-    from shared.secrets import new_token, token_hash
+    from shared.model import accounts
 
     config = _load(args.config)
-    token = new_token(48)
 
     async def work(conn):
         user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL AND enabled", args.username)
         if user_id is None:
             _fail(f"no user {args.username!r}")
-        await conn.execute("INSERT INTO api_tokens (token_hash, user_id, kind, title) VALUES ($1, $2, 'bearer', $3)",
-                           token_hash(token), user_id, args.title)
+        return (await accounts.create_api_token(conn, user_id, args.title))[1]
 
-    asyncio.run(_with_db(config, work))
-    print(token)
+    print(asyncio.run(_with_db(config, work)))
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> None:
@@ -462,77 +458,67 @@ def cmd_keys_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_add(args: argparse.Namespace) -> None:
-    import datetime as dt
     import json as json_module
 
-    from shared.servicekeys import register, thumbprint
+    from shared import servicekeys
 
     config = _load(args.config)
     try:
         jwk = json_module.loads(Path(args.jwk).read_text())
-        kid = thumbprint(jwk)
+        kid = servicekeys.thumbprint(jwk)
     except (OSError, ValueError, KeyError) as exc:
         _fail(f"{args.jwk} is not a public JWK written by `meridian keys generate`: {exc}")
     if jwk.get("kid", kid) != kid:
         _fail(f"{args.jwk}: its kid does not match its key")
-    expires = None if args.expiration is None else dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=args.expiration)
+    expires = servicekeys.expiry_in(args.expiration)
 
     async def work(conn):
-        if await conn.fetchval("SELECT 1 FROM service_keys WHERE kid = $1", kid):
+        if await servicekeys.is_registered(conn, kid):
             _fail(f"key {kid} is already registered; use `meridian keys extend {kid}`")
-        await register(conn, kid=kid, name=args.name or Path(args.jwk).stem, service=config.instance_service_key_service,
-                       jwk={**jwk, "kid": kid}, expires_at=expires, approval_type="cli", approved_by=os.environ.get("USER", "cli"))
+        await servicekeys.register(conn, kid=kid, name=args.name or Path(args.jwk).stem, service=config.instance_service_key_service,
+                                   jwk={**jwk, "kid": kid}, expires_at=expires, approval_type="cli", approved_by=_operator())
 
     asyncio.run(_with_db(config, work))
     until = expires.isoformat() if expires else "never"
     print(f"registered and approved key {kid} (expires {until})")
 
 
+def _operator() -> str:
+    return os.environ.get("USER", "cli")
+
+
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    config = _load(args.config)
+    from shared import servicekeys
 
-    async def work(conn):
-        return await conn.fetch("SELECT kid, name, service, created_at, expires_at, approval_type FROM service_keys ORDER BY created_at")
-
-    for row in asyncio.run(_with_db(config, work)):
+    for row in asyncio.run(_with_db(_load(args.config), servicekeys.all_keys)):
         expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
         print(f"{row['kid']}  {row['name']}  service={row['service']}  approved={row['approval_type'] or 'no'}  expires={expires}")
 
 
-def cmd_keys_extend(args: argparse.Namespace) -> None:
-    config = _load(args.config)
-
-    async def work(conn):
-        return await conn.fetchval(
-            "UPDATE service_keys SET expires_at = CASE WHEN $2::int IS NULL THEN NULL ELSE now() + make_interval(days => $2::int) END "
-            "WHERE kid = $1 RETURNING kid", args.kid, args.expiration)
-
-    if asyncio.run(_with_db(config, work)) is None:
+def _on_key(args: argparse.Namespace, change, done: str) -> None:
+    """Run change(conn) -> whether the key existed; say `done` or that there is no such key."""
+    if not asyncio.run(_with_db(_load(args.config), change)):
         _fail(f"no key {args.kid}; `meridian keys list` shows them")
-    print(f"key {args.kid} now expires " + (f"in {args.expiration} days" if args.expiration is not None else "never"))
+    print(done)
+
+
+def cmd_keys_extend(args: argparse.Namespace) -> None:
+    from shared import servicekeys
+
+    _on_key(args, lambda conn: servicekeys.extend(conn, args.kid, args.expiration),
+            f"key {args.kid} now expires " + (f"in {args.expiration} days" if args.expiration is not None else "never"))
 
 
 def cmd_keys_approve(args: argparse.Namespace) -> None:
-    config = _load(args.config)
+    from shared import servicekeys
 
-    async def work(conn):
-        return await conn.fetchval("UPDATE service_keys SET approved_at = now(), approval_type = 'cli', approved_by = $2 "
-                                   "WHERE kid = $1 RETURNING kid", args.kid, os.environ.get("USER", "cli"))
-
-    if asyncio.run(_with_db(config, work)) is None:
-        _fail(f"no key {args.kid}; `meridian keys list` shows them")
-    print(f"approved key {args.kid}")
+    _on_key(args, lambda conn: servicekeys.approve(conn, args.kid, "cli", _operator()), f"approved key {args.kid}")
 
 
 def cmd_keys_delete(args: argparse.Namespace) -> None:
-    config = _load(args.config)
+    from shared import servicekeys
 
-    async def work(conn):
-        return await conn.fetchval("DELETE FROM service_keys WHERE kid = $1 RETURNING kid", args.kid)
-
-    if asyncio.run(_with_db(config, work)) is None:
-        _fail(f"no key {args.kid}; `meridian keys list` shows them")
-    print(f"deleted key {args.kid}; tokens it signed stop working")
+    _on_key(args, lambda conn: servicekeys.delete(conn, args.kid), f"deleted key {args.kid}; tokens it signed stop working")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -549,25 +535,25 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
     up.set_defaults(func=cmd_up)
 
-    gateway = sub.add_parser("gateway", help="run the gateway service alone")
-    gateway.add_argument("--config", required=True)
-    gateway.add_argument("--listen", help="host:port (default MERIDIAN_LISTEN)")
+    def service(name: str, func, text: str, listen: str, *, config_required: bool = True) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("--config", required=config_required, help=None if config_required else "config.yaml (required)")
+        parser.add_argument("--listen", help=listen)
+        parser.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
+        parser.set_defaults(func=func)
+        return parser
+
+    gateway = service("gateway", cmd_gateway, "run the gateway service alone", "host:port (default MERIDIAN_LISTEN)")
     gateway.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     gateway.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
-    gateway.add_argument("--pretty", action="store_true")
-    gateway.set_defaults(func=cmd_gateway)
-
-    blobstore = sub.add_parser("blobstore", help="run the blobstore of this region's location alone")
-    blobstore.add_argument("--config", required=True)
-    blobstore.add_argument("--listen", help="host:port (default MERIDIAN_BLOBSTORE_LISTEN)")
-    blobstore.add_argument("--pretty", action="store_true")
-    blobstore.set_defaults(func=cmd_blobstore)
-
-    replicator = sub.add_parser("replicator", help="run this region's replicator alone")
-    replicator.add_argument("--config", required=True)
-    replicator.add_argument("--listen", help="host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
-    replicator.add_argument("--pretty", action="store_true")
-    replicator.set_defaults(func=cmd_replicator)
+    service("blobstore", cmd_blobstore, "run the blobstore of this region's location alone",
+            "host:port (default MERIDIAN_BLOBSTORE_LISTEN)")
+    service("replicator", cmd_replicator, "run this region's replicator alone",
+            "host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
+    service("health", cmd_health, "run this region's health service alone (/health/*, /metrics)",
+            "host:port (default MERIDIAN_HEALTH_LISTEN)")
+    gc = service("gc", cmd_gc, "run the garbage collector service, or one pass with `gc run --once`",
+                 "host:port for /metrics (default MERIDIAN_GC_LISTEN)", config_required=False)
 
     backfill = sub.add_parser("backfill-replication", help="queue every blob missing from a location it must reach")
     backfill.add_argument("--config", required=True)
@@ -612,10 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--expiration", type=int, help="days until it expires (default: never)")
     add.add_argument("--config", required=True)
     add.set_defaults(func=cmd_keys_add)
-    for name, func, text in (("list", cmd_keys_list, "list keys"),):
-        listing = keys_sub.add_parser(name, help=text)
-        listing.add_argument("--config", required=True)
-        listing.set_defaults(func=func)
+    listing = keys_sub.add_parser("list", help="list keys")
+    listing.add_argument("--config", required=True)
+    listing.set_defaults(func=cmd_keys_list)
     extend = keys_sub.add_parser("extend", help="set a key's expiry to DAYS from now")
     extend.add_argument("kid")
     extend.add_argument("--expiration", type=int, help="days from now (default: never)")
@@ -628,17 +613,6 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--config", required=True)
         one.set_defaults(func=func)
 
-    health = sub.add_parser("health", help="run this region's health service alone (/health/*, /metrics)")
-    health.add_argument("--config", required=True)
-    health.add_argument("--listen", help="host:port (default MERIDIAN_HEALTH_LISTEN)")
-    health.add_argument("--pretty", action="store_true")
-    health.set_defaults(func=cmd_health)
-
-    gc = sub.add_parser("gc", help="run the garbage collector service, or one pass with `gc run --once`")
-    gc.add_argument("--config", help="config.yaml (required)")
-    gc.add_argument("--listen", help="host:port for /metrics (default MERIDIAN_GC_LISTEN)")
-    gc.add_argument("--pretty", action="store_true")
-    gc.set_defaults(func=cmd_gc)
     gc_sub = gc.add_subparsers(dest="gc_command")
     gc_run = gc_sub.add_parser("run", help="one pass, then exit; prints what was (or would be) collected as JSON")
     gc_run.add_argument("--once", action="store_true", required=True, help="one pass (the only mode of `gc run`)")

@@ -145,3 +145,27 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_NATS = "nats://127.0.0.1:4222"
+
+
+def local_or_embedded(workdir: Path, *, postgres_dsn: str = LOCAL_POSTGRES) -> tuple[str, str, list]:
+    """(PostgreSQL admin DSN, NATS URL, servers started here): the machine's PostgreSQL on 5432 and
+    NATS on 4222 when they run, else ones started from their wheels under `workdir`. The caller stops
+    what was started."""
+    started: list = []
+    if port_open("127.0.0.1", 5432):
+        dsn = postgres_dsn
+    else:
+        postgres = EmbeddedPostgres(workdir / "postgres")
+        started.append(postgres)
+        dsn = postgres.dsn("postgres")
+    if port_open("127.0.0.1", 4222):
+        nats_url = LOCAL_NATS
+    else:
+        server = start_nats(workdir / "nats")
+        started.append(server)
+        nats_url = server.url
+    return dsn, nats_url, started

@@ -58,12 +58,6 @@ class Lock:
         except Exception:
             pass  # it expires by itself
 
-    async def __aenter__(self) -> "Lock":
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.release()
-
 
 class KVLocks:
     def __init__(self, js, bucket: str, ttl: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -41,6 +40,3 @@ def new_token(length: int = ROBOT_TOKEN_LENGTH) -> str:
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

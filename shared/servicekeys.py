@@ -159,3 +159,32 @@ class PublicKeys:
         if key is None or (expires_at is not None and expires_at <= utcnow()):
             return None
         return key
+
+
+# Key management, shared by `meridian keys ...` and the superuser API. Each returns whether the key existed.
+
+def expiry_in(days: int | None) -> dt.datetime | None:
+    return None if days is None else utcnow() + dt.timedelta(days=days)
+
+
+async def all_keys(conn) -> list:
+    return await conn.fetch("SELECT * FROM service_keys ORDER BY created_at")
+
+
+async def is_registered(conn, kid: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM service_keys WHERE kid = $1", kid))
+
+
+async def extend(conn, kid: str, days: int | None) -> bool:
+    """The key expires `days` from now (None: never)."""
+    return await conn.fetchval("UPDATE service_keys SET expires_at = $2 WHERE kid = $1 RETURNING true", kid, expiry_in(days)) or False
+
+
+async def approve(conn, kid: str, approval_type: str, approved_by: str) -> bool:
+    return await conn.fetchval(
+        "UPDATE service_keys SET approved_at = coalesce(approved_at, now()), approval_type = coalesce(approval_type, $2), "
+        "approved_by = coalesce(approved_by, $3) WHERE kid = $1 RETURNING true", kid, approval_type, approved_by) or False
+
+
+async def delete(conn, kid: str) -> bool:
+    return await conn.fetchval("DELETE FROM service_keys WHERE kid = $1 RETURNING true", kid) or False

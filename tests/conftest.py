@@ -28,7 +28,7 @@ from aiohttp import web
 
 from shared.config import Config, parse_config
 from shared.db import migrate, with_database
-from shared.embedded import EmbeddedPostgres, free_port, free_ports, port_open, start_nats, start_seaweedfs
+from shared.embedded import LOCAL_POSTGRES, free_port, free_ports, local_or_embedded, start_seaweedfs
 
 S3_KEY = "meridian-test"
 S3_SECRET = "meridian-test-secret"
@@ -53,19 +53,7 @@ class Servers:
 @pytest.fixture(scope="session")
 def servers():
     workdir = Path(tempfile.mkdtemp(prefix="meridian-tests-"))
-    started: list[Any] = []
-    if port_open("127.0.0.1", 5432):
-        dsn = os.environ.get("MERIDIAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    else:
-        postgres = EmbeddedPostgres(workdir / "postgres")
-        started.append(postgres)
-        dsn = postgres.dsn("postgres")
-    if port_open("127.0.0.1", 4222):
-        nats_url = "nats://127.0.0.1:4222"
-    else:
-        server = start_nats(workdir / "nats")
-        started.append(server)
-        nats_url = server.url
+    dsn, nats_url, started = local_or_embedded(workdir, postgres_dsn=os.environ.get("MERIDIAN_TEST_PG", LOCAL_POSTGRES))
     found = Servers(dsn, nats_url, workdir, started)
     yield found
     for server in reversed(found.started):
@@ -339,3 +327,26 @@ async def service_key(database, tmp_path):
         await conn.close()
     return {"INSTANCE_SERVICE_KEY_LOCATION": str(tmp_path / "readonly-key.pem"),
             "INSTANCE_SERVICE_KEY_KID_LOCATION": str(tmp_path / "readonly-key.kid")}
+
+
+@pytest_asyncio.fixture
+async def make_world(make_registry, database):
+    """Registries with token auth and the cast of tests/identity_world.py: make_world(**config_overrides)."""
+    from tests.identity_world import build_world
+
+    built = []
+
+    async def make(**overrides):
+        world = await build_world(make_registry, database, **overrides)
+        built.append(world)
+        return world
+
+    yield make
+    for world in built:
+        await world.close()
+        await world.conn.close()
+
+
+@pytest_asyncio.fixture
+async def world(make_world):
+    return await make_world()

@@ -17,7 +17,6 @@ import aiohttp
 import asyncpg
 
 from shared.model import access, accounts
-from shared.secrets import new_token, token_hash
 from tests.helpers import push_image
 
 PASSWORD = "correct horse battery staple"
@@ -132,9 +131,7 @@ async def build_world(make_registry, database, **overrides) -> World:
     async with conn.transaction():
         for user in USERS:
             world.ids[user] = await accounts.create_user(conn, user, PASSWORD, f"{user}@example.com")
-            token = new_token(48)
-            await conn.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')", token_hash(token), world.ids[user])
-            world.api_tokens[user] = token
+            world.api_tokens[user] = (await accounts.create_api_token(conn, world.ids[user]))[1]
         world.ids["acme"] = await accounts.create_organization(conn, "acme", None, world.ids["alice"], None)
         world.ids["globex"] = await accounts.create_organization(conn, "globex", None, world.ids["olga"], None)
         for actor, full in ROBOTS.items():

@@ -47,14 +47,6 @@ class Identity:
     token: bool = False  # presented a valid registry token (possibly anonymous)
     kind: str = "anonymous"
 
-    @property
-    def name(self) -> str | None:
-        return self.principal.username if self.principal else None
-
-    @property
-    def anonymous(self) -> bool:
-        return self.principal is None
-
 
 ANONYMOUS = Identity()
 
@@ -67,7 +59,7 @@ class Authorizer(Protocol):
 
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]: ...
 
-    def challenge(self, scope: str | None = None) -> RegistryError: ...
+    def challenge(self, scope: str | None = None, message: str | None = None) -> RegistryError: ...
 
 
 class OpenAccess:
@@ -85,8 +77,8 @@ class OpenAccess:
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]:
         return await repositories.list_names(self.pool, last, limit)
 
-    def challenge(self, scope: str | None = None) -> RegistryError:
-        return RegistryError("UNAUTHORIZED")
+    def challenge(self, scope: str | None = None, message: str | None = None) -> RegistryError:
+        return RegistryError("UNAUTHORIZED", message)
 
 
 class TokenAccess:

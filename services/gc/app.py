@@ -20,7 +20,7 @@ from shared.logging import get_logger
 from shared.metrics import observe_pool, render
 from shared.model.locations import ensure_locations
 
-from .collector import Collector, Report
+from .collector import Collector
 
 log = get_logger("gc")
 
@@ -34,7 +34,6 @@ class GcService:
         self.locations = None
         self.collector: Collector | None = None
         self._task: asyncio.Task | None = None
-        self.last_report: Report | None = None
         self.heartbeat: Heartbeat | None = None
 
     async def open(self) -> Collector:
@@ -58,7 +57,7 @@ class GcService:
         structlog.contextvars.bind_contextvars(service="gc")  # this task's lines, also inside `meridian up`
         while True:
             try:
-                self.last_report = await self.collector.run_once()
+                await self.collector.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:

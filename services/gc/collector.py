@@ -260,10 +260,11 @@ class Collector:
             "ON CONFLICT DO NOTHING", repo_id)
         await conn.execute("DELETE FROM repositories WHERE id = $1", repo_id)
 
-    async def _stale_chunks(self, conn, repo_ids: list[int]) -> dict[str, list[str]]:
+    async def _stale_chunks(self, conn, repo_id: int) -> dict[str, list[str]]:
+        """location -> upload sessions of the repository whose chunks must go with it."""
         rows = await conn.fetch(
             "SELECT u.id::text AS id, l.name FROM upload_sessions u JOIN storage_locations l ON l.id = u.location_id "
-            "WHERE u.repository_id = ANY($1::bigint[])", repo_ids)
+            "WHERE u.repository_id = $1", repo_id)
         found: dict[str, list[str]] = {}
         for row in rows:
             found.setdefault(row["name"], []).append(row["id"])
@@ -282,7 +283,7 @@ class Collector:
                 await self._observe("start", row["full_name"])
 
                 async def work(conn, repo_id=row["id"]):
-                    chunks = await self._stale_chunks(conn, [repo_id])
+                    chunks = await self._stale_chunks(conn, repo_id)
                     await self._purge_repository(conn, repo_id)
                     return chunks
 
@@ -301,27 +302,20 @@ class Collector:
     async def _purge_namespaces(self, lock: Lock | None, report: Report, dry_run: bool) -> None:
         rows = await self.db.fetch("SELECT id, name FROM namespaces WHERE deleted_at IS NOT NULL ORDER BY id LIMIT $1", BATCH)
         for row in rows:
+            # Its repositories go first, each the way a deleted repository goes.
             await self._purge_repositories(lock, report, dry_run, namespace_id=row["id"])
-            if await self.db.fetchval("SELECT 1 FROM repositories WHERE namespace_id = $1 AND state <> 'deleted' LIMIT 1",
-                                      row["id"]) or (not dry_run and await self.db.fetchval(
-                    "SELECT 1 FROM repositories WHERE namespace_id = $1 LIMIT 1", row["id"])):
+            if await self.db.fetchval("SELECT 1 FROM repositories WHERE namespace_id = $1 LIMIT 1", row["id"]):
                 continue  # some repository was locked by a collector; next pass
 
             async def work(conn, namespace_id=row["id"]):
-                chunks = await self._stale_chunks(conn, [r["id"] for r in await conn.fetch(
-                    "SELECT id FROM repositories WHERE namespace_id = $1", namespace_id)])
-                for repo in await conn.fetch("SELECT id FROM repositories WHERE namespace_id = $1", namespace_id):
-                    await self._purge_repository(conn, repo["id"])
                 # Robots, teams, permissions, default permissions and replication settings cascade.
                 await conn.execute("DELETE FROM namespaces WHERE id = $1", namespace_id)
-                return chunks
 
-            chunks = await self._transaction(dry_run, work, lock)
+            await self._transaction(dry_run, work, lock)
             name = row["name"].split("+deleted+")[0]
             report.namespaces.append(name)
             if not dry_run:
                 GC_NAMESPACES_PURGED.inc()
-                await self._clean_chunks(chunks, report)
                 log.info("namespace purged", namespace=name)
 
     async def _clean_chunks(self, chunks: dict[str, list[str]], report: Report) -> None:

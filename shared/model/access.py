@@ -2,8 +2,6 @@
 visibility, for /v2 tokens and /api/v1 alike."""
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 
 from shared.model import fetch_id_retrying
@@ -142,6 +140,3 @@ async def set_permission(conn, repository_id: int, kind: str, ident: int, role: 
         repository_id, ident, role,
     )
 
-
-def new_prototype_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -21,6 +21,15 @@ def namespace_name_problem(name: str) -> str | None:
     return None
 
 
+MIN_PASSWORD = 8
+
+
+def password_problem(password: str | None) -> str | None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        return f"the password must be at least {MIN_PASSWORD} characters"
+    return None
+
+
 def short_name_problem(kind: str, name: str) -> str | None:
     if not SHORT_NAME_RE.match(name):
         return (f"invalid {kind} name {name!r}: start with a lowercase letter, then 1-254 lowercase letters, "
@@ -50,11 +59,6 @@ def _principal(row, super_users) -> Principal:
 
 async def principal_by_id(conn, user_id: int, super_users=()) -> Principal | None:
     row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE id = $1 AND enabled", user_id)
-    return _principal(row, super_users) if row else None
-
-
-async def principal_by_name(conn, username: str, super_users=()) -> Principal | None:
-    row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE username = $1 AND enabled", username)
     return _principal(row, super_users) if row else None
 
 
@@ -101,7 +105,11 @@ async def api_token_principal(pool, token: str, kind: str, super_users) -> tuple
 
 
 class NameTaken(Exception):
-    pass
+    """Users, organisations and robots share one name space."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name!r} is already taken by a user or organization")
+        self.name = name
 
 
 async def create_user(conn: asyncpg.Connection, username: str, password: str, email: str | None = None) -> int:
@@ -116,10 +124,6 @@ async def create_user(conn: asyncpg.Connection, username: str, password: str, em
         "INSERT INTO namespaces (name, kind, owner_user_id, email) VALUES ($1, 'user', $2, $3)", username, user_id, email
     )
     return user_id
-
-
-async def set_password(conn, user_id: int, password: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, await hash_password(password))
 
 
 async def create_organization(conn: asyncpg.Connection, name: str, email: str | None, creator_id: int | None,
@@ -158,6 +162,18 @@ async def create_robot(conn, namespace_id: int, full_name: str, description: str
         full_name, namespace_id, token_hash(token), description,
     )
     return token
+
+
+async def create_api_token(conn, user_id: int, title: str = "", days: int | None = None) -> tuple[int, str, object]:
+    """A personal bearer token for the API (and `$token` on /v2/auth): (id, the token, expiry).
+    Only its hash is stored; the token is shown once."""
+    token = new_token(48)
+    row = await conn.fetchrow(
+        "INSERT INTO api_tokens (token_hash, user_id, kind, title, expires_at) VALUES ($1, $2, 'bearer', $3, "
+        "CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END) RETURNING id, expires_at",
+        token_hash(token), user_id, title, days,
+    )
+    return row["id"], token, row["expires_at"]
 
 
 async def regenerate_robot_token(conn, robot_id: int) -> str:

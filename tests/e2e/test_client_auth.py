@@ -2,40 +2,13 @@
 and with a robot token, anonymous pulls of public repositories, and refused pushes."""
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
-
 import pytest
-import pytest_asyncio
 
-from tests.identity_world import PASSWORD, build_world
+from tests.e2e.clients import attempt, ok
+from tests.identity_world import PASSWORD
 from tests.images import single_image
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
-
-
-async def attempt(*command: str, env: dict | None = None, timeout: float = 180) -> tuple[int, str]:
-    import os
-
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                   env={**os.environ, **(env or {})})
-    out, _ = await asyncio.wait_for(process.communicate(), timeout)
-    return process.returncode, out.decode(errors="replace")
-
-
-async def ok(*command: str, env: dict | None = None) -> str:
-    code, out = await attempt(*command, env=env)
-    assert code == 0, f"{' '.join(command)} failed ({code}):\n{out}"
-    return out
 
 
 async def robot(world, short: str, permissions: dict[str, str]) -> str:
@@ -77,13 +50,6 @@ async def test_skopeo_with_password_robot_token_and_anonymously(world, tmp_path)
     tags = await world.conn.fetch("SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id "
                                   "WHERE r.full_name = 'acme/private' AND t.lifetime_end IS NULL ORDER BY t.name")
     assert [t["name"] for t in tags] == ["v1"]
-
-
-@pytest.fixture
-def short_runroot():
-    path = tempfile.mkdtemp(prefix="mpod", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_podman_login_push_pull_with_password_and_robot(world, tmp_path, short_runroot):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,14 +62,6 @@ async def test_skopeo_delete(registry, tmp_path):
         assert r.status == 404
     async with registry.http.get(registry.v2("acme/gone/tags/list")) as r:
         assert (await r.json())["tags"] == []
-
-
-@pytest.fixture
-def short_runroot():
-    # podman refuses a runroot longer than 50 characters; pytest's tmp_path is longer.
-    path = tempfile.mkdtemp(prefix="mpod", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_podman_push_and_pull(registry, tmp_path, short_runroot):

@@ -16,7 +16,7 @@ import yaml
 from shared.embedded import free_port
 from shared.errors import READ_ONLY_MESSAGE
 from tests.conftest import local_spec
-from tests.e2e.test_client_auth import attempt, ok
+from tests.e2e.clients import attempt, ok
 from tests.helpers import eventually
 from tests.images import single_image
 

@@ -2,23 +2,13 @@
 `denied: System is currently read-only...` line."""
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import pytest
 
 from shared.errors import READ_ONLY_MESSAGE
-from tests.e2e.test_client_auth import attempt, ok
+from tests.e2e.clients import attempt, ok
 from tests.images import single_image
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def short_runroot():
-    path = tempfile.mkdtemp(prefix="mpod", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_clients_pull_and_podman_push_is_denied_with_the_message(make_registry, service_key, tmp_path, short_runroot):

@@ -2,18 +2,9 @@
 awkward repository names, bulk robot permissions and default permissions shown by real pushes."""
 from __future__ import annotations
 
-import pytest_asyncio
 
 from tests.helpers import push_image
-from tests.identity_world import PASSWORD, build_world
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
+from tests.identity_world import PASSWORD
 
 
 async def _state(conn) -> tuple:

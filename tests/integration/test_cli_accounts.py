@@ -74,14 +74,12 @@ async def test_superuser_key_api_registers_a_key_read_only_mode_can_use(make_reg
     import json
 
     from shared.model import accounts
-    from shared.secrets import token_hash
     from shared.servicekeys import SigningKey, write_key_files
 
     reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False, SUPER_USERS=["root"])
     async with db.transaction():
-        user_id = await accounts.create_user(db, "root", "a long password")
-        await db.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')", token_hash("root-token"), user_id)
-    headers = {"Authorization": "Bearer root-token"}
+        _, token, _ = await accounts.create_api_token(db, await accounts.create_user(db, "root", "a long password"))
+    headers = {"Authorization": f"Bearer {token}"}
     key = SigningKey.generate()
     write_key_files(key, tmp_path / "ro")
     jwk = json.loads((tmp_path / "ro.jwk").read_text())

@@ -145,20 +145,18 @@ async def test_a_hung_nats_still_gets_an_answer_within_the_timeout(make_registry
 
 async def test_service_key_check_and_failure_messages_only_for_superusers(make_registry, db):
     from shared.model import accounts
-    from shared.secrets import token_hash
 
     reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False, SUPER_USERS=["root"], MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=TIMEOUT)
+    tokens = {}
     async with db.transaction():
         for name in ("root", "pleb"):
-            user_id = await accounts.create_user(db, name, "a long password")
-            await db.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')",
-                             token_hash(f"token-of-{name}-" + "x" * 30), user_id)
+            tokens[name] = (await accounts.create_api_token(db, await accounts.create_user(db, name, "a long password")))[1]
     assert (await health(reg))[0] == 200
     await db.execute("UPDATE service_keys SET expires_at = now() - interval '1 minute'")
     status, services = await health(reg)
     assert status == 503 and services["service_key"] is False and services["database"] is True
     for who, sees in (("root", True), ("pleb", False), (None, False)):
-        headers = {"Authorization": f"Bearer token-of-{who}-" + "x" * 30} if who else {}
+        headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
         async with reg.http.get(f"{reg.url}/health/instance", headers=headers) as r:
             data = (await r.json())["data"]
         assert ("failures" in data) is sees, who

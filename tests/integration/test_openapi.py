@@ -8,18 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-import pytest_asyncio
 
 from services.gateway.api.routes import API_ROUTES
-from tests.identity_world import build_world
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
 
 
 async def test_document_matches_the_route_table(world):

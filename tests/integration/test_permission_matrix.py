@@ -9,22 +9,13 @@ from __future__ import annotations
 import json
 import os
 
-import pytest_asyncio
 
 from services.gateway.api.routes import API_ROUTES
 from services.gateway.routes import ROUTES as V2_ROUTES
 from tests.helpers import OCI_CONFIG, OCI_MANIFEST, descriptor, eventually, push_blob, push_image, sha256
-from tests.identity_world import ACTORS, PASSWORD, ROBOTS, build_world, unique
+from tests.identity_world import ACTORS, PASSWORD, ROBOTS, unique
 
 USERS_ONLY = ("rita", "walt", "alice", "olga", "root")
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
 
 
 def expected_api(level: str, actor: str) -> int | None:
@@ -74,8 +65,9 @@ async def _own_export(world, actor):
 async def _token_id(world, actor):
     if actor not in USERS_ONLY:
         return "1"
-    return str(await world.conn.fetchval(
-        "INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer') RETURNING id", os.urandom(16).hex(), world.ids[actor]))
+    from shared.model import accounts
+
+    return str((await accounts.create_api_token(world.conn, world.ids[actor]))[0])
 
 
 async def _prototype(world, actor):

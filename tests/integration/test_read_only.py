@@ -7,7 +7,6 @@ import datetime as dt
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from services.gateway.api.routes import API_ROUTES, READ_ONLY_EXEMPT
 from services.gateway.routes import ROUTES as V2_ROUTES
@@ -16,17 +15,9 @@ from shared.errors import READ_ONLY_MESSAGE
 from shared.servicekeys import ServiceKeyError
 from tests.conftest import local_spec
 from tests.helpers import eventually, push_blob, push_image
-from tests.identity_world import PASSWORD, basic, build_world
+from tests.identity_world import PASSWORD, basic
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
 
 
 async def read_only_twin(make_registry, world, service_key):

@@ -3,18 +3,9 @@ verified against registered service keys, and create-on-push with the creator's 
 from __future__ import annotations
 
 import jwt
-import pytest_asyncio
 
 from tests.helpers import error_codes, push_blob, push_image
-from tests.identity_world import PASSWORD, basic, build_world
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
+from tests.identity_world import PASSWORD, basic
 
 
 async def test_v2_challenges_towards_the_token_endpoint(world):
@@ -79,11 +70,9 @@ async def test_forged_or_unknown_key_tokens_are_refused(world):
 
 
 async def test_every_credential_kind_gets_a_token(world):
-    from shared.secrets import new_token, token_hash
+    from shared.model import accounts
 
-    api_token = new_token(48)
-    await world.conn.execute("INSERT INTO api_tokens (token_hash, user_id, kind) VALUES ($1, $2, 'bearer')",
-                             token_hash(api_token), world.ids["walt"])
+    _, api_token, _ = await accounts.create_api_token(world.conn, world.ids["walt"])
     for credentials, subject in ((basic("walt", PASSWORD), "walt"), (basic("$token", api_token), "walt"),
                                  (basic("acme+ci", world.robot_tokens["robot_with"]), "acme+ci")):
         async with world.reg.http.get(f"{world.url}/v2/auth", params={"scope": "repository:acme/private:pull,push"},

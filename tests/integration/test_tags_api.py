@@ -9,16 +9,13 @@ import time
 import pytest_asyncio
 
 from tests.helpers import eventually, push_image
-from tests.identity_world import build_world
 
 
 @pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
+async def world(make_world):
+    built = await make_world()
     built.alice = await built.as_actor("alice", "repository:acme/app:pull,push")
-    yield built
-    await built.close()
-    await built.conn.close()
+    return built
 
 
 async def api(world, method: str, path: str, actor: str = "alice", **kwargs):

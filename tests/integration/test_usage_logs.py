@@ -7,20 +7,10 @@ import asyncio
 import datetime as dt
 import json
 
-import pytest_asyncio
 from aiohttp import web
 
 from shared.embedded import free_port
 from tests.helpers import eventually, push_image
-from tests.identity_world import build_world
-
-
-@pytest_asyncio.fixture
-async def world(make_registry, database):
-    built = await build_world(make_registry, database)
-    yield built
-    await built.close()
-    await built.conn.close()
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -149,25 +139,20 @@ async def test_export_is_delivered_to_the_callback_with_exactly_the_range(world)
         assert r.status == 404  # someone else's export
 
 
-async def test_callbacks_to_private_or_loopback_addresses_are_refused(make_registry, database):
-    world = await build_world(make_registry, database)  # allows 127.0.0.1 only
-    try:
-        headers = world.api_headers("alice")
-        for url, reason in (("http://10.1.2.3/hook", "10.1.2.3"), ("http://192.168.0.7:8080/x", "192.168.0.7"),
-                            ("http://localhost/hook", "loopback"), ("http://[::1]/hook", "::1"),
-                            ("http://169.254.169.254/latest/meta-data", "169.254.169.254"), ("ftp://example.com/x", "http")):
-            async with world.reg.http.post(world.api("organization/acme/exportlogs"), json={"callback_url": url},
-                                           headers=headers) as r:
-                body = await r.json()
-            assert r.status == 400, (url, body)
-            assert reason in body["error_message"], (url, body)
-        assert await world.conn.fetchval("SELECT count(*) FROM log_exports") == 0
-    finally:
-        await world.close()
-        await world.conn.close()
+async def test_callbacks_to_private_or_loopback_addresses_are_refused(world):
+    headers = world.api_headers("alice")  # the world allows 127.0.0.1 only
+    for url, reason in (("http://10.1.2.3/hook", "10.1.2.3"), ("http://192.168.0.7:8080/x", "192.168.0.7"),
+                        ("http://localhost/hook", "loopback"), ("http://[::1]/hook", "::1"),
+                        ("http://169.254.169.254/latest/meta-data", "169.254.169.254"), ("ftp://example.com/x", "http")):
+        async with world.reg.http.post(world.api("organization/acme/exportlogs"), json={"callback_url": url},
+                                       headers=headers) as r:
+            body = await r.json()
+        assert r.status == 400, (url, body)
+        assert reason in body["error_message"], (url, body)
+    assert await world.conn.fetchval("SELECT count(*) FROM log_exports") == 0
 
 
-async def test_export_can_be_announced_by_email(make_registry, database):
+async def test_export_can_be_announced_by_email(make_world):
     from aiosmtpd.controller import Controller
 
     messages = []
@@ -181,17 +166,13 @@ async def test_export_can_be_announced_by_email(make_registry, database):
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        world = await build_world(make_registry, database, MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
-                                  MAIL_DEFAULT_SENDER="registry@example.com")
-        try:
-            async with world.reg.http.post(world.api("user/exportlogs"), json={"callback_email": "alice@example.com"},
-                                           headers=world.api_headers("alice")) as r:
-                assert r.status == 202
-                export_id = (await r.json())["export_id"]
-            await eventually(lambda: asyncio.sleep(0, messages), what="the e-mail to arrive")
-        finally:
-            await world.close()
-            await world.conn.close()
+        world = await make_world(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
+                                 MAIL_DEFAULT_SENDER="registry@example.com")
+        async with world.reg.http.post(world.api("user/exportlogs"), json={"callback_email": "alice@example.com"},
+                                       headers=world.api_headers("alice")) as r:
+            assert r.status == 202
+            export_id = (await r.json())["export_id"]
+        await eventually(lambda: asyncio.sleep(0, messages), what="the e-mail to arrive")
     finally:
         controller.stop()
     import email
@@ -202,8 +183,7 @@ async def test_export_can_be_announced_by_email(make_registry, database):
     assert export_id in content and f"/api/v1/exportlogs/{export_id}/file" in content
 
 
-async def test_an_export_whose_gateway_died_is_resumed_by_another(make_registry, database):
-    world = await build_world(make_registry, database)
+async def test_an_export_whose_gateway_died_is_resumed_by_another(world, make_registry):
     runner, url, received = await _callback_server()
     try:
         # As if a gateway accepted the export and died before running it, and another died mid-run.
@@ -222,5 +202,3 @@ async def test_an_export_whose_gateway_died_is_resumed_by_another(make_registry,
         assert {r["status"] for r in received} == {"done"}
     finally:
         await runner.cleanup()
-        await world.close()
-        await world.conn.close()

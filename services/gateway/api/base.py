@@ -137,6 +137,15 @@ def text_field(body: dict, key: str, *, required: bool = False, max_length: int 
     return value
 
 
+def namespace_name(body: dict, key: str) -> str:
+    """A name for a new user or organisation, checked against the namespace grammar."""
+    name = text_field(body, key, required=True, max_length=255)
+    problem = accounts.namespace_name_problem(name)
+    if problem:
+        raise ApiError(400, problem)
+    return name
+
+
 def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool = True, default: str | None = None) -> str | None:
     value = body.get(key, default)
     if value is None and not required:

@@ -28,7 +28,7 @@ EXPORT_PREFIX = "exportedlogs"
 _running: set[asyncio.Task] = set()
 
 
-def _parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
+def parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
     """Quay's `%m/%d/%Y` (a whole UTC day; an end date includes its day) or an ISO 8601 instant."""
     try:
         day = dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.timezone.utc)
@@ -45,8 +45,8 @@ def _parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
 def time_range(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.timezone.utc)
     start_raw, end_raw = request.query.get("starttime"), request.query.get("endtime")
-    end = _parse_time(end_raw, "endtime", end=True) if end_raw else now + dt.timedelta(seconds=1)
-    start = _parse_time(start_raw, "starttime", end=False) if start_raw else end - dt.timedelta(days=1)
+    end = parse_time(end_raw, "endtime", end=True) if end_raw else now + dt.timedelta(seconds=1)
+    start = parse_time(start_raw, "starttime", end=False) if start_raw else end - dt.timedelta(days=1)
     if end < start:
         raise ApiError(400, "endtime is before starttime")
     return start, end

@@ -8,7 +8,7 @@ from shared.errors import ApiError
 from shared.model import accounts
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, ok, organization_for, signed_in, text_field, iso
+from .base import ApiRoute, Op, json_body, log_action, namespace_name, ok, organization_for, signed_in, text_field, iso
 
 
 def expiration_options(config) -> list[int]:
@@ -21,18 +21,12 @@ async def create_organization(request: web.Request) -> web.Response:
     if principal.robot:
         raise ApiError(403, "robots cannot create organizations", error_type="insufficient_scope")
     body = await json_body(request)
-    name = text_field(body, "name", required=True, max_length=255)
-    problem = accounts.namespace_name_problem(name)
-    if problem:
-        raise ApiError(400, problem)
+    name = namespace_name(body, "name")
     email = text_field(body, "email", max_length=255)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            try:
-                namespace_id = await accounts.create_organization(
-                    conn, name, email, principal.id, parse_duration(gw.config.default_tag_expiration))
-            except accounts.NameTaken:
-                raise ApiError(409, f"the name {name!r} is already taken by a user or organization", error_type="conflict") from None
+            namespace_id = await accounts.create_organization(
+                conn, name, email, principal.id, parse_duration(gw.config.default_tag_expiration))
             await log_action(conn, request, "org_create", namespace_id=namespace_id, namespace=name, email=email)
     return ok({"name": name, "email": email}, 201)
 

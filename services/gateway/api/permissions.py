@@ -42,28 +42,30 @@ async def list_team_permissions(request: web.Request, repository: str) -> web.Re
     return ok({"permissions": {r["name"]: {"name": r["name"], "role": r["role"]} for r in rows}})
 
 
-async def get_user_permission(request: web.Request, repository: str, username: str) -> web.Response:
+# The holder of a permission: (join to its table, the column naming it, how a missing one is called).
+_HOLDERS = {
+    "user": ("JOIN users h ON h.id = p.user_id", "h.username", "{}"),
+    "team": ("JOIN teams h ON h.id = p.team_id", "h.name", "team {}"),
+}
+
+
+async def _get(request: web.Request, repository: str, kind: str, name: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "admin")
-    role = await gw.pool.fetchval(
-        "SELECT p.role FROM repository_permissions p JOIN users u ON u.id = p.user_id WHERE p.repository_id = $1 AND u.username = $2",
-        repo["id"], username,
-    )
+    join, column, label = _HOLDERS[kind]
+    role = await gw.pool.fetchval(f"SELECT p.role FROM repository_permissions p {join} WHERE p.repository_id = $1 AND {column} = $2",
+                                  repo["id"], name)
     if role is None:
-        raise ApiError(404, f"{username} has no permission on {repository}", error_type="not_found")
-    return ok({"name": username, "role": role})
+        raise ApiError(404, f"{label.format(name)} has no permission on {repository}", error_type="not_found")
+    return ok({"name": name, "role": role})
+
+
+async def get_user_permission(request: web.Request, repository: str, username: str) -> web.Response:
+    return await _get(request, repository, "user", username)
 
 
 async def get_team_permission(request: web.Request, repository: str, teamname: str) -> web.Response:
-    gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "admin")
-    role = await gw.pool.fetchval(
-        "SELECT p.role FROM repository_permissions p JOIN teams t ON t.id = p.team_id WHERE p.repository_id = $1 AND t.name = $2",
-        repo["id"], teamname,
-    )
-    if role is None:
-        raise ApiError(404, f"team {teamname} has no permission on {repository}", error_type="not_found")
-    return ok({"name": teamname, "role": role})
+    return await _get(request, repository, "team", teamname)
 
 
 async def _change(request, repository: str, kind: str, name: str, role: str | None) -> None:

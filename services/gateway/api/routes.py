@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError
+from shared.model import accounts
 
 from ..v2.base import ROUTE, gateway
 from . import logs, organizations, permissions, prototypes, replication, repositories, robots, servicekeys, tags, teams, users
@@ -60,6 +61,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 raise ApiError(405, READ_ONLY_MESSAGE, error_type="read_only", detail={"is_readonly": True})
             return await op.handler(request, **found.groupdict())
         raise ApiError(404, f"no API endpoint /api/v1/{path}; GET /api/v1/discovery lists them", error_type="not_found")
+    except accounts.NameTaken as exc:  # a name users, organisations and robots share
+        return _error_response(ApiError(409, str(exc), error_type="conflict"))
     except RegistryError as exc:  # from shared helpers: answer in the API's JSON shape
         return _error_response(ApiError(exc.status, exc.message, error_type=exc.code.lower()), exc.headers)
     except ApiError as exc:

@@ -2,7 +2,6 @@
 does on the command line."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import jwt
@@ -10,7 +9,7 @@ from aiohttp import web
 from jwt.algorithms import RSAAlgorithm
 
 from shared.errors import ApiError
-from shared.servicekeys import register, thumbprint
+from shared import servicekeys
 
 from ..v2.base import gateway
 from .base import ApiRoute, Op, json_body, log_action, ok, signed_in, text_field, iso
@@ -40,8 +39,7 @@ def _days(body: dict) -> int | None:
 async def list_keys(request: web.Request) -> web.Response:
     gw = gateway(request)
     await _superuser(request)
-    rows = await gw.pool.fetch("SELECT * FROM service_keys ORDER BY created_at")
-    return ok({"keys": [_view(r) for r in rows]})
+    return ok({"keys": [_view(r) for r in await servicekeys.all_keys(gw.pool)]})
 
 
 async def add_key(request: web.Request) -> web.Response:
@@ -55,17 +53,16 @@ async def add_key(request: web.Request) -> web.Response:
         RSAAlgorithm.from_jwk({"kty": "RSA", "n": jwk["n"], "e": jwk["e"]})
     except (ValueError, TypeError, KeyError, jwt.PyJWTError):
         raise ApiError(400, "jwk is not a usable RSA public key (n and e must be base64url numbers)") from None
-    kid = thumbprint(jwk)
+    kid = servicekeys.thumbprint(jwk)
     name = text_field(body, "name", max_length=255) or f"added by {principal.username}"
-    days = _days(body)
-    expires = None if days is None else dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    expires = servicekeys.expiry_in(_days(body))
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM service_keys WHERE kid = $1", kid):
+            if await servicekeys.is_registered(conn, kid):
                 raise ApiError(409, f"key {kid} is already registered", error_type="conflict")
-            await register(conn, kid=kid, name=name, service=gw.config.instance_service_key_service,
-                           jwk={"kty": "RSA", "n": jwk["n"], "e": jwk["e"], "kid": kid}, expires_at=expires,
-                           approval_type="superuser", approved_by=principal.username)
+            await servicekeys.register(conn, kid=kid, name=name, service=gw.config.instance_service_key_service,
+                                       jwk={"kty": "RSA", "n": jwk["n"], "e": jwk["e"], "kid": kid}, expires_at=expires,
+                                       approval_type="superuser", approved_by=principal.username)
             await log_action(conn, request, "service_key_create", kid=kid, name=name)
             row = await conn.fetchrow("SELECT * FROM service_keys WHERE kid = $1", kid)
     return ok(_view(row), 201)
@@ -90,14 +87,10 @@ async def update_key(request: web.Request, kid: str) -> web.Response:
             await _key(conn, kid)
             if "expiration_days" in body:
                 days = _days(body)
-                await conn.execute(
-                    "UPDATE service_keys SET expires_at = CASE WHEN $2::int IS NULL THEN NULL "
-                    "ELSE now() + make_interval(days => $2::int) END WHERE kid = $1", kid, days)
+                await servicekeys.extend(conn, kid, days)
                 await log_action(conn, request, "service_key_extend", kid=kid, expiration_days=days)
             if body.get("approve") is True:
-                await conn.execute("UPDATE service_keys SET approved_at = coalesce(approved_at, now()), "
-                                   "approval_type = coalesce(approval_type, 'superuser'), approved_by = coalesce(approved_by, $2) "
-                                   "WHERE kid = $1", kid, principal.username)
+                await servicekeys.approve(conn, kid, "superuser", principal.username)
                 await log_action(conn, request, "service_key_approve", kid=kid)
             row = await _key(conn, kid)
     return ok(_view(row))
@@ -109,7 +102,7 @@ async def delete_key(request: web.Request, kid: str) -> web.Response:
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             await _key(conn, kid)
-            await conn.execute("DELETE FROM service_keys WHERE kid = $1", kid)
+            await servicekeys.delete(conn, kid)
             await log_action(conn, request, "service_key_delete", kid=kid)
     return ok(status=204)
 

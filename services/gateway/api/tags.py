@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from shared.outbox import add as outbox_add
 from ..v2.base import gateway
 from ..v2.manifest_rules import TAG_RE
 from .base import ApiRoute, Op, json_body, log_action, ok, repository_for, text_field, iso
-from .logs import _parse_time
+from .logs import parse_time
 
 TAG_ERROR = 'Invalid tag: must match [A-Za-z0-9_.-], NOT start with "." or "-", and can contain 1-128 characters'
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -91,8 +92,8 @@ async def list_tags(request: web.Request, repository: str) -> web.Response:
         conditions.append("t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())")
     if query.get("starttime") or query.get("endtime"):
         # Rows alive at any moment of [starttime, endtime): history "as of" a period.
-        start = _parse_time(query["starttime"], "starttime", end=False) if query.get("starttime") else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        end = _parse_time(query["endtime"], "endtime", end=True) if query.get("endtime") else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        start = parse_time(query["starttime"], "starttime", end=False) if query.get("starttime") else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        end = parse_time(query["endtime"], "endtime", end=True) if query.get("endtime") else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
         if end < start:
             raise ApiError(400, "endtime is before starttime")
         args += [start, end]
@@ -271,14 +272,10 @@ async def expire_tag(request: web.Request, repository: str, tag: str) -> web.Res
     return ok({"success": True, "expired_rows": count})
 
 
-async def _manifest_for_labels(conn, repo, digest: str, repository: str) -> int:
-    return await _manifest_id(conn, repo["id"], digest, repository)
-
-
 async def list_labels(request: web.Request, repository: str, digest: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "read")
-    manifest_id = await _manifest_for_labels(gw.pool, repo, digest, repository)
+    manifest_id = await _manifest_id(gw.pool, repo["id"], digest, repository)
     prefix = request.query.get("filter", "")
     rows = await gw.pool.fetch("SELECT * FROM labels WHERE manifest_id = $1 AND key LIKE $2 ORDER BY key, created_at",
                                manifest_id, prefix.replace("%", "\\%").replace("_", "\\_") + "%")
@@ -303,7 +300,7 @@ async def add_label(request: web.Request, repository: str, digest: str) -> web.R
         raise ApiError(400, f"media_type must be one of {', '.join(label_model.MEDIA_TYPES)}")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            manifest_id = await _manifest_for_labels(conn, repo, digest, repository)
+            manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
             label_id = await label_model.add(conn, manifest_id, key, value, media_type, "api")
             await log_action(conn, request, "manifest_label_add", namespace_id=repo["namespace_id"], repository_id=repo["id"],
                              repository=repository, manifest_digest=digest, key=key, value=value)
@@ -312,8 +309,6 @@ async def add_label(request: web.Request, repository: str, digest: str) -> web.R
 
 
 async def _label(conn, manifest_id: int, labelid: str):
-    import uuid
-
     try:
         ident = uuid.UUID(labelid)
     except ValueError:
@@ -327,7 +322,7 @@ async def _label(conn, manifest_id: int, labelid: str):
 async def get_label(request: web.Request, repository: str, digest: str, labelid: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "read")
-    manifest_id = await _manifest_for_labels(gw.pool, repo, digest, repository)
+    manifest_id = await _manifest_id(gw.pool, repo["id"], digest, repository)
     return ok(label_model.view(await _label(gw.pool, manifest_id, labelid)))
 
 
@@ -336,7 +331,7 @@ async def delete_label(request: web.Request, repository: str, digest: str, label
     repo, _ = await repository_for(request, repository, "write")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            manifest_id = await _manifest_for_labels(conn, repo, digest, repository)
+            manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
             row = await _label(conn, manifest_id, labelid)
             await conn.execute("DELETE FROM labels WHERE id = $1", row["id"])
             await log_action(conn, request, "manifest_label_delete", namespace_id=repo["namespace_id"], repository_id=repo["id"],

@@ -14,16 +14,7 @@ from shared.secrets import new_token, token_hash
 
 from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, ok, signed_in, text_field, iso
-
-MIN_PASSWORD = 8
-
-
-def password_problem(password: str | None) -> str | None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        return f"the password must be at least {MIN_PASSWORD} characters"
-    return None
-
+from .base import ApiRoute, Op, json_body, log_action, namespace_name, ok, signed_in, text_field, iso
 
 async def signin(request: web.Request) -> web.Response:
     gw = gateway(request)
@@ -97,16 +88,11 @@ async def create_token(request: web.Request) -> web.Response:
     days = body.get("expiration_days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650):
         raise ApiError(400, "field 'expiration_days' must be a whole number of days from 1 to 3650, or absent for no expiry")
-    token = new_token(48)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO api_tokens (token_hash, user_id, kind, title, expires_at) VALUES ($1, $2, 'bearer', $3, "
-                "CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END) RETURNING id, expires_at",
-                token_hash(token), principal.id, title, days,
-            )
+            token_id, token, expires = await accounts.create_api_token(conn, principal.id, title, days)
             await log_action(conn, request, "create_api_token", title=title)
-    return ok({"id": row["id"], "title": title, "token": token, "expires": iso(row["expires_at"])}, 201)
+    return ok({"id": token_id, "title": title, "token": token, "expires": iso(expires)}, 201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
@@ -157,24 +143,18 @@ async def create_user(request: web.Request) -> web.Response:
     gw = gateway(request)
     await _superuser(request)
     body = await json_body(request)
-    username = text_field(body, "username", required=True, max_length=255)
-    problem = accounts.namespace_name_problem(username)
-    if problem:
-        raise ApiError(400, problem)
+    username = namespace_name(body, "username")
     email = text_field(body, "email", max_length=255)
     password = text_field(body, "password", max_length=1024)
     generated = password is None
     if generated:
         password = new_token(20)
-    problem = password_problem(password)
+    problem = accounts.password_problem(password)
     if problem:
         raise ApiError(400, problem)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            try:
-                await accounts.create_user(conn, username, password, email)
-            except accounts.NameTaken:
-                raise ApiError(409, f"the name {username!r} is already taken by a user or organization", error_type="conflict") from None
+            await accounts.create_user(conn, username, password, email)
             await log_action(conn, request, "user_create", username=username)
     return ok({"username": username, "email": email, **({"password": password} if generated else {})}, 201)
 

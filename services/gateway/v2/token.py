@@ -22,12 +22,6 @@ ACTIONS = ("pull", "push", "delete", "*")
 SCOPE_RE = re.compile(r"^repository:(?P<name>[^:]+):(?P<actions>[^:]+)$")
 
 
-def _unauthorized(gw, message: str) -> RegistryError:
-    error = gw.authorizer.challenge()
-    error.message = message
-    return error
-
-
 def parse_scope(scope: str, hostname: str) -> tuple[str, set[str]] | None:
     """(repository, actions) of `repository:[host/]ns/repo:pull,push`; None for other scope types."""
     if scope.startswith("registry:"):
@@ -84,14 +78,14 @@ async def issue(request: web.Request) -> web.Response:
         if config.action_log_audit_logins and basic:
             gw.audit.add(Entry("login_failure", ip=request.remote,
                                metadata={"type": "v2auth", "username": basic[0], "useragent": request.headers.get("User-Agent", "")}))
-        raise _unauthorized(gw, str(exc)) from None
+        raise gw.authorizer.challenge(message=str(exc)) from None
 
     scopes = request.query.getall("scope", [])
     if principal is None:
         if not scopes:
-            raise _unauthorized(gw, "authentication required: no credentials and no scope")
+            raise gw.authorizer.challenge(message="authentication required: no credentials and no scope")
         if not config.feature_anonymous_access and not config.meridian_insecure_open_access:
-            raise _unauthorized(gw, "Anonymous access is not allowed")
+            raise gw.authorizer.challenge(message="Anonymous access is not allowed")
     access = []
     for scope in scopes:
         for item in scope.split(" "):
