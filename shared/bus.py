@@ -1,7 +1,6 @@
-"""NATS JetStream: stream set-up, publish with Nats-Msg-Id, durable pull consumers, msgspec messages.
+"""NATS JetStream: the connection, stream set-up and publish with Nats-Msg-Id.
 
-Subjects are `<prefix>.<area>.<verb>[.<scope>]`. The prefix is `meridian` in production; tests use
-their own so several runs can share one NATS server.
+Every name (subjects, stream, consumers, buckets) comes from shared/contract.py.
 """
 from __future__ import annotations
 
@@ -13,39 +12,12 @@ from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from shared.codec import encode_json
+from shared.contract import DUPLICATE_WINDOW_S, EVENTS_MAX_AGE_S, Subjects
 from shared.logging import get_logger
 from shared.metrics import BUS_PUBLISH_ERRORS, BUS_PUBLISHED
 
 
 log = get_logger("bus")
-
-
-class Subjects:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.events_stream = f"{prefix.upper().replace('-', '_')}_EVENTS"
-        self.events_all = f"{prefix}.events.>"
-
-    def blob_written(self, location: str) -> str:
-        return f"{self.prefix}.events.blob.written.{location}"
-
-    @property
-    def manifest_pushed(self) -> str:
-        return f"{self.prefix}.events.manifest.pushed"
-
-    @property
-    def tag_changed(self) -> str:
-        return f"{self.prefix}.events.tag.changed"
-
-    @property
-    def blob_written_all(self) -> str:
-        return f"{self.prefix}.events.blob.written.>"
-
-    def blobstore_command(self, location: str, command: str) -> str:
-        return f"{self.prefix}.blobstore.{location}.{command}"
-
-    def replicator_consumer(self, location: str) -> str:
-        return f"replicator-{location}"
 
 
 def encode(message: msgspec.Struct) -> bytes:
@@ -94,8 +66,8 @@ class Bus:
             name=self.subjects.events_stream,
             subjects=[self.subjects.events_all],
             retention=RetentionPolicy.LIMITS,
-            max_age=7 * 24 * 3600,
-            duplicate_window=600,
+            max_age=EVENTS_MAX_AGE_S,
+            duplicate_window=DUPLICATE_WINDOW_S,
         )
         try:
             await self.js.stream_info(config.name)

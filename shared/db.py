@@ -95,3 +95,7 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
         await asyncio.wait_for(pool.close(), timeout)
     except (asyncio.TimeoutError, Exception):
         pool.terminate()
+
+
+# What reads take: a pool (one statement, any connection) or a connection (inside a transaction).
+Db = asyncpg.Pool | asyncpg.Connection

@@ -47,12 +47,6 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> Digest:
     return Digest(f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}")
 
 
-def blob_path(digest: str) -> str:
-    """Content address inside a location: `sha256/<2 hex>/<hex>` as Quay and Distribution lay it out."""
-    algorithm, hexpart = digest.split(":", 1)
-    return f"{algorithm}/{hexpart[:2]}/{hexpart}"
-
-
 async def update_hash(running: "hashlib._Hash", block: bytes) -> None:
     # hashlib releases the GIL on large updates, so a worker thread lets another core hash.
     if len(block) >= 256 * 1024:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -25,6 +24,7 @@ from shared import heartbeats
 from shared.config import Config, LocalStorageParams
 from shared.logging import get_logger
 from shared.servicekeys import usable_problem
+from shared.storage import paths
 
 log = get_logger("health")
 Check = Callable[[], Awaitable[bool]]
@@ -107,9 +107,9 @@ def storage_check(ctx: HealthContext, name: str) -> Check:
         if name in locations.drivers:
             driver = locations.drivers[name]
             if ctx.read_only:  # no writes in read-only mode: a stat proves the store answers
-                await driver.stat("health/_verify")
+                await driver.stat(paths.HEALTH_STAT)
                 return True
-            key = f"health/_verify-{uuid.uuid4().hex}"
+            key = paths.health_probe()
             await driver.put_bytes(key, b"testing 123")
             try:
                 return await driver.get_bytes(key) == b"testing 123"

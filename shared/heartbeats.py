@@ -33,7 +33,7 @@ def _key_part(text: str) -> str:
 
 
 async def open_bucket(bus):
-    name = f"{bus.subjects.prefix}_heartbeats"
+    name = bus.subjects.heartbeats_bucket
     try:
         return await bus.js.key_value(name)
     except (BucketNotFoundError, NotFoundError):

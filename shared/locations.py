@@ -12,9 +12,8 @@ import aiohttp
 
 from shared import tokens
 from shared.config import Config
-from shared.digest import blob_path
 from shared.logging import get_logger
-from shared.storage import StorageDriver, open_driver
+from shared.storage import StorageDriver, open_driver, paths
 from shared.tls import client_context
 from shared.storage.base import NotFound
 
@@ -117,7 +116,7 @@ class Locations:
 
     async def _open_direct(self, name: str, digest: str, start: int, length: int) -> OpenedBlob:
         driver = self.drivers[name]
-        path = blob_path(digest)
+        path = paths.blob(digest)
         local = driver.local_file(path)
         if local is not None:
             if not local.is_file():
@@ -192,7 +191,7 @@ async def delete_blob(locations: Locations, bus, location: str, digest: str, tim
 
     driver = locations.drivers.get(location)
     if driver is not None:
-        await driver.delete(blob_path(digest))
+        await driver.delete(paths.blob(digest))
         return
     reply = msgspec.json.decode((await _request(bus, location, "delete", encode(BlobCommand(digest=digest)), timeout)).data,
                                 type=BlobCommandReply)
@@ -203,8 +202,6 @@ async def delete_blob(locations: Locations, bus, location: str, digest: str, tim
 async def clean_location(locations: Locations, bus, location: str, older_than: float, upload_ids: list[str],
                          timeout: float = 60.0) -> int:
     """Remove upload sessions' chunks and leftovers of interrupted writes at a location."""
-    import uuid
-
     import msgspec
 
     from shared.bus import encode
@@ -213,7 +210,7 @@ async def clean_location(locations: Locations, bus, location: str, older_than: f
     driver = locations.drivers.get(location)
     if driver is not None:
         for upload_id in upload_ids:
-            await driver.delete_prefix(f"uploads/{uuid.UUID(upload_id)}/")
+            await driver.delete_prefix(paths.upload_folder(upload_id))
         return await driver.clean_partial(older_than) + len(upload_ids)
     reply = msgspec.json.decode(
         (await _request(bus, location, "clean", encode(CleanCommand(older_than=older_than, upload_ids=upload_ids)), timeout)).data,

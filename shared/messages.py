@@ -1,11 +1,29 @@
-"""Messages on the bus, as msgspec Structs (JSON on the wire so NATS dashboards can read them)."""
+"""Messages on the bus, as msgspec Structs (JSON on the wire so NATS dashboards can read them).
+
+Domain events are written by shared/registry in the transaction of the change they describe (the
+outbox) and published after commit; shared/contract.py names their subjects. Commands are NATS
+request/reply with the blobstores. New fields get defaults, so an older reader keeps decoding.
+"""
 from __future__ import annotations
 
 import msgspec
 
 
+class Actor(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """Who made a change: a user, a robot (`org+name`), an anonymous client, or the registry itself
+    (gc, replication, an operator's CLI command)."""
+
+    kind: str  # user | robot | anonymous | system
+    name: str | None = None
+    id: int | None = None
+
+
+ANONYMOUS = Actor(kind="anonymous")
+SYSTEM = Actor(kind="system", name="meridian")
+
+
 class BlobWritten(msgspec.Struct, kw_only=True):
-    """A blob's bytes were committed at `location`; replicators copy it to their own."""
+    """A blob's bytes were committed at `location` by a push; replicators copy it to their own."""
 
     digest: str
     size: int
@@ -16,21 +34,86 @@ class BlobWritten(msgspec.Struct, kw_only=True):
     committed_at: float
 
 
+class BlobPlaced(msgspec.Struct, kw_only=True):
+    """A replicator copied a blob into `location` (and verified it)."""
+
+    digest: str
+    size: int
+    location: str
+    source: str
+    region: str
+    placed_at: float
+
+
+class BlobMissingCopy(msgspec.Struct, kw_only=True):
+    """A copy that must exist and does not (found by the reconciler or `backfill-replication`): the
+    replicator of `target` copies it from wherever it is."""
+
+    digest: str
+    size: int
+    target: str
+    namespace: str
+    queued_at: float
+    reason: str = "reconcile"
+
+
 class ManifestPushed(msgspec.Struct, kw_only=True):
+    """A manifest was stored (by digest or with tags). What a push webhook needs is here."""
+
     repository: str
     digest: str
     media_type: str
     tags: list[str] = []
     region: str
     pushed_at: float
+    namespace: str = ""
+    size: int = 0  # the manifest and every blob it references (a whole image's size)
+    artifact_type: str | None = None
+    subject: str | None = None
+    pusher: Actor = ANONYMOUS
+
+
+class ManifestDeleted(msgspec.Struct, kw_only=True):
+    repository: str
+    digest: str
+    tags: list[str] = []  # tags that pointed at it and ended with it
+    region: str
+    deleted_at: float
+    actor: Actor = SYSTEM
+    reason: str = "deleted"  # deleted | collected (gc)
 
 
 class TagChanged(msgspec.Struct, kw_only=True):
+    """A tag now points at `digest` (created, moved or restored)."""
+
     repository: str
     tag: str
-    digest: str | None  # None when the tag was deleted
+    digest: str | None  # None only in events written before tag.deleted existed
     region: str
     changed_at: float
+    previous: str | None = None
+    kind: str = "set"  # created | moved | restored
+    actor: Actor = ANONYMOUS
+
+
+class TagDeleted(msgspec.Struct, kw_only=True):
+    repository: str
+    tag: str
+    digest: str
+    region: str
+    deleted_at: float
+    reason: str = "deleted"  # deleted | expired | manifest_deleted
+    actor: Actor = ANONYMOUS
+
+
+class RepositoryChanged(msgspec.Struct, kw_only=True):
+    repository: str
+    namespace: str
+    region: str
+    at: float
+    visibility: str | None = None
+    state: str | None = None
+    actor: Actor = ANONYMOUS
 
 
 class BlobCommand(msgspec.Struct, kw_only=True):

@@ -8,13 +8,13 @@ published twice is stored once.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
 import asyncpg
 import msgspec
 
 from shared.bus import Bus, encode
+from shared.contract import new_message_id
 from shared.logging import REQUEST_ID_HEADER, current_request_id, get_logger
 from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
 
@@ -34,15 +34,34 @@ class OutboxEntry:
         return {REQUEST_ID_HEADER: self.request_id} if self.request_id else {}
 
 
-async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry:
-    msg_id = msg_id or uuid.uuid4().hex
+async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry | None:
+    """Write one event in the caller's transaction; None when a row with this message id is already
+    waiting (the same event written twice publishes once)."""
+    msg_id = msg_id or new_message_id()
     payload = encode(message)
     request_id = current_request_id()
     row_id = await conn.fetchval(
-        "INSERT INTO outbox (msg_id, subject, payload, request_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO outbox (msg_id, subject, payload, request_id) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (msg_id) DO NOTHING RETURNING id",
         msg_id, subject, payload, request_id,
     )
-    return OutboxEntry(row_id, msg_id, subject, payload, request_id)
+    return OutboxEntry(row_id, msg_id, subject, payload, request_id) if row_id is not None else None
+
+
+async def add_many(conn: asyncpg.Connection, subject: str, messages: list[msgspec.Struct]) -> list[OutboxEntry]:
+    """Many events of one subject in one statement (gc ends thousands of expired tags at once)."""
+    if not messages:
+        return []
+    ids = [new_message_id() for _ in messages]
+    payloads = [encode(m) for m in messages]
+    request_id = current_request_id()
+    rows = await conn.fetch(
+        "INSERT INTO outbox (msg_id, subject, payload, request_id) "
+        "SELECT unnest($1::text[]), $2, unnest($3::bytea[]), $4 RETURNING id, msg_id",
+        ids, subject, payloads, request_id,
+    )
+    by_id = {r["msg_id"]: r["id"] for r in rows}
+    return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads)]
 
 
 class OutboxRelay:

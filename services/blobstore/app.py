@@ -8,7 +8,6 @@ NATS request/reply on `<prefix>.blobstore.<location>.<stat|delete|verify>` (Blob
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import msgspec
@@ -17,18 +16,18 @@ from aiohttp import web
 from shared import tokens
 from shared.bus import Bus, encode
 from shared.config import Config
-from shared.digest import Digest, DigestMismatch, InvalidDigest, blob_path, hasher, parse_digest, update_hash, verified
+from shared.digest import Digest, DigestMismatch, InvalidDigest, hasher, parse_digest, update_hash, verified
 from shared.errors import read_only_error
 from shared.heartbeats import Heartbeat
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
+from shared.contract import BLOBSTORE_COMMANDS
 from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
-from shared.storage import StorageDriver, open_driver
+from shared.storage import StorageDriver, open_driver, paths
 
 log = get_logger("blobstore")
 REQUEST_METRICS = RequestMetrics("blobstore")
-COMMANDS = ("stat", "delete", "verify", "clean")
 
 
 class Blobstore:
@@ -42,7 +41,7 @@ class Blobstore:
 
     async def start(self) -> None:
         await self.bus.connect()
-        for command in COMMANDS:
+        for command in BLOBSTORE_COMMANDS:
             subject = self.bus.subjects.blobstore_command(self.location, command)
             # A queue group lets several blobstore processes of one location share the commands.
             self._subscriptions.append(await self.bus.nc.subscribe(subject, queue=f"blobstore-{self.location}", cb=self._on_command))
@@ -82,7 +81,7 @@ class Blobstore:
                 reply = CleanReply(ok=False, error=read_only_error().message)
             else:
                 for upload_id in request.upload_ids:
-                    await self.driver.delete_prefix(f"uploads/{uuid.UUID(upload_id)}/")
+                    await self.driver.delete_prefix(paths.upload_folder(upload_id))
                 removed = await self.driver.clean_partial(request.older_than)
                 reply = CleanReply(ok=True, removed=removed + len(request.upload_ids))
         except Exception as exc:
@@ -92,7 +91,7 @@ class Blobstore:
             await msg.respond(encode(reply))
 
     async def run_command(self, command: str, digest: Digest) -> BlobCommandReply:
-        path = blob_path(digest)
+        path = paths.blob(digest)
         if command == "stat":
             size = await self.driver.stat(path)
             return BlobCommandReply(ok=True, exists=size is not None, size=size)
@@ -137,7 +136,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     store: Blobstore = request.app[BLOBSTORE]
     digest = _digest(request)
     _authorized(request, store, "read", digest)
-    path = blob_path(digest)
+    path = paths.blob(digest)
     local = store.driver.local_file(path)
     if local is not None:
         if not local.is_file():
@@ -171,7 +170,7 @@ async def put_blob(request: web.Request) -> web.Response:
     _authorized(request, store, "write", digest)
     if store.config.registry_state == "readonly":
         raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=read_only_error().message)
-    path = blob_path(digest)
+    path = paths.blob(digest)
     if await store.driver.stat(path) is not None:
         return web.Response(status=201, headers={"Docker-Content-Digest": digest})
     try:

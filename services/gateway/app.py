@@ -21,6 +21,7 @@ from shared.outbox import OutboxRelay
 from shared.locations import Locations
 from shared.heartbeats import Heartbeat
 from shared.model.audit import AuditBuffer
+from shared.registry import Registry
 from shared.servicekeys import PublicKeys
 
 from .auth import Authorizer, OpenAccess, TokenAccess
@@ -28,9 +29,8 @@ from .keys import InstanceKeys
 from . import health
 from .api.logs import resume_exports
 from .api.routes import dispatch as api_dispatch
-from .routes import dispatch
-from .state import Gateway
-from .v2.base import GATEWAY, ROUTE
+from .state import GATEWAY, ROUTE, Gateway
+from .v2.routes import dispatch
 
 log = get_logger("gateway")
 SERVICE = "gateway"
@@ -155,6 +155,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             keys=keys,
             audit=audit,
             public_keys=public_keys,
+            registry=Registry(pool, bus.subjects, config.meridian_region, relay),
         )
         app[GATEWAY] = gw
         await heartbeat.start()

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from shared.config import Config
 from shared.errors import RegistryError
-from shared.model import repositories
+from shared.registry import repositories
 from shared.model.access import readable_sql
 from shared.model.accounts import Principal
 from shared.servicekeys import PublicKeys

@@ -1,4 +1,5 @@
-"""What one gateway process holds: config, database pool, bus, storage drivers, upload hash states."""
+"""What one gateway process holds (config, database pool, the registry domain, bus, storage drivers,
+upload hash states), and how a handler reaches it: `gateway(request)`."""
 from __future__ import annotations
 
 import collections
@@ -7,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
+from aiohttp import web
 
 from shared.bus import Bus
 from shared.config import Config
@@ -15,6 +17,7 @@ from shared.locations import Locations
 from shared.storage import StorageDriver
 
 from shared.model.audit import AuditBuffer
+from shared.registry import Registry
 from shared.servicekeys import PublicKeys
 
 from .auth import Authorizer
@@ -68,6 +71,7 @@ class Gateway:
     keys: InstanceKeys
     audit: AuditBuffer
     public_keys: PublicKeys
+    registry: Registry
     hash_states: HashStates = field(default_factory=HashStates)
 
     @property
@@ -85,3 +89,11 @@ class Gateway:
     @property
     def read_only(self) -> bool:
         return self.config.registry_state == "readonly"
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+ROUTE = web.RequestKey("route", str)
+
+
+def gateway(request: web.Request) -> Gateway:
+    return request.app[GATEWAY]

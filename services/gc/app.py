@@ -73,6 +73,8 @@ class GcService:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
+        if self.collector is not None:
+            await self.collector.relay.stop()  # waits for the publishes of the last changes
         if self.locations is not None:
             await self.locations.close()
         if self.bus is not None:

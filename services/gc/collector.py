@@ -26,11 +26,13 @@ from shared.config import Config, parse_duration
 from shared.locations import Locations, StorageCommandFailed, clean_location, delete_blob
 from shared.locks import KVLocks, Lock, LockLost
 from shared.logging import get_logger
+from shared.messages import SYSTEM
 from shared.metrics import (
     GC_BLOBS_DELETED, GC_BYTES_RECLAIMED, GC_ITERATIONS, GC_LOCKS_LOST, GC_MANIFESTS_COLLECTED, GC_NAMESPACES_PURGED,
     GC_REPOS_PURGED, GC_TAGS_COLLECTED, GC_UPLOADS_CLEANED,
 )
-from shared.model.blobs import digest_lock_key
+from shared.outbox import OutboxRelay
+from shared.registry import Change, Registry, collection
 
 log = get_logger("gc")
 BATCH = 500
@@ -69,7 +71,9 @@ class Collector:
         self.pool = pool
         self.bus = bus
         self.locations = locations
-        self.locks = KVLocks(bus.js, f"{bus.subjects.prefix}_locks", config.meridian_gc_lock_ttl_sec)
+        self.locks = KVLocks(bus.js, bus.subjects.locks_bucket, config.meridian_gc_lock_ttl_sec)
+        self.relay = OutboxRelay(pool, bus)
+        self.registry = Registry(pool, bus.subjects, config.meridian_region, self.relay)
         # Tests watch when a repository is collected and by whom; production passes nothing.
         self.observer = observer
         self.default_window = parse_duration(config.default_tag_expiration)
@@ -105,7 +109,7 @@ class Collector:
             return report
         temp = float(self.config.push_temp_tag_expiration_sec)
         await self._expire_tags(report, dry_run)
-        for repo_id, full_name in await self._repositories_to_collect(temp):
+        for repo_id, full_name in await collection.repositories_to_collect(self.db, temp, int(self.default_window)):
             await self._with_lock(f"repo-{repo_id}", report, full_name, dry_run,
                                   lambda lock: self._collect_repository(repo_id, full_name, temp, lock, report, dry_run))
         if self.config.feature_repository_garbage_collection:
@@ -143,103 +147,37 @@ class Collector:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def _transaction(self, dry_run: bool, work, lock: Lock | None = None):
-        """Run work(conn) in a transaction, rolled back when the lock was lost. A dry run's steps
-        build on each other inside its one outer transaction."""
-        if self._dry_conn is not None:
-            async with self._dry_conn.transaction():
-                return await work(self._dry_conn)
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                result = await work(conn)
-                if lock is not None:
-                    lock.check()
-                return result
+    async def _transaction(self, work, lock: Lock | None = None):
+        """Run work(change) in one change, rolled back when the lock was lost. A dry run's steps build
+        on each other inside its one outer transaction (savepoints), and announce nothing."""
+        dry = self._dry_conn is not None
+        async with self.registry.change(SYSTEM, conn=self._dry_conn, publish=not dry) as change:
+            result = await work(change)
+            if lock is not None:
+                lock.check()
+            return result
 
     async def _expire_tags(self, report: Report, dry_run: bool) -> None:
-        async def work(conn):
-            return await conn.fetchval(
-                "WITH ended AS (UPDATE tags SET lifetime_end = expires_at WHERE lifetime_end IS NULL AND expires_at <= now() "
-                "RETURNING 1) SELECT count(*) FROM ended")
-
-        report.tags_expired += await self._transaction(dry_run, work)
-
-    def _window_sql(self) -> str:
-        return f"make_interval(secs => coalesce(n.tag_expiration_s, {int(self.default_window)}))"
-
-    async def _repositories_to_collect(self, temp: float) -> list[tuple[int, str]]:
-        rows = await self.db.fetch(
-            f"""
-            SELECT DISTINCT r.id, r.full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
-            WHERE r.state <> 'deleted' AND (
-                EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id AND t.lifetime_end IS NOT NULL
-                        AND (t.time_machine_expired OR t.lifetime_end < now() - {self._window_sql()}))
-             OR EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id AND m.created_at < now() - make_interval(secs => $1)
-                        AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
-                        AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.child_id = m.id))
-             OR EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.id
-                        AND rb.created_at < now() - make_interval(secs => $1)
-                        AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id
-                                        WHERE mb.blob_id = rb.blob_id AND m.repository_id = r.id)))
-            ORDER BY r.id
-            """,
-            temp,
-        )
-        return [(r["id"], r["full_name"]) for r in rows]
+        report.tags_expired += await self._transaction(collection.end_expired_tags)
 
     async def _collect_repository(self, repo_id: int, full_name: str, temp: float, lock: Lock | None, report: Report,
                                   dry_run: bool) -> None:
         await self._observe("start", full_name)
         try:
-            async def work(conn):
-                tags = await conn.fetchval(
-                    f"""
-                    WITH gone AS (
-                        DELETE FROM tags t USING repositories r JOIN namespaces n ON n.id = r.namespace_id
-                        WHERE t.repository_id = $1 AND r.id = t.repository_id AND t.lifetime_end IS NOT NULL
-                          AND (t.time_machine_expired OR t.lifetime_end < now() - {self._window_sql()})
-                        RETURNING 1)
-                    SELECT count(*) FROM gone
-                    """,
-                    repo_id,
-                )
+            async def work(change: Change):
+                tags = await collection.delete_expired_history(change, repo_id, int(self.default_window))
                 manifests: list[str] = []
                 while True:  # an index that goes frees its children; a subject that goes frees its referrers
                     if lock is not None:
                         lock.check()
-                    rows = await conn.fetch(
-                        """
-                        DELETE FROM manifests m
-                        WHERE m.repository_id = $1 AND m.created_at < now() - make_interval(secs => $2)
-                          AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
-                          AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.child_id = m.id)
-                          AND (m.subject_digest IS NULL OR NOT EXISTS (
-                                SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))
-                        RETURNING m.digest
-                        """,
-                        repo_id, temp,
-                    )
-                    if not rows:
+                    gone = await collection.delete_unreferenced_manifests(change, repo_id, full_name, temp)
+                    if not gone:
                         break
-                    manifests += [r["digest"] for r in rows]
-                links = await conn.fetchval(
-                    """
-                    WITH gone AS (
-                        DELETE FROM repository_blobs rb WHERE rb.repository_id = $1
-                          AND rb.created_at < now() - make_interval(secs => $2)
-                          AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id
-                                          WHERE mb.blob_id = rb.blob_id AND m.repository_id = $1)
-                        RETURNING rb.blob_id
-                    ), candidate AS (
-                        INSERT INTO gc_blob_candidates (blob_id) SELECT blob_id FROM gone ON CONFLICT DO NOTHING
-                    )
-                    SELECT count(*) FROM gone
-                    """,
-                    repo_id, temp,
-                )
+                    manifests += gone
+                links = await collection.unlink_unused_blobs(change, repo_id, temp)
                 return tags, manifests, links
 
-            tags, manifests, links = await self._transaction(dry_run, work, lock)
+            tags, manifests, links = await self._transaction(work, lock)
         finally:
             await self._observe("end", full_name)
         report.tags += tags
@@ -252,28 +190,8 @@ class Collector:
             log.info("repository collected", repository=full_name, tags=tags, manifests=len(manifests), blob_links=links,
                      dry_run=dry_run)
 
-    async def _purge_repository(self, conn, repo_id: int) -> None:
-        """Inside the caller's transaction: the repository's blobs become candidates, its upload
-        sessions' chunks go, and the row goes (tags, manifests, links, permissions cascade)."""
-        await conn.execute(
-            "INSERT INTO gc_blob_candidates (blob_id) SELECT blob_id FROM repository_blobs WHERE repository_id = $1 "
-            "ON CONFLICT DO NOTHING", repo_id)
-        await conn.execute("DELETE FROM repositories WHERE id = $1", repo_id)
-
-    async def _stale_chunks(self, conn, repo_id: int) -> dict[str, list[str]]:
-        """location -> upload sessions of the repository whose chunks must go with it."""
-        rows = await conn.fetch(
-            "SELECT u.id::text AS id, l.name FROM upload_sessions u JOIN storage_locations l ON l.id = u.location_id "
-            "WHERE u.repository_id = $1", repo_id)
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row["name"], []).append(row["id"])
-        return found
-
     async def _purge_repositories(self, lock: Lock | None, report: Report, dry_run: bool, namespace_id: int | None = None) -> None:
-        rows = await self.db.fetch(
-            "SELECT id, full_name FROM repositories WHERE state = 'deleted' AND ($1::bigint IS NULL OR namespace_id = $1) "
-            "ORDER BY id LIMIT $2", namespace_id, BATCH)
+        rows = await collection.deleted_repositories(self.db, namespace_id, BATCH)
         for row in rows:
             repo_lock = None if dry_run else await self.locks.acquire(f"repo-{row['id']}")
             if not dry_run and repo_lock is None:
@@ -282,12 +200,10 @@ class Collector:
             try:
                 await self._observe("start", row["full_name"])
 
-                async def work(conn, repo_id=row["id"]):
-                    chunks = await self._stale_chunks(conn, repo_id)
-                    await self._purge_repository(conn, repo_id)
-                    return chunks
+                async def work(change: Change, repo_id=row["id"]):
+                    return await collection.purge_repository(change, repo_id)
 
-                chunks = await self._transaction(dry_run, work, lock)
+                chunks = await self._transaction(work, lock)
                 await self._observe("end", row["full_name"])
             finally:
                 if repo_lock is not None:
@@ -300,18 +216,17 @@ class Collector:
                 log.info("repository purged", repository=name)
 
     async def _purge_namespaces(self, lock: Lock | None, report: Report, dry_run: bool) -> None:
-        rows = await self.db.fetch("SELECT id, name FROM namespaces WHERE deleted_at IS NOT NULL ORDER BY id LIMIT $1", BATCH)
+        rows = await collection.deleted_namespaces(self.db, BATCH)
         for row in rows:
             # Its repositories go first, each the way a deleted repository goes.
             await self._purge_repositories(lock, report, dry_run, namespace_id=row["id"])
-            if await self.db.fetchval("SELECT 1 FROM repositories WHERE namespace_id = $1 LIMIT 1", row["id"]):
+            if await collection.has_repositories(self.db, row["id"]):
                 continue  # some repository was locked by a collector; next pass
 
-            async def work(conn, namespace_id=row["id"]):
-                # Robots, teams, permissions, default permissions and replication settings cascade.
-                await conn.execute("DELETE FROM namespaces WHERE id = $1", namespace_id)
+            async def work(change: Change, namespace_id=row["id"]):
+                await collection.purge_namespace(change, namespace_id)
 
-            await self._transaction(dry_run, work, lock)
+            await self._transaction(work, lock)
             name = row["name"].split("+deleted+")[0]
             report.namespaces.append(name)
             if not dry_run:
@@ -326,50 +241,32 @@ class Collector:
                 report.errors.append(str(exc))
 
     async def _sweep_blobs(self, temp: float, lock: Lock | None, report: Report, dry_run: bool) -> None:
-        candidates = await self.db.fetch(
-            "SELECT c.blob_id, b.digest, b.size FROM gc_blob_candidates c JOIN blobs b ON b.id = c.blob_id "
-            "WHERE b.created_at < now() - make_interval(secs => $1) ORDER BY c.since LIMIT $2", temp, BATCH)
+        candidates = await collection.blob_candidates(self.db, temp, BATCH)
         known = list(self.locations.drivers) + [n for n in self.locations.remote_urls if n not in self.locations.drivers]
         for candidate in candidates:
             if lock is not None:
                 lock.check()
-            if self._dry_conn is not None:
-                try:
-                    async with self._dry_conn.transaction():
-                        await self._sweep_one(self._dry_conn, candidate, known, report, dry_run=True)
-                except _Rollback:
-                    pass
-                continue
-            async with self.pool.acquire() as conn:
-                async with conn.transaction():
-                    await self._sweep_one(conn, candidate, known, report, dry_run=False)
+            try:
+                await self._transaction(lambda change: self._sweep_one(change, candidate, known, report, dry_run=dry_run))
+            except _Rollback:
+                pass
         if report.blobs:
             log.info("blobs collected", count=len(report.blobs), bytes=report.bytes_reclaimed, dry_run=dry_run)
 
-    async def _sweep_one(self, conn, candidate, known: list[str], report: Report, *, dry_run: bool) -> None:
-        # Exclusive: no writer can put these bytes back while they are deleted.
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", digest_lock_key(candidate["digest"]))
-        referenced = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM repository_blobs WHERE blob_id = $1) "
-            "OR EXISTS (SELECT 1 FROM manifest_blobs WHERE blob_id = $1)", candidate["blob_id"])
-        if referenced:
-            await conn.execute("DELETE FROM gc_blob_candidates WHERE blob_id = $1", candidate["blob_id"])
+    async def _sweep_one(self, change: Change, candidate, known: list[str], report: Report, *, dry_run: bool) -> None:
+        # Exclusive digest lock to the end of the change: no writer can put these bytes back meanwhile.
+        placed = await collection.claim_unreferenced(change, candidate["blob_id"], candidate["digest"])
+        if placed is None:
             return
-        placed = [r["name"] for r in await conn.fetch(
-            "SELECT l.name FROM blob_placements p JOIN storage_locations l ON l.id = p.location_id "
-            "WHERE p.blob_id = $1", candidate["blob_id"])]
         if dry_run:
             report.blobs.append(candidate["digest"])
             report.bytes_reclaimed += candidate["size"] * len(placed)
             raise _Rollback()
         failed = await self._delete_everywhere(candidate["digest"], placed, known, report)
         if failed:
-            # Keep the row and the placements that still hold bytes; the next pass retries.
-            await conn.execute(
-                "DELETE FROM blob_placements p USING storage_locations l WHERE p.location_id = l.id "
-                "AND p.blob_id = $1 AND NOT (l.name = ANY($2::text[]))", candidate["blob_id"], failed)
+            await collection.keep_placements(change, candidate["blob_id"], failed)
             return
-        await conn.execute("DELETE FROM blobs WHERE id = $1", candidate["blob_id"])
+        await collection.forget_blob(change, candidate["blob_id"])
         reclaimed = candidate["size"] * len(placed)
         report.blobs.append(candidate["digest"])
         report.bytes_reclaimed += reclaimed
@@ -395,17 +292,7 @@ class Collector:
     async def _clean_uploads(self, lock: Lock | None, report: Report, dry_run: bool) -> None:
         max_age = self.config.meridian_upload_session_max_age_sec
 
-        async def work(conn):
-            rows = await conn.fetch(
-                "DELETE FROM upload_sessions u USING storage_locations l WHERE l.id = u.location_id "
-                "AND u.updated_at < now() - make_interval(secs => $1) RETURNING u.id::text AS id, l.name",
-                max_age)
-            found: dict[str, list[str]] = {}
-            for row in rows:
-                found.setdefault(row["name"], []).append(row["id"])
-            return found
-
-        stale = await self._transaction(dry_run, work, lock)
+        stale = await self._transaction(lambda change: collection.remove_stale_uploads(change, max_age), lock)
         report.uploads += sum(len(v) for v in stale.values())
         if dry_run:
             return

@@ -43,3 +43,23 @@ async def add(conn, manifest_id: int, key: str, value: str, media_type: str, sou
 def view(row) -> dict:
     return {"id": str(row["id"]), "key": row["key"], "value": row["value"], "source_type": row["source_type"],
             "media_type": row["media_type"]}
+
+
+async def has_imported(db, manifest_id: int) -> bool:
+    """Whether the manifest's labels were already imported from its image config (a re-push)."""
+    return bool(await db.fetchval("SELECT 1 FROM labels WHERE manifest_id = $1 AND source_type = 'manifest' LIMIT 1",
+                                  manifest_id))
+
+
+async def list_for(db, manifest_id: int, key_prefix: str = ""):
+    pattern = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return await db.fetch("SELECT * FROM labels WHERE manifest_id = $1 AND key LIKE $2 ORDER BY key, created_at",
+                          manifest_id, pattern)
+
+
+async def get(db, manifest_id: int, label_id: uuid.UUID):
+    return await db.fetchrow("SELECT * FROM labels WHERE id = $1 AND manifest_id = $2", label_id, manifest_id)
+
+
+async def delete(conn, label_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM labels WHERE id = $1", label_id)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from shared.digest import blob_path
+from shared.storage.paths import blob as blob_path
 from tests.helpers import error_codes, push_blob, sha256
 
 

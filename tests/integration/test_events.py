@@ -121,3 +121,62 @@ async def test_relay_republish_is_deduplicated(registry, servers, bus_prefix, da
     finally:
         await pool.close()
         await bus.close()
+
+
+async def test_push_event_carries_what_a_webhook_needs(world, servers, bus_prefix):
+    """manifest.pushed names the repository, the tags, the digest, the media type, the whole image's
+    size, the region and the pusher (a user, a robot); tag.changed says created or moved and from what."""
+    walt = await world.as_actor("walt", "repository:acme/private:pull,push")
+    first, _ = await push_image(walt, "acme/private", "v2", layer_bytes=[b"a" * 3000, b"b" * 5000])
+    robot = await world.as_actor("robot_with", "repository:acme/private:pull,push")
+    moved, moved_body = await push_image(robot, "acme/private", "v2")
+
+    async def pushed():
+        messages = await stream_messages(servers.nats_url, bus_prefix, "manifest.pushed")
+        events = [json.loads(m.data) for m in messages]
+        return [e for e in events if e["digest"] in (first, moved)] if len(events) >= 5 else None
+
+    events = {e["digest"]: e for e in await eventually(pushed, what="manifest.pushed of both pushes")}
+    by_walt, by_robot = events[first], events[moved]
+    assert by_walt["pusher"] == {"kind": "user", "name": "walt", "id": world.ids["walt"]}
+    assert by_robot["pusher"] == {"kind": "robot", "name": "acme+ci", "id": world.ids["robot_with"]}
+    assert (by_walt["repository"], by_walt["namespace"], by_walt["tags"]) == ("acme/private", "acme", ["v2"])
+    assert by_walt["media_type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert by_walt["region"] == world.reg.config.meridian_region and by_walt["pushed_at"] > 0
+    # The manifest's own bytes, the config and both layers.
+    config_size = json.loads((await _manifest_body(world, first)))["config"]["size"]
+    assert by_walt["size"] == len(await _manifest_body(world, first)) + config_size + 3000 + 5000
+    assert by_robot["size"] > len(moved_body)
+
+    changes = [json.loads(m.data) for m in await stream_messages(servers.nats_url, bus_prefix, "tag.changed")]
+    v2 = [c for c in changes if c["repository"] == "acme/private" and c["tag"] == "v2"]
+    assert [(c["kind"], c["previous"], c["digest"], c["actor"]["name"]) for c in v2] == [
+        ("created", None, first, "walt"), ("moved", first, moved, "acme+ci")]
+
+
+async def _manifest_body(world, digest: str) -> bytes:
+    root = await world.as_actor("root", "repository:acme/private:pull")
+    async with root.http.get(root.v2(f"acme/private/manifests/{digest}"),
+                             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}) as r:
+        assert r.status == 200
+        return await r.read()
+
+
+async def test_deletes_and_repository_changes_are_events(registry, servers, bus_prefix):
+    digest, _ = await push_image(registry, "acme/app", "v1")
+    await push_image(registry, "acme/app", "v2")
+    async with registry.http.delete(registry.v2("acme/app/manifests/v2")) as r:
+        assert r.status == 202
+    async with registry.http.delete(registry.v2(f"acme/app/manifests/{digest}")) as r:
+        assert r.status == 202
+
+    async def deleted():
+        messages = await stream_messages(servers.nats_url, bus_prefix, "tag.deleted")
+        return [json.loads(m.data) for m in messages] if len(messages) >= 2 else None
+
+    tags = await eventually(deleted, what="tag.deleted of both tags")
+    assert sorted((t["tag"], t["reason"]) for t in tags) == [("v1", "manifest_deleted"), ("v2", "deleted")]
+    manifests = [json.loads(m.data) for m in await stream_messages(servers.nats_url, bus_prefix, "manifest.deleted")]
+    assert [(m["digest"], m["tags"]) for m in manifests] == [(digest, ["v1"])]
+    created = [json.loads(m.data) for m in await stream_messages(servers.nats_url, bus_prefix, "repository.created")]
+    assert [c["repository"] for c in created] == ["acme/app"]

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from shared.digest import blob_path
+from shared.storage.paths import blob as blob_path
 from shared.embedded import start_nats, start_seaweedfs
 from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually

@@ -11,7 +11,7 @@ import os
 
 
 from services.gateway.api.routes import API_ROUTES
-from services.gateway.routes import ROUTES as V2_ROUTES
+from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from tests.helpers import OCI_CONFIG, OCI_MANIFEST, descriptor, eventually, push_blob, push_image, sha256
 from tests.identity_world import ACTORS, PASSWORD, ROBOTS, unique
 

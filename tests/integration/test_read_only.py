@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from services.gateway.api.routes import API_ROUTES, READ_ONLY_EXEMPT
-from services.gateway.routes import ROUTES as V2_ROUTES
+from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from services.gateway.v2.base import GATEWAY
 from shared.errors import READ_ONLY_MESSAGE
 from shared.servicekeys import ServiceKeyError

@@ -10,7 +10,7 @@ import sys
 import yaml
 
 from shared.config import parse_config
-from shared.digest import blob_path
+from shared.storage.paths import blob as blob_path
 from tests.conftest import local_spec
 from tests.helpers import eventually
 from tests.integration.test_geo import drained, placements, push

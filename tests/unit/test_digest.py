@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from shared.digest import InvalidDigest, blob_path, digest_of, parse_digest
+from shared.digest import InvalidDigest, digest_of, parse_digest
+from shared.storage.paths import blob as blob_path
 
 
 def test_sha256_and_sha512():

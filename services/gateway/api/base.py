@@ -105,6 +105,11 @@ async def signed_session_principal(gw, cookie: str):
     return (principal, {"csrf_token": claims.get("csrf")}) if principal else None
 
 
+def request_principal(request: web.Request) -> Principal | None:
+    """Who this request acts as, once `caller` (or a lookup that calls it) has run."""
+    return request.get(CALLER)  # type: ignore[return-value]
+
+
 async def signed_in(request: web.Request) -> Principal:
     principal = await caller(request)
     if principal is None:

@@ -11,25 +11,14 @@ from aiohttp import web
 
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
+from shared.registry import actor_for, manifests, replication
 
-from ..v2.base import gateway
-from .base import ApiRoute, Op, namespace_for, repository_for
-
-
-async def _namespace_id(gw, namespace: str) -> int:
-    namespace_id = await gw.pool.fetchval("SELECT id FROM namespaces WHERE name = $1 AND deleted_at IS NULL", namespace)
-    if namespace_id is None:
-        raise ApiError(404, f"organization {namespace!r} not found", error_type="not_found")
-    return namespace_id
+from ..state import gateway
+from .base import ApiRoute, Op, namespace_for, repository_for, request_principal
 
 
 async def _view(gw, namespace: str, namespace_id: int) -> dict:
-    rows = await gw.pool.fetch(
-        "SELECT l.name FROM namespace_replication nr JOIN storage_locations l ON l.id = nr.location_id "
-        "WHERE nr.namespace_id = $1 ORDER BY l.name",
-        namespace_id,
-    )
-    own = [r["name"] for r in rows]
+    own = await replication.namespace_locations(gw.pool, namespace_id)
     defaults = list(gw.config.distributed_storage_default_locations)
     return {
         "namespace": namespace,
@@ -61,44 +50,23 @@ async def put_namespace_replication(request: web.Request, namespace: str) -> web
     if unknown:
         raise ApiError(400, f"unknown location(s) {', '.join(unknown)}; known: {', '.join(sorted(gw.location_ids))}",
                        detail={"unknown": unknown})
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute("DELETE FROM namespace_replication WHERE namespace_id = $1", namespace_id)
-            await conn.executemany(
-                "INSERT INTO namespace_replication (namespace_id, location_id) VALUES ($1, $2)",
-                [(namespace_id, gw.location_ids[name]) for name in sorted(set(locations))],
-            )
+    async with gw.registry.change(actor_for(request_principal(request))) as change:
+        await replication.set_namespace_locations(change, namespace_id, [gw.location_ids[name] for name in locations])
     return web.json_response(await _view(gw, namespace, namespace_id))
 
 
 async def manifest_replication(request: web.Request, repository: str, digest: str) -> web.Response:
-    await repository_for(request, repository, "read")
+    repo, _ = await repository_for(request, repository, "read")
     gw = gateway(request)
     try:
         digest = parse_digest(digest)
     except InvalidDigest as exc:
         raise ApiError(400, str(exc)) from None
-    manifest_id = await gw.pool.fetchval(
-        "SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id "
-        "WHERE r.full_name = $1 AND m.digest = $2 AND r.state <> 'deleted'",
-        repository, digest,
-    )
+    manifest_id = await manifests.id_of(gw.pool, repo["id"], digest)
     if manifest_id is None:
         raise ApiError(404, f"manifest {digest} not found in {repository}", error_type="not_found")
-    rows = await gw.pool.fetch(
-        """
-        WITH RECURSIVE tree(id) AS (
-            SELECT $1::bigint UNION SELECT c.child_id FROM manifest_children c JOIN tree t ON c.parent_id = t.id
-        )
-        SELECT b.digest, b.size, coalesce(array_agg(l.name ORDER BY l.name) FILTER (WHERE l.name IS NOT NULL), '{}') AS locations
-        FROM tree JOIN manifest_blobs mb ON mb.manifest_id = tree.id JOIN blobs b ON b.id = mb.blob_id
-        LEFT JOIN blob_placements p ON p.blob_id = b.id LEFT JOIN storage_locations l ON l.id = p.location_id
-        GROUP BY b.digest, b.size ORDER BY b.digest
-        """,
-        manifest_id,
-    )
-    namespace = repository.split("/", 1)[0]
-    namespace_id = await _namespace_id(gw, namespace)
+    rows = await manifests.blob_placements(gw.pool, manifest_id)
+    namespace, namespace_id = repository.split("/", 1)[0], repo["namespace_id"]
     targets = (await _view(gw, namespace, namespace_id))["effective_locations"] if gw.config.feature_storage_replication else []
     blobs = [
         {"digest": r["digest"], "size": r["size"], "locations": list(r["locations"]),

@@ -8,12 +8,12 @@ from aiohttp import web
 
 from shared.errors import ApiError
 from shared.model import access as access_model
-from shared.model import accounts
-from shared.model.repositories import COMPONENT, name_problem
+from shared.registry import actor_for, repositories, tags
+from shared.registry.repositories import COMPONENT, name_problem
 
-from ..v2.base import gateway
+from ..state import gateway
 from .base import (ApiRoute, Op, caller, choice_field, json_body, log_action, namespace_for, ok, repository_for,
-                   signed_in, text_field, iso)
+                   request_principal, signed_in, text_field, iso)
 
 import re
 
@@ -46,14 +46,13 @@ async def create_repository(request: web.Request) -> web.Response:
     namespace, role = await namespace_for(request, namespace_name)
     if not access_model.can_create_in(role):
         raise ApiError(403, f"you may not create repositories in {namespace_name}", error_type="insufficient_scope")
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            repo_id, created = await access_model.create_repository(
-                conn, namespace["id"], namespace_name, name, creator=principal, visibility=visibility, description=description)
-            if not created:
-                raise ApiError(409, f"repository {namespace_name}/{name} already exists", error_type="conflict")
-            await log_action(conn, request, "create_repo", namespace_id=namespace["id"], namespace=namespace_name,
-                             repository_id=repo_id, repository=f"{namespace_name}/{name}", visibility=visibility)
+    async with gw.registry.change(actor_for(principal)) as change:
+        repo_id, created = await repositories.create(change, namespace["id"], namespace_name, name, creator=principal,
+                                                     visibility=visibility, description=description)
+        if not created:
+            raise ApiError(409, f"repository {namespace_name}/{name} already exists", error_type="conflict")
+        await log_action(change.conn, request, "create_repo", namespace_id=namespace["id"], namespace=namespace_name,
+                         repository_id=repo_id, repository=f"{namespace_name}/{name}", visibility=visibility)
     return ok({"namespace": namespace_name, "name": name, "kind": "image"}, 201)
 
 
@@ -79,17 +78,8 @@ async def list_repositories(request: web.Request) -> web.Response:
     public_only = query.get("public", "false").lower() == "true"
     namespace = query.get("namespace")
     after = _cursor(query.get("next_page"))
-    rows = await gw.pool.fetch(
-        f"""
-        SELECT r.id, r.full_name, r.description, r.visibility, r.state, r.created_at, {access_model.role_rank_sql('$1::bigint')} AS rank
-        FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
-        WHERE r.state <> 'deleted' AND n.deleted_at IS NULL AND r.full_name > $2
-          AND ($3::text IS NULL OR n.name = $3) AND (NOT $4 OR r.visibility = 'public')
-          AND {access_model.readable_sql('$1::bigint', '$5::boolean')}
-        ORDER BY r.full_name LIMIT $6
-        """,
-        principal.id if principal else None, after, namespace, public_only, bool(principal and principal.superuser), limit + 1,
-    )
+    rows = await repositories.list_readable(gw.pool, principal, after=after, namespace=namespace, public_only=public_only,
+                                            limit=limit + 1)
     page = rows[:limit]
     result = {"repositories": [_view(r, "admin" if principal and principal.superuser else access_model.role_name(r["rank"]))
                                for r in page]}
@@ -103,13 +93,9 @@ async def get_repository(request: web.Request, repository: str) -> web.Response:
     row, role = await repository_for(request, repository, "read")
     view = _view(row, role)
     if request.query.get("includeTags", "true").lower() != "false":
-        tags = await gw.pool.fetch(
-            "SELECT t.name, m.digest, m.size, t.lifetime_start FROM tags t JOIN manifests m ON m.id = t.manifest_id "
-            "WHERE t.repository_id = $1 AND t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.name LIMIT 500",
-            row["id"],
-        )
+        live = await tags.live_with_manifests(gw.pool, row["id"], 500)
         view["tags"] = {t["name"]: {"name": t["name"], "manifest_digest": t["digest"], "size": t["size"],
-                                    "last_modified": iso(t["lifetime_start"])} for t in tags}
+                                    "last_modified": iso(t["lifetime_start"])} for t in live}
     return ok(view)
 
 
@@ -117,22 +103,20 @@ async def update_repository(request: web.Request, repository: str) -> web.Respon
     gw = gateway(request)
     row, role = await repository_for(request, repository, "write")
     description = text_field(await json_body(request), "description", required=True, max_length=65536)
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute("UPDATE repositories SET description = $2 WHERE id = $1", row["id"], description)
-            await log_action(conn, request, "set_repo_description", namespace_id=row["namespace_id"], repository_id=row["id"],
-                             repository=repository)
+    async with gw.registry.change(actor_for(request_principal(request))) as change:
+        await repositories.set_description(change, row["id"], description)
+        await log_action(change.conn, request, "set_repo_description", namespace_id=row["namespace_id"],
+                         repository_id=row["id"], repository=repository)
     return ok({"success": True})
 
 
 async def delete_repository(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     row, _ = await repository_for(request, repository, "admin")
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await log_action(conn, request, "delete_repo", namespace_id=row["namespace_id"], repository_id=row["id"],
-                             repository=repository)
-            await accounts.mark_repository_deleted(conn, row["id"])
+    async with gw.registry.change(actor_for(request_principal(request))) as change:
+        await log_action(change.conn, request, "delete_repo", namespace_id=row["namespace_id"], repository_id=row["id"],
+                         repository=repository)
+        await repositories.delete(change, row["id"], repository)
     return ok(status=204)
 
 
@@ -140,11 +124,10 @@ async def change_visibility(request: web.Request, repository: str) -> web.Respon
     gw = gateway(request)
     row, _ = await repository_for(request, repository, "admin")
     visibility = choice_field(await json_body(request), "visibility", ("public", "private"))
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute("UPDATE repositories SET visibility = $2 WHERE id = $1", row["id"], visibility)
-            await log_action(conn, request, "change_repo_visibility", namespace_id=row["namespace_id"], repository_id=row["id"],
-                             repository=repository, visibility=visibility)
+    async with gw.registry.change(actor_for(request_principal(request))) as change:
+        await repositories.set_visibility(change, row["id"], repository, visibility)
+        await log_action(change.conn, request, "change_repo_visibility", namespace_id=row["namespace_id"],
+                         repository_id=row["id"], repository=repository, visibility=visibility)
     return ok({"success": True, "visibility": visibility})
 
 
@@ -152,11 +135,10 @@ async def change_state(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     row, _ = await repository_for(request, repository, "admin")
     state = choice_field(await json_body(request), "state", tuple(STATES))
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute("UPDATE repositories SET state = $2 WHERE id = $1", row["id"], STATES[state])
-            await log_action(conn, request, "change_repo_state", namespace_id=row["namespace_id"], repository_id=row["id"],
-                             repository=repository, state=state)
+    async with gw.registry.change(actor_for(request_principal(request))) as change:
+        await repositories.set_state(change, row["id"], repository, STATES[state])
+        await log_action(change.conn, request, "change_repo_state", namespace_id=row["namespace_id"],
+                         repository_id=row["id"], repository=repository, state=state)
     return ok({"success": True, "state": state})
 
 

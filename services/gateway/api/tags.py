@@ -4,7 +4,6 @@ manifest labels."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 from aiohttp import web
@@ -12,14 +11,13 @@ from aiohttp import web
 from shared.config import parse_duration
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
-from shared.messages import TagChanged
 from shared.model import labels as label_model
-from shared.model import tags as tag_model
-from shared.outbox import add as outbox_add
+from shared.registry import actor_for, manifests, tags
+from shared.registry.repositories import Repo
 
-from ..v2.base import gateway
+from ..state import gateway
 from ..v2.manifest_rules import TAG_RE
-from .base import ApiRoute, Op, json_body, log_action, ok, repository_for, text_field, iso
+from .base import ApiRoute, Op, json_body, log_action, ok, repository_for, request_principal, text_field, iso
 from .logs import parse_time
 
 TAG_ERROR = 'Invalid tag: must match [A-Za-z0-9_.-], NOT start with "." or "-", and can contain 1-128 characters'
@@ -36,18 +34,12 @@ def _epoch(value) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
-async def _window(conn, namespace_id: int, config) -> int:
-    seconds = await conn.fetchval("SELECT tag_expiration_s FROM namespaces WHERE id = $1", namespace_id)
-    return seconds if seconds is not None else parse_duration(config.default_tag_expiration)
+def _repo(row, repository: str) -> Repo:
+    return Repo(row["id"], repository, row["namespace_id"])
 
 
-_ROW = """
-SELECT t.id, t.name, t.reversion, t.lifetime_start, t.lifetime_end, t.expires_at,
-       t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AS live,
-       m.digest, m.media_type, m.size + coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.id = mb.blob_id
-                                                  WHERE mb.manifest_id = m.id), 0)::bigint AS size
-FROM tags t JOIN manifests m ON m.id = t.manifest_id
-"""
+def _change(request: web.Request):
+    return gateway(request).registry.change(actor_for(request_principal(request)))
 
 
 def _tag_view(row) -> dict:
@@ -73,52 +65,36 @@ async def list_tags(request: web.Request, repository: str) -> web.Response:
         raise ApiError(400, "limit and page must be whole numbers") from None
     if not 1 <= limit <= 100 or page < 1:
         raise ApiError(400, "limit must be from 1 to 100 and page at least 1")
-    conditions, args = ["t.repository_id = $1"], [repo["id"]]
-    if query.get("specificTag"):
-        args.append(query["specificTag"])
-        conditions.append(f"t.name = ${len(args)}")
+    where = tags.HistoryFilter(specific=query.get("specificTag") or None,
+                               only_active=query.get("onlyActiveTags", "false").lower() == "true")
     name_filter = query.get("filter_tag_name")
     if name_filter:
         kind, _, value = name_filter.partition(":")
         if kind not in ("like", "eq") or not value:
             raise ApiError(400, "filter_tag_name must be like:<text> or eq:<name>")
         if kind == "eq":
-            args.append(value)
-            conditions.append(f"t.name = ${len(args)}")
+            where.equals = value
         else:
-            args.append("%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-            conditions.append(f"t.name LIKE ${len(args)}")
-    if query.get("onlyActiveTags", "false").lower() == "true":
-        conditions.append("t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())")
+            where.contains = value
     if query.get("starttime") or query.get("endtime"):
         # Rows alive at any moment of [starttime, endtime): history "as of" a period.
-        start = parse_time(query["starttime"], "starttime", end=False) if query.get("starttime") else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        end = parse_time(query["endtime"], "endtime", end=True) if query.get("endtime") else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-        if end < start:
+        where.alive_from = parse_time(query["starttime"], "starttime", end=False) if query.get("starttime") else None
+        where.alive_until = parse_time(query["endtime"], "endtime", end=True) if query.get("endtime") else None
+        if where.alive_from and where.alive_until and where.alive_until < where.alive_from:
             raise ApiError(400, "endtime is before starttime")
-        args += [start, end]
-        conditions.append(f"t.lifetime_start < ${len(args)} AND coalesce(t.lifetime_end, CASE WHEN t.expires_at <= now() "
-                          f"THEN t.expires_at END, 'infinity') > ${len(args) - 1}")
-    args += [limit + 1, (page - 1) * limit]
-    rows = await gw.pool.fetch(
-        f"{_ROW} WHERE {' AND '.join(conditions)} ORDER BY t.lifetime_start DESC, t.id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args,
-    )
+    rows = await tags.history(gw.pool, repo["id"], where, limit + 1, (page - 1) * limit)
     return ok({"tags": [_tag_view(r) for r in rows[:limit]], "page": page, "has_additional": len(rows) > limit})
 
 
 async def tag_details(request: web.Request, repository: str, tag: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "read")
-    row = await gw.pool.fetchrow(
-        f"{_ROW} WHERE t.repository_id = $1 AND t.name = $2 AND t.lifetime_end IS NULL "
-        "AND (t.expires_at IS NULL OR t.expires_at > now())", repo["id"], _tag_name(tag))
+    row = await tags.live_row(gw.pool, repo["id"], _tag_name(tag))
     if row is None:
         raise ApiError(404, f"tag {tag} not found in {repository}", error_type="not_found")
-    first = await gw.pool.fetchval("SELECT min(lifetime_start) FROM tags WHERE repository_id = $1 AND name = $2", repo["id"], tag)
-    labels = await gw.pool.fetch(
-        "SELECT l.* FROM labels l JOIN manifests m ON m.id = l.manifest_id WHERE m.repository_id = $1 AND m.digest = $2 "
-        "ORDER BY l.key", repo["id"], row["digest"])
+    first = await tags.first_seen(gw.pool, repo["id"], tag)
+    manifest_id = await manifests.id_of(gw.pool, repo["id"], row["digest"])
+    labels = await label_model.list_for(gw.pool, manifest_id) if manifest_id is not None else []
     host = gw.config.server_hostname
     return ok({
         **_tag_view(row), "repository": repository, "created": iso(first), "modified": iso(row["lifetime_start"]),
@@ -136,7 +112,7 @@ async def _manifest_id(conn, repo_id: int, digest: str, repository: str) -> int:
         digest = parse_digest(digest)
     except InvalidDigest as exc:
         raise ApiError(400, f"manifest_digest: {exc}") from None
-    manifest_id = await conn.fetchval("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repo_id, digest)
+    manifest_id = await manifests.id_of(conn, repo_id, digest)
     if manifest_id is None:
         raise ApiError(404, f"manifest {digest} not found in {repository}", error_type="not_found")
     return manifest_id
@@ -153,44 +129,33 @@ def _expiration(value) -> dt.datetime | None:
     return moment
 
 
-async def _tag_event(conn, gw, repository: str, tag: str, digest: str | None) -> object:
-    event = TagChanged(repository=repository, tag=tag, digest=digest, region=gw.region, changed_at=time.time())
-    return await outbox_add(conn, gw.bus.subjects.tag_changed, event)
-
-
 async def change_tag(request: web.Request, repository: str, tag: str) -> web.Response:
-    gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "write")
+    row, _ = await repository_for(request, repository, "write")
+    repo = _repo(row, repository)
     _tag_name(tag)
     body = await json_body(request)
     if "manifest_digest" not in body and "expiration" not in body:
         raise ApiError(400, "give manifest_digest (create or move the tag) and/or expiration (seconds since the epoch, or null)")
     expires = _expiration(body.get("expiration")) if "expiration" in body else None
-    events = []
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            if body.get("manifest_digest") is not None:
-                digest = text_field(body, "manifest_digest", max_length=200)
-                manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
-                existed = await conn.fetchval(f"SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2 AND {tag_model.LIVE}",
-                                              repo["id"], tag)
-                if await tag_model.set_tag(conn, repo["id"], tag, manifest_id, expires_at=expires):
-                    events.append(await _tag_event(conn, gw, repository, tag, digest))
-                    await log_action(conn, request, "move_tag" if existed else "create_tag", namespace_id=repo["namespace_id"],
-                                     repository_id=repo["id"], repository=repository, tag=tag, manifest_digest=digest)
-            if "expiration" in body:
-                missing = await tag_model.set_expiration(conn, repo["id"], [tag], expires)
-                if missing:
-                    raise ApiError(404, f"tag {tag} not found in {repository}", error_type="not_found")
-                await log_action(conn, request, "change_tag_expiration", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                                 repository=repository, tag=tag, expiration=iso(expires))
-    gw.relay.publish_soon(events)
+    async with _change(request) as change:
+        if body.get("manifest_digest") is not None:
+            digest = text_field(body, "manifest_digest", max_length=200)
+            manifest_id = await _manifest_id(change.conn, repo.id, digest, repository)
+            existed = await tags.is_live(change.conn, repo.id, tag)
+            if await tags.put(change, repo, tag, manifest_id, digest, expires_at=expires):
+                await log_action(change.conn, request, "move_tag" if existed else "create_tag",
+                                 namespace_id=repo.namespace_id, repository_id=repo.id, repository=repository, tag=tag,
+                                 manifest_digest=digest)
+        if "expiration" in body:
+            if await tags.set_expiration(change, repo.id, [tag], expires):
+                raise ApiError(404, f"tag {tag} not found in {repository}", error_type="not_found")
+            await log_action(change.conn, request, "change_tag_expiration", namespace_id=repo.namespace_id,
+                             repository_id=repo.id, repository=repository, tag=tag, expiration=iso(expires))
     return ok({"success": True}, 201)
 
 
 async def bulk_expiration(request: web.Request, repository: str) -> web.Response:
-    gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "write")
+    row, _ = await repository_for(request, repository, "write")
     body = await json_body(request)
     names = body.get("tags")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -200,75 +165,59 @@ async def bulk_expiration(request: web.Request, repository: str) -> web.Response
     if "expiration" not in body:
         raise ApiError(400, "expiration is required: seconds since the epoch, or null to clear")
     expires = _expiration(body["expiration"])
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            missing = await tag_model.set_expiration(conn, repo["id"], names, expires)
-            if missing:
-                raise ApiError(400, f"nothing was changed: no live tag {', '.join(missing)} in {repository}",
-                               detail={"missing": missing})
-            for name in sorted(set(names)):
-                await log_action(conn, request, "change_tag_expiration", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                                 repository=repository, tag=name, expiration=iso(expires), bulk=True)
+    async with _change(request) as change:
+        missing = await tags.set_expiration(change, row["id"], names, expires)
+        if missing:
+            raise ApiError(400, f"nothing was changed: no live tag {', '.join(missing)} in {repository}",
+                           detail={"missing": missing})
+        for name in sorted(set(names)):
+            await log_action(change.conn, request, "change_tag_expiration", namespace_id=row["namespace_id"],
+                             repository_id=row["id"], repository=repository, tag=name, expiration=iso(expires), bulk=True)
     return ok({"success": True, "tags": sorted(set(names)), "expiration": iso(expires)})
 
 
 async def delete_tag(request: web.Request, repository: str, tag: str) -> web.Response:
-    gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "write")
+    row, _ = await repository_for(request, repository, "write")
+    repo = _repo(row, repository)
     _tag_name(tag)
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            if not await tag_model.end_tag(conn, repo["id"], tag):
-                raise ApiError(404, f"tag {tag} not found in {repository}", error_type="not_found")
-            event = await _tag_event(conn, gw, repository, tag, None)
-            await log_action(conn, request, "delete_tag", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                             repository=repository, tag=tag)
-    gw.relay.publish_soon([event])
+    async with _change(request) as change:
+        if not await tags.delete(change, repo, tag):
+            raise ApiError(404, f"tag {tag} not found in {repository}", error_type="not_found")
+        await log_action(change.conn, request, "delete_tag", namespace_id=repo.namespace_id, repository_id=repo.id,
+                         repository=repository, tag=tag)
     return ok(status=204)
 
 
 async def restore_tag(request: web.Request, repository: str, tag: str) -> web.Response:
     gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "write")
+    row, _ = await repository_for(request, repository, "write")
+    repo = _repo(row, repository)
     _tag_name(tag)
     digest = text_field(await json_body(request), "manifest_digest", required=True, max_length=200)
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
-            window = await _window(conn, repo["namespace_id"], gw.config)
-            inside = await conn.fetchval(
-                "SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2 AND manifest_id = $3 AND NOT time_machine_expired "
-                "AND coalesce(lifetime_end, expires_at, 'infinity') >= now() - make_interval(secs => $4) LIMIT 1",
-                repo["id"], tag, manifest_id, window)
-            if inside is None:
-                raise ApiError(400, f"cannot restore {tag} to {digest}: the tag did not point there within the time-machine "
-                                    f"window ({window} s) of this organization", error_type="outside_time_machine")
-            await tag_model.set_tag(conn, repo["id"], tag, manifest_id, reversion=True)
-            event = await _tag_event(conn, gw, repository, tag, digest)
-            await log_action(conn, request, "revert_tag", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                             repository=repository, tag=tag, manifest_digest=digest)
-    gw.relay.publish_soon([event])
+    async with _change(request) as change:
+        manifest_id = await _manifest_id(change.conn, repo.id, digest, repository)
+        window = await tags.window_s(change.conn, repo.namespace_id, parse_duration(gw.config.default_tag_expiration))
+        if not await tags.restore(change, repo, tag, manifest_id, digest, window):
+            raise ApiError(400, f"cannot restore {tag} to {digest}: the tag did not point there within the time-machine "
+                                f"window ({window} s) of this organization", error_type="outside_time_machine")
+        await log_action(change.conn, request, "revert_tag", namespace_id=repo.namespace_id, repository_id=repo.id,
+                         repository=repository, tag=tag, manifest_digest=digest)
     return ok({"success": True})
 
 
 async def expire_tag(request: web.Request, repository: str, tag: str) -> web.Response:
     """Permanently expire ended rows of the tag (all, or those of one manifest): out of the time
     machine at once, so restore refuses them and gc collects them on its next pass."""
-    gw = gateway(request)
-    repo, _ = await repository_for(request, repository, "write")
+    row, _ = await repository_for(request, repository, "write")
     _tag_name(tag)
     digest = text_field(await json_body(request), "manifest_digest", max_length=200)
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            manifest_id = await _manifest_id(conn, repo["id"], digest, repository) if digest else None
-            count = await conn.fetchval(
-                "WITH done AS (UPDATE tags SET time_machine_expired = true WHERE repository_id = $1 AND name = $2 "
-                "AND lifetime_end IS NOT NULL AND NOT time_machine_expired AND ($3::bigint IS NULL OR manifest_id = $3) "
-                "RETURNING 1) SELECT count(*) FROM done", repo["id"], tag, manifest_id)
-            if not count:
-                raise ApiError(400, f"no ended history of {tag} to expire: delete the tag first", error_type="nothing_to_expire")
-            await log_action(conn, request, "permanently_delete_tag", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                             repository=repository, tag=tag, manifest_digest=digest, rows=count)
+    async with _change(request) as change:
+        manifest_id = await _manifest_id(change.conn, row["id"], digest, repository) if digest else None
+        count = await tags.expire_history(change, row["id"], tag, manifest_id)
+        if not count:
+            raise ApiError(400, f"no ended history of {tag} to expire: delete the tag first", error_type="nothing_to_expire")
+        await log_action(change.conn, request, "permanently_delete_tag", namespace_id=row["namespace_id"],
+                         repository_id=row["id"], repository=repository, tag=tag, manifest_digest=digest, rows=count)
     return ok({"success": True, "expired_rows": count})
 
 
@@ -276,14 +225,11 @@ async def list_labels(request: web.Request, repository: str, digest: str) -> web
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "read")
     manifest_id = await _manifest_id(gw.pool, repo["id"], digest, repository)
-    prefix = request.query.get("filter", "")
-    rows = await gw.pool.fetch("SELECT * FROM labels WHERE manifest_id = $1 AND key LIKE $2 ORDER BY key, created_at",
-                               manifest_id, prefix.replace("%", "\\%").replace("_", "\\_") + "%")
+    rows = await label_model.list_for(gw.pool, manifest_id, request.query.get("filter", ""))
     return ok({"labels": [label_model.view(r) for r in rows]})
 
 
 async def add_label(request: web.Request, repository: str, digest: str) -> web.Response:
-    gw = gateway(request)
     repo, _ = await repository_for(request, repository, "write")
     body = await json_body(request)
     try:
@@ -298,13 +244,12 @@ async def add_label(request: web.Request, repository: str, digest: str) -> web.R
     media_type = body.get("media_type") or "text/plain"
     if media_type not in label_model.MEDIA_TYPES:
         raise ApiError(400, f"media_type must be one of {', '.join(label_model.MEDIA_TYPES)}")
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
-            label_id = await label_model.add(conn, manifest_id, key, value, media_type, "api")
-            await log_action(conn, request, "manifest_label_add", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                             repository=repository, manifest_digest=digest, key=key, value=value)
-            row = await conn.fetchrow("SELECT * FROM labels WHERE id = $1", label_id)
+    async with _change(request) as change:
+        manifest_id = await _manifest_id(change.conn, repo["id"], digest, repository)
+        label_id = await label_model.add(change.conn, manifest_id, key, value, media_type, "api")
+        await log_action(change.conn, request, "manifest_label_add", namespace_id=repo["namespace_id"],
+                         repository_id=repo["id"], repository=repository, manifest_digest=digest, key=key, value=value)
+        row = await label_model.get(change.conn, manifest_id, label_id)
     return ok(label_model.view(row), 201)
 
 
@@ -313,7 +258,7 @@ async def _label(conn, manifest_id: int, labelid: str):
         ident = uuid.UUID(labelid)
     except ValueError:
         raise ApiError(404, f"label {labelid} not found", error_type="not_found") from None
-    row = await conn.fetchrow("SELECT * FROM labels WHERE id = $1 AND manifest_id = $2", ident, manifest_id)
+    row = await label_model.get(conn, manifest_id, ident)
     if row is None:
         raise ApiError(404, f"label {labelid} not found", error_type="not_found")
     return row
@@ -327,15 +272,13 @@ async def get_label(request: web.Request, repository: str, digest: str, labelid:
 
 
 async def delete_label(request: web.Request, repository: str, digest: str, labelid: str) -> web.Response:
-    gw = gateway(request)
     repo, _ = await repository_for(request, repository, "write")
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            manifest_id = await _manifest_id(conn, repo["id"], digest, repository)
-            row = await _label(conn, manifest_id, labelid)
-            await conn.execute("DELETE FROM labels WHERE id = $1", row["id"])
-            await log_action(conn, request, "manifest_label_delete", namespace_id=repo["namespace_id"], repository_id=repo["id"],
-                             repository=repository, manifest_digest=digest, key=row["key"])
+    async with _change(request) as change:
+        manifest_id = await _manifest_id(change.conn, repo["id"], digest, repository)
+        row = await _label(change.conn, manifest_id, labelid)
+        await label_model.delete(change.conn, row["id"])
+        await log_action(change.conn, request, "manifest_label_delete", namespace_id=repo["namespace_id"],
+                         repository_id=repo["id"], repository=repository, manifest_digest=digest, key=row["key"])
     return ok(status=204)
 
 

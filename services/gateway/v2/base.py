@@ -7,21 +7,15 @@ from aiohttp import web
 
 from shared.digest import Digest, InvalidDigest, parse_digest
 from shared.errors import RegistryError
-from shared.model import access as access_model
-from shared.model import accounts, repositories
+from shared.model import accounts
 from shared.model.audit import Entry, record
-from shared.model.repositories import name_problem
+from shared.registry import actor_for, repositories
+from shared.registry.repositories import name_problem
 
 from ..auth import Action, Identity
-from ..state import Gateway
+from ..state import GATEWAY, ROUTE, Gateway, gateway  # noqa: F401  (re-exported for api/)
 
-GATEWAY = web.AppKey("gateway", Gateway)
-ROUTE = web.RequestKey("route", str)
 BODY_BLOCK = 1 << 20
-
-
-def gateway(request: web.Request) -> Gateway:
-    return request.app[GATEWAY]
 
 
 async def authorize(request: web.Request, name: str, action: Action) -> Identity:
@@ -41,29 +35,27 @@ async def authorize(request: web.Request, name: str, action: Action) -> Identity
     raise RegistryError("DENIED", f"requested access to {name} is denied")
 
 
-async def ensure_repository(request: web.Request, name: str, identity: Identity) -> int:
-    """The repository's id, creating it on first push: private unless CREATE_PRIVATE_REPO_ON_PUSH is false,
+async def ensure_repository(request: web.Request, name: str, identity: Identity) -> repositories.Repo:
+    """The repository, created on first push: private unless CREATE_PRIVATE_REPO_ON_PUSH is false,
     with the creator's and the namespace's default permissions, logged as create_repo."""
     gw = gateway(request)
-    repo_id = await repositories.get_id(gw.pool, name)
-    if repo_id is not None:
-        return repo_id
+    repo = await repositories.get(gw.pool, name)
+    if repo is not None:
+        return repo
     namespace_name, short = name.split("/", 1)
     namespace = await accounts.namespace_row(gw.pool, namespace_name)
-    if namespace is None:
-        if not gw.config.meridian_insecure_open_access:
-            raise RegistryError("NAME_UNKNOWN", f"namespace {namespace_name} does not exist", detail={"name": name})
-        return await repositories.get_or_create(gw.pool, name)
-    visibility = "private" if gw.config.create_private_repo_on_push else "public"
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            repo_id, created = await access_model.create_repository(
-                conn, namespace["id"], namespace_name, short, creator=identity.principal, visibility=visibility
-            )
-            if created:
-                await record(conn, Entry("create_repo", namespace["id"], namespace_name, repo_id, name, identity.principal,
-                                         request.remote, {"visibility": visibility, "on_push": True}))
-    return repo_id
+    async with gw.registry.change(actor_for(identity.principal)) as change:
+        if namespace is None:
+            if not gw.config.meridian_insecure_open_access:
+                raise RegistryError("NAME_UNKNOWN", f"namespace {namespace_name} does not exist", detail={"name": name})
+            return await repositories.create_with_namespace(change, name)
+        visibility = "private" if gw.config.create_private_repo_on_push else "public"
+        repo_id, created = await repositories.create(change, namespace["id"], namespace_name, short,
+                                                     creator=identity.principal, visibility=visibility)
+        if created:
+            await record(change.conn, Entry("create_repo", namespace["id"], namespace_name, repo_id, name,
+                                            identity.principal, request.remote, {"visibility": visibility, "on_push": True}))
+    return repositories.Repo(repo_id, name, namespace["id"])
 
 
 def audit(request: web.Request, kind: str, identity: Identity, name: str, *, repository_id: int | None = None,

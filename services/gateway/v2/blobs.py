@@ -8,8 +8,7 @@ from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
 from shared.logging import get_logger
 from shared.metrics import BYTES_PULLED
-from shared.model import blobs as blob_model
-from shared.model import repositories
+from shared.registry import actor_for, blobs, repositories
 
 from ..auth import Action
 from .base import authorize, digest_param, gateway
@@ -21,7 +20,7 @@ async def _find(request: web.Request, name: str, digest_text: str):
     await authorize(request, name, Action.PULL)
     digest = digest_param(digest_text)
     gw = gateway(request)
-    blob = await blob_model.get_in_repository(gw.pool, name, digest)
+    blob = await blobs.in_repository(gw.pool, name, digest)
     if blob is None:
         if await repositories.get_id(gw.pool, name) is None:
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})
@@ -94,13 +93,14 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
 
 
 async def delete_blob(request: web.Request, name: str, digest: str) -> web.Response:
-    await authorize(request, name, Action.DELETE)
+    identity = await authorize(request, name, Action.DELETE)
     digest = digest_param(digest)
     gw = gateway(request)
     repo_id = await repositories.get_id(gw.pool, name)
     if repo_id is None:
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
     # Unlinking hides the blob from this repository; gc reclaims bytes nothing references.
-    if not await blob_model.unlink(gw.pool, repo_id, digest):
-        raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+    async with gw.registry.change(actor_for(identity.principal)) as change:
+        if not await blobs.unlink(change, repo_id, digest):
+            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
     return web.Response(status=202, headers={"Docker-Content-Digest": digest})

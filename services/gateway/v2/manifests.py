@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from shared.config import IMAGE_CONFIG_TYPES, parse_duration
-from shared.digest import InvalidDigest, blob_path, digest_of, parse_digest
+from shared.digest import InvalidDigest, digest_of, parse_digest
 from shared.errors import RegistryError
-from shared.messages import ManifestPushed, TagChanged
-from shared.model import blobs as blob_model
 from shared.model import labels as label_model
-from shared.model import manifests as manifest_model
-from shared.model import repositories
-from shared.model import tags as tag_model
-from shared.outbox import add as outbox_add
+from shared.registry import actor_for, blobs, manifests, repositories, tags
+from shared.registry.manifests import NewManifest, unknown_reference
+from shared.storage import paths
 
 from ..auth import Action
 from . import manifest_rules as rules
@@ -43,9 +40,9 @@ async def _load(request: web.Request, name: str, reference: str):
     reference = _checked_reference(reference)
     gw = gateway(request)
     if _is_digest(reference):
-        manifest = await manifest_model.get_by_digest(gw.pool, name, reference)
+        manifest = await manifests.get_by_digest(gw.pool, name, reference)
     else:
-        manifest = await manifest_model.get_by_tag(gw.pool, name, reference)
+        manifest = await manifests.get_by_tag(gw.pool, name, reference)
     if manifest is None:
         if await repositories.get_id(gw.pool, name) is None:
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})
@@ -85,66 +82,48 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
             raise RegistryError("DIGEST_INVALID", "manifest digest does not match the reference", detail={"expected": reference, "computed": digest})
     else:
         digest = digest_of(body)
-    tags = [] if _is_digest(reference) else [reference]
-    for extra in request.query.getall("tag", []):
+    tag_names = [] if _is_digest(reference) else [reference]
+    tag_params = request.query.getall("tag", [])
+    for extra in tag_params:
         if _is_digest(extra) or not rules.TAG_RE.match(extra):
             raise RegistryError("MANIFEST_INVALID", f"invalid tag {extra!r}", detail={"tag": extra})
-        tags.append(extra)
+        if extra not in tag_names:
+            tag_names.append(extra)
 
-    repo_id = await ensure_repository(request, name, identity)
+    repo = await ensure_repository(request, name, identity)
+    manifest = NewManifest(
+        digest=digest, media_type=parsed.media_type, body=body, artifact_type=parsed.artifact_type,
+        config_media_type=parsed.config_media_type, subject_digest=parsed.subject.digest if parsed.subject else None,
+        annotations=parsed.annotations, total_size=len(body))
     blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
-    found = await blob_model.sizes_in_repository(gw.pool, repo_id, [d.digest for d in blob_refs])
-    blob_ids = []
+    found = await blobs.sizes_in_repository(gw.pool, repo.id, [d.digest for d in blob_refs])
     for descriptor in blob_refs:
         hit = found.get(descriptor.digest)
         if hit is None:
             if descriptor.media_type in rules.NON_DISTRIBUTABLE:
                 continue
-            raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob {descriptor.digest} is not in {name}", detail={"digest": descriptor.digest})
+            raise unknown_reference("blob", descriptor.digest, name)
         if hit[1] != descriptor.size:
             raise rules.invalid(f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the blob has {hit[1]}", digest=descriptor.digest)
-        blob_ids.append(hit[0])
-    child_ids = []
+        manifest.blob_ids.append(hit[0])
+        manifest.total_size += hit[1]
     if parsed.children:
-        known = await manifest_model.ids_in_repository(gw.pool, repo_id, [c.digest for c in parsed.children])
+        known = await manifests.ids_in_repository(gw.pool, repo.id, [c.digest for c in parsed.children])
         for child in parsed.children:
             if child.digest not in known:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}", detail={"digest": child.digest})
-            child_ids.append(known[child.digest])
-
-    labels, expires_at = await _config_labels(gw, parsed, found)
-    events = []
-    now = time.time()
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            manifest_id = await manifest_model.store(
-                conn,
-                repository_id=repo_id,
-                digest=digest,
-                media_type=parsed.media_type,
-                artifact_type=parsed.artifact_type,
-                config_media_type=parsed.config_media_type,
-                subject_digest=parsed.subject.digest if parsed.subject else None,
-                annotations=parsed.annotations,
-                body=body,
-                blob_ids=blob_ids,
-                child_ids=child_ids,
-            )
-            if labels and not await conn.fetchval(
-                    "SELECT 1 FROM labels WHERE manifest_id = $1 AND source_type = 'manifest' LIMIT 1", manifest_id):
-                for key, value in labels.items():
-                    await label_model.add(conn, manifest_id, key, value, "text/plain", "manifest")
-            for tag in tags:
-                if await tag_model.set_tag(conn, repo_id, tag, manifest_id, expires_at=expires_at):
-                    event = TagChanged(repository=name, tag=tag, digest=digest, region=gw.region, changed_at=now)
-                    events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
-            pushed = ManifestPushed(repository=name, digest=digest, media_type=parsed.media_type, tags=tags, region=gw.region, pushed_at=now)
-            events.append(await outbox_add(conn, gw.bus.subjects.manifest_pushed, pushed))
-    gw.relay.publish_soon(events)
-    audit(request, "push_repo", identity, name, manifest_digest=digest, tags=tags)
-    headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"}
+                raise unknown_reference("manifest", child.digest, name)
+            manifest.child_ids.append(known[child.digest])
+            manifest.total_size += child.size
+    manifest.labels, manifest.expires_at = await _config_labels(gw, parsed, found)
+    async with gw.registry.change(actor_for(identity.principal)) as change:
+        await manifests.put(change, repo, manifest, tag_names)
+    audit(request, "push_repo", identity, name, manifest_digest=digest, tags=tag_names)
+    headers = CIMultiDict({"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest,
+                           "Content-Length": "0"})
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject.digest
+    for tag in tag_params:  # the spec's answer to `?tag=`: one OCI-Tag header per tag applied
+        headers.add("OCI-Tag", tag)
     return web.Response(status=201, headers=headers)
 
 
@@ -161,7 +140,7 @@ async def _config_labels(gw, parsed, found) -> tuple[dict[str, str], "dt.datetim
     if hit is None or hit[1] > MAX_CONFIG_BYTES:
         return {}, None
     try:
-        document = json.loads(await gw.write_driver.get_bytes(blob_path(parsed.config.digest)))
+        document = json.loads(await gw.write_driver.get_bytes(paths.blob(parsed.config.digest)))
         raw = (document.get("config") or {}).get("Labels") or {}
     except Exception:  # not here (placed elsewhere only) or not JSON: labels are a convenience
         return {}, None
@@ -196,26 +175,18 @@ async def delete_manifest(request: web.Request, name: str, reference: str) -> we
     identity = await authorize(request, name, Action.DELETE)
     reference = _checked_reference(reference)
     gw = gateway(request)
-    repo_id = await repositories.get_id(gw.pool, name)
-    if repo_id is None:
+    repo = await repositories.get(gw.pool, name)
+    if repo is None:
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
-    events = []
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            if _is_digest(reference):
-                manifest_id = await conn.fetchval("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repo_id, reference)
-                if manifest_id is None:
-                    raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
-                ended = await tag_model.end_tags_of_manifest(conn, manifest_id)
-                await manifest_model.delete(conn, repo_id, reference)
-            else:
-                if not await tag_model.end_tag(conn, repo_id, reference):
-                    raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
-                ended = [reference]
-            for tag in ended:
-                event = TagChanged(repository=name, tag=tag, digest=None, region=gw.region, changed_at=time.time())
-                events.append(await outbox_add(conn, gw.bus.subjects.tag_changed, event))
-    gw.relay.publish_soon(events)
+    async with gw.registry.change(actor_for(identity.principal)) as change:
+        if _is_digest(reference):
+            ended = await manifests.delete(change, repo, reference)
+            if ended is None:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
+        else:
+            if not await tags.delete(change, repo, reference):
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
+            ended = [reference]
     audit(request, "delete_tag" if not _is_digest(reference) else "delete_manifest", identity, name,
           reference=reference, tags=ended)
     return web.Response(status=202)

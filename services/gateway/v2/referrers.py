@@ -6,7 +6,7 @@ import json
 from aiohttp import web
 
 from shared.errors import RegistryError
-from shared.model import manifests as manifest_model
+from shared.registry import manifests
 
 from ..auth import Action
 from .base import authorize, digest_param, gateway
@@ -22,7 +22,7 @@ async def list_referrers(request: web.Request, name: str, digest: str) -> web.Re
     # No repository-exists check: a caller allowed to read gets 200 and an empty index, because
     # clients read a 404 here as "referrers API unsupported" and fall back to the tag schema.
     artifact_type = request.query.get("artifactType") or None
-    descriptors = await manifest_model.referrers(gw.pool, name, subject, artifact_type)
+    descriptors = await manifests.referrers(gw.pool, name, subject, artifact_type)
     headers = {"Content-Type": OCI_INDEX}
     if artifact_type:
         headers["OCI-Filters-Applied"] = "artifactType"

@@ -6,8 +6,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from shared.errors import RegistryError
-from shared.model import repositories
-from shared.model import tags as tag_model
+from shared.registry import repositories, tags
 
 from ..auth import Action
 from .base import authorize, gateway
@@ -41,7 +40,7 @@ async def list_tags(request: web.Request, name: str) -> web.Response:
     repo_id = await repositories.get_id(gw.pool, name)
     if repo_id is None:
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
-    names = await tag_model.list_live(gw.pool, repo_id, last, n + 1) if n else []
+    names = await tags.list_live(gw.pool, repo_id, last, n + 1) if n else []
     headers = {}
     if len(names) > n:
         names = names[:n]

@@ -13,7 +13,7 @@ from shared.model import access as access_model
 from shared.model import accounts
 from shared.model.accounts import Principal
 from shared.model.audit import Entry
-from shared.model.repositories import name_problem
+from shared.registry.repositories import name_problem
 
 from ..credentials import BadCredentials, basic_principal, parse_basic
 from .base import gateway

@@ -1,6 +1,6 @@
 """Blob uploads: monolithic, POST-then-PUT, chunked and streamed PATCH, cross-repo mount, cancel.
 
-Chunks are stored as separate objects `uploads/<id>/<offset>-<nonce>` and listed in the session row,
+Chunks are stored as separate objects (shared/storage/paths.py) and listed in the session row,
 so any gateway process can take the next chunk. The running sha256 lives in the process that took
 the previous chunk; when the final PUT reaches a process without it, the stored chunks are re-read
 (docs/decisions.md, "Chunked uploads across processes").
@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 
 import asyncpg
 from aiohttp import web
 
-from shared.bus import encode
-from shared.digest import Digest, blob_path, hasher, update_hash
+from shared.digest import Digest, hasher, update_hash
 from shared.errors import RegistryError
-from shared.messages import BlobWritten
 from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
-from shared.model import blobs as blob_model
-from shared.model import uploads as upload_model
-from shared.model.uploads import UploadSession
-from shared.logging import current_request_id
-from shared.outbox import OutboxEntry
+from shared.registry import actor_for, blobs, uploads
+from shared.registry.uploads import UploadSession
+from shared.storage import paths
 
-from ..auth import Action
+from ..auth import Action, Identity
 from ..state import Gateway, HashState
 from .base import authorize, body_blocks, ensure_repository, content_length, digest_param, gateway
 
@@ -76,43 +71,45 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
         source = request.query.get("from")
         # An unreadable source is treated like an absent blob: the client gets an upload session.
         if source is None or await gw.authorizer.allowed(identity, source, Action.PULL):
-            blob_id = await blob_model.find_mountable(gw.pool, digest, source)
+            blob_id = await blobs.find_mountable(gw.pool, digest, source)
             if blob_id is not None:
-                repo_id = await ensure_repository(request, name, identity)
+                repo = await ensure_repository(request, name, identity)
                 try:
-                    await blob_model.link(gw.pool, repo_id, blob_id)
+                    async with gw.registry.change(actor_for(identity.principal)) as change:
+                        await blobs.link(change, repo.id, blob_id)
                     return _created(name, digest)
                 except asyncpg.ForeignKeyViolationError:
                     pass  # gc collected the blob a moment ago: take the bytes as an upload instead
     wanted = request.query.get("digest")
     if wanted is not None:
-        repo_id = await ensure_repository(request, name, identity)
-        return await _monolithic(request, gw, name, repo_id, digest_param(wanted))
+        repo = await ensure_repository(request, name, identity)
+        return await _monolithic(request, gw, name, repo.id, digest_param(wanted), identity)
     location_id = gw.location_ids[gw.write_location]
-    opened = await upload_model.create(gw.pool, name, location_id)
+    opened = await uploads.open_session(gw.pool, name, location_id)
     if opened is None:  # first push to this repository
         await ensure_repository(request, name, identity)
-        opened = await upload_model.create(gw.pool, name, location_id)
+        opened = await uploads.open_session(gw.pool, name, location_id)
     upload_id, _ = opened
     return web.Response(status=202, headers=_session_headers(gw, name, upload_id, 0))
 
 
-async def _monolithic(request: web.Request, gw: Gateway, name: str, repo_id: int, digest: Digest) -> web.Response:
+async def _monolithic(request: web.Request, gw: Gateway, name: str, repo_id: int, digest: Digest,
+                      identity: Identity) -> web.Response:
     """POST ?digest= with the whole blob: no session row is needed, the bytes are verified in flight."""
     upload_id = uuid.uuid4()
     running = hasher(digest.algorithm)
     try:
         chunk, size = await _store_chunk(request, gw, upload_id, 0, running)
         computed = Digest(f"{digest.algorithm}:{running.hexdigest()}")
-        return await _commit(gw, name, None, repo_id, 0, [chunk], size, digest, computed)
+        return await _commit(gw, identity, name, None, repo_id, 0, [chunk], size, digest, computed)
     finally:
-        await gw.write_driver.delete_prefix(f"uploads/{upload_id}/")
+        await gw.write_driver.delete_prefix(paths.upload_folder(upload_id))
 
 
 async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, running) -> tuple[str, int]:
     """Stream the request body into one chunk object while hashing; returns (path, length)."""
     expected = content_length(request)
-    path = f"uploads/{upload_id}/{offset:016d}-{uuid.uuid4().hex[:8]}"
+    path = paths.upload_chunk(upload_id, offset)
 
     async def hashed():
         # Hash block N in a thread while the driver writes it and the next block is read: the
@@ -143,7 +140,7 @@ async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, 
 
 
 async def _session(gw: Gateway, name: str, upload_text: str) -> UploadSession:
-    session = await upload_model.get(gw.pool, _parse_upload_id(upload_text), name)
+    session = await uploads.get(gw.pool, _parse_upload_id(upload_text), name)
     if session is None:
         raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"upload": upload_text})
     return session
@@ -187,7 +184,7 @@ async def patch_upload(request: web.Request, name: str, upload: str) -> web.Resp
     path, size, running = await _take_chunk(request, gw, name, session)
     new_size = session.size
     if path is not None:
-        new_size = await upload_model.append_chunk(gw.pool, session.id, session.size, path, size)
+        new_size = await uploads.append_chunk(gw.pool, session.id, session.size, path, size)
         if new_size is None:
             await gw.write_driver.delete(path)
             raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first", headers={"Range": _range_value(session.size)})
@@ -212,29 +209,34 @@ async def cancel_upload(request: web.Request, name: str, upload: str) -> web.Res
 
 
 async def finish_upload(request: web.Request, name: str, upload: str) -> web.Response:
-    await authorize(request, name, Action.PUSH)
+    identity = await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     digest = digest_param(request.query.get("digest"))
     session = await _session(gw, name, upload)
     chunks, size = list(session.chunks), session.size
     state = gw.hash_states.get(session.id, session.size)
     running = state.hasher if state else None
+    final = None
     if (content_length(request) or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked":
         # The final chunk is not recorded in the session: completing claims the session as it was.
-        path, length, running = await _take_chunk(request, gw, name, session)
-        if path is not None:
-            chunks.append(path)
+        final, length, running = await _take_chunk(request, gw, name, session)
+        if final is not None:
+            chunks.append(final)
             size += length
     try:
         if running is not None and digest.algorithm == "sha256":
             computed = Digest(f"sha256:{running.hexdigest()}")
         else:
             computed = await _rehash(gw, chunks, digest.algorithm)
-        return await _commit(gw, name, session.id, session.repository_id, session.size, chunks, size, digest, computed)
-    except RegistryError as exc:
-        # Bytes that hash to the wrong digest can never complete; a broken final chunk can be resent.
-        if exc.code == "DIGEST_INVALID":
-            await _discard(gw, session.id)
+        return await _commit(gw, identity, name, session.id, session.repository_id, session.size, chunks, size, digest,
+                             computed)
+    except Exception as exc:
+        if isinstance(exc, RegistryError) and exc.code == "DIGEST_INVALID":
+            await _discard(gw, session.id)  # bytes that hash to the wrong digest can never complete
+        elif final is not None:
+            # This request's final chunk was never recorded (another completion won, or the commit
+            # failed): remove it, so nothing stays behind; a retry sends it again.
+            await gw.write_driver.delete(final)
         raise
 
 
@@ -249,6 +251,7 @@ async def _rehash(gw: Gateway, chunks: list[str], algorithm: str) -> Digest:
 
 async def _commit(
     gw: Gateway,
+    identity: Identity,
     name: str,
     upload_id: uuid.UUID | None,
     repo_id: int,
@@ -258,45 +261,33 @@ async def _commit(
     wanted: Digest,
     computed: Digest,
 ) -> web.Response:
-    """Verify, move the bytes to their content address, then record everything in one statement."""
+    """Verify, then record the blob; its bytes move to their content address inside the change."""
     if computed != wanted:
         raise RegistryError("DIGEST_INVALID", detail={"expected": wanted, "computed": computed})
-    location = gw.write_location
-    location_id = gw.location_ids[location]
     driver = gw.write_driver
-    event = BlobWritten(
-        digest=wanted, size=size, location=location, region=gw.region, repository=name,
-        namespace=name.split("/", 1)[0], committed_at=time.time(),
-    )
-    msg_id, subject = f"blob:{wanted}:{location}", gw.bus.subjects.blob_written(location)
-    payload = encode(event)
-    async with gw.pool.acquire() as conn:
-        async with conn.transaction():
-            # Shared digest lock: gc cannot delete these bytes between the move and the record.
-            await blob_model.lock_digest_shared(conn, wanted)
-            if await blob_model.get_placed(conn, wanted, location_id) is None:
-                target = blob_path(wanted)
-                if len(chunks) == 1:
-                    await driver.move(chunks[0], target)
-                elif not chunks:
-                    await driver.put_bytes(target, b"")
-                else:
-                    await driver.concat(target, chunks)
-            blob_id, outbox_id = await upload_model.complete(
-                conn, upload_id=upload_id, repository_id=repo_id, session_size=session_size, digest=wanted,
-                size=size, location_id=location_id, event=(msg_id, subject, payload),
-            )
+
+    async def put_bytes() -> None:
+        target = paths.blob(wanted)
+        if len(chunks) == 1:
+            await driver.move(chunks[0], target)
+        elif not chunks:
+            await driver.put_bytes(target, b"")
+        else:
+            await driver.concat(target, chunks)
+
+    async with gw.registry.change(actor_for(identity.principal)) as change:
+        blob_id = await blobs.commit(change, repository=name, repository_id=repo_id, digest=wanted, size=size,
+                                     location=gw.write_location, location_id=gw.location_ids[gw.write_location],
+                                     put_bytes=put_bytes, upload_id=upload_id, upload_size=session_size)
     if blob_id is None:
         raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
-    if outbox_id is not None:
-        gw.relay.publish_soon([OutboxEntry(outbox_id, msg_id, subject, payload, current_request_id())])
     if upload_id is not None:
         gw.hash_states.drop(upload_id)
-        await driver.delete_prefix(f"uploads/{upload_id}/")
+        await driver.delete_prefix(paths.upload_folder(upload_id))
     return _created(name, wanted)
 
 
 async def _discard(gw: Gateway, upload_id: uuid.UUID) -> None:
     gw.hash_states.drop(upload_id)
-    await upload_model.delete(gw.pool, upload_id)
-    await gw.write_driver.delete_prefix(f"uploads/{upload_id}/")
+    await uploads.discard(gw.pool, upload_id)
+    await gw.write_driver.delete_prefix(paths.upload_folder(upload_id))

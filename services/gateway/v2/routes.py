@@ -13,9 +13,11 @@ from aiohttp import web
 
 from shared.errors import RegistryError, pushes_disabled_error, read_only_error, repository_read_only_error
 
-from .auth import Action
-from .v2 import blobs, catalog, manifests, referrers, tags, token, uploads
-from .v2.base import ROUTE, gateway
+from shared.registry import repositories
+
+from ..auth import Action
+from ..state import ROUTE, gateway
+from . import blobs, catalog, manifests, referrers, tags, token, uploads
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -97,8 +99,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise read_only_error()
         if gw.config.disable_pushes and route.name in PUSH_ROUTES and request.method != "DELETE":
             raise pushes_disabled_error()
-        if "name" in params and await gw.pool.fetchval(
-                "SELECT state = 'readonly' FROM repositories WHERE full_name = $1", params["name"]):
+        if "name" in params and await repositories.is_read_only(gw.pool, params["name"]):
             raise repository_read_only_error(params["name"])
     return await handler(request, **params)
 

@@ -1,0 +1,191 @@
+"""Manifests: stored whole in the database (bytes, media type, artifact type, subject), with their
+references to blobs (images) and to other manifests (indexes). `put` records one with its tags and
+writes manifest.pushed; `delete` ends its tags and removes it, writing manifest.deleted."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared.db import Db
+from shared.errors import RegistryError
+from shared.messages import ManifestDeleted, ManifestPushed
+from shared.model import fetch_id_retrying, labels
+
+from . import tags
+from .change import Change
+from .repositories import Repo
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    id: int
+    digest: str
+    media_type: str
+    body: bytes
+    subject_digest: str | None
+    repository_id: int = 0
+    namespace_id: int = 0
+
+
+_COLUMNS = "m.id, m.digest, m.media_type, m.body, m.subject_digest, r.id AS repository_id, r.namespace_id"
+
+
+def _manifest(row) -> StoredManifest | None:
+    if row is None:
+        return None
+    return StoredManifest(row["id"], row["digest"], row["media_type"], row["body"], row["subject_digest"],
+                          row["repository_id"], row["namespace_id"])
+
+
+async def get_by_tag(db: Db, full_name: str, tag: str) -> StoredManifest | None:
+    return _manifest(await db.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM repositories r
+        JOIN tags t ON t.repository_id = r.id AND t.name = $2 AND t.lifetime_end IS NULL
+                   AND (t.expires_at IS NULL OR t.expires_at > now())
+        JOIN manifests m ON m.id = t.manifest_id
+        WHERE r.full_name = $1 AND r.state <> 'deleted'
+        """,
+        full_name, tag,
+    ))
+
+
+async def get_by_digest(db: Db, full_name: str, digest: str) -> StoredManifest | None:
+    return _manifest(await db.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM repositories r
+        JOIN manifests m ON m.repository_id = r.id AND m.digest = $2
+        WHERE r.full_name = $1 AND r.state <> 'deleted'
+        """,
+        full_name, digest,
+    ))
+
+
+async def id_of(db: Db, repository_id: int, digest: str) -> int | None:
+    return await db.fetchval("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", repository_id, digest)
+
+
+async def ids_in_repository(db: Db, repository_id: int, digests: list[str]) -> dict[str, int]:
+    rows = await db.fetch(
+        "SELECT digest, id FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[])", repository_id, digests)
+    return {r["digest"]: r["id"] for r in rows}
+
+
+@dataclass
+class NewManifest:
+    """A parsed, validated manifest whose references were found in the repository."""
+
+    digest: str
+    media_type: str
+    body: bytes
+    artifact_type: str | None = None
+    config_media_type: str | None = None
+    subject_digest: str | None = None
+    annotations: dict | None = None
+    blob_ids: list[int] = field(default_factory=list)
+    child_ids: list[int] = field(default_factory=list)
+    # The manifest's bytes plus those of every blob (image) or child manifest (index) it lists.
+    total_size: int = 0
+    labels: dict[str, str] = field(default_factory=dict)  # imported from the image config
+    expires_at: dt.datetime | None = None  # from the quay.expires-after label
+
+
+async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list[str]) -> int:
+    """Store the manifest (idempotent by digest), import its labels once, point the tags at it; writes
+    tag.changed per tag that moved and manifest.pushed. Returns the manifest id."""
+    conn = change.conn
+    manifest_id = await fetch_id_retrying(
+        conn,
+        """
+        WITH ins AS (
+            INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
+                                   subject_digest, annotations, size, body)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+            ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id
+        )
+        SELECT id FROM ins UNION ALL SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2
+        LIMIT 1
+        """,
+        repo.id, manifest.digest, manifest.media_type, manifest.artifact_type, manifest.config_media_type,
+        manifest.subject_digest, json.dumps(manifest.annotations) if manifest.annotations is not None else None,
+        len(manifest.body), manifest.body,
+    )
+    if manifest.blob_ids:
+        await conn.execute(
+            "INSERT INTO manifest_blobs (manifest_id, blob_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+            manifest_id, manifest.blob_ids)
+    if manifest.child_ids:
+        await conn.execute(
+            "INSERT INTO manifest_children (parent_id, child_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+            manifest_id, manifest.child_ids)
+    if manifest.labels and not await labels.has_imported(conn, manifest_id):
+        for key, value in manifest.labels.items():
+            await labels.add(conn, manifest_id, key, value, "text/plain", "manifest")
+    for name in tag_names:
+        await tags.put(change, repo, name, manifest_id, manifest.digest, expires_at=manifest.expires_at)
+    await change.emit(change.subjects.manifest_pushed, ManifestPushed(
+        repository=repo.full_name, namespace=repo.namespace, digest=manifest.digest, media_type=manifest.media_type,
+        artifact_type=manifest.artifact_type, subject=manifest.subject_digest, size=manifest.total_size,
+        tags=list(tag_names), pusher=change.actor, region=change.region, pushed_at=change.at))
+    return manifest_id
+
+
+async def delete(change: Change, repo: Repo, digest: str) -> list[str] | None:
+    """Delete a manifest by digest and end the tags that point at it (they stay in the history until
+    gc); None when the repository has no such manifest. Writes tag.deleted per live tag and
+    manifest.deleted."""
+    manifest_id = await id_of(change.conn, repo.id, digest)
+    if manifest_id is None:
+        return None
+    ended = await tags.end_all_of_manifest(change, repo, manifest_id, digest)
+    await change.conn.execute("DELETE FROM manifests WHERE id = $1", manifest_id)
+    await change.emit(change.subjects.manifest_deleted, ManifestDeleted(
+        repository=repo.full_name, digest=digest, tags=ended, region=change.region, deleted_at=change.at,
+        actor=change.actor))
+    return ended
+
+
+async def referrers(db: Db, full_name: str, subject: str, artifact_type: str | None) -> list[dict]:
+    rows = await db.fetch(
+        """
+        SELECT m.digest, m.media_type, m.size, coalesce(m.artifact_type, m.config_media_type) AS artifact_type,
+               m.annotations
+        FROM repositories r JOIN manifests m ON m.repository_id = r.id AND m.subject_digest = $2
+        WHERE r.full_name = $1 AND r.state <> 'deleted'
+          AND ($3::text IS NULL OR coalesce(m.artifact_type, m.config_media_type) = $3)
+        ORDER BY m.created_at, m.id
+        """,
+        full_name, subject, artifact_type,
+    )
+    out = []
+    for r in rows:
+        descriptor = {"mediaType": r["media_type"], "digest": r["digest"], "size": r["size"]}
+        if r["artifact_type"]:
+            descriptor["artifactType"] = r["artifact_type"]
+        if r["annotations"]:
+            descriptor["annotations"] = json.loads(r["annotations"])
+        out.append(descriptor)
+    return out
+
+
+async def blob_placements(db: Db, manifest_id: int) -> list[asyncpg.Record]:
+    """Every blob of a manifest (and of its children, for an index) with the locations holding it."""
+    return await db.fetch(
+        """
+        WITH RECURSIVE tree(id) AS (
+            SELECT $1::bigint UNION SELECT c.child_id FROM manifest_children c JOIN tree t ON c.parent_id = t.id
+        )
+        SELECT b.digest, b.size, coalesce(array_agg(l.name ORDER BY l.name) FILTER (WHERE l.name IS NOT NULL), '{}') AS locations
+        FROM tree JOIN manifest_blobs mb ON mb.manifest_id = tree.id JOIN blobs b ON b.id = mb.blob_id
+        LEFT JOIN blob_placements p ON p.blob_id = b.id LEFT JOIN storage_locations l ON l.id = p.location_id
+        GROUP BY b.digest, b.size ORDER BY b.digest
+        """,
+        manifest_id,
+    )
+
+
+def unknown_reference(kind: str, digest: str, repository: str) -> RegistryError:
+    return RegistryError("MANIFEST_BLOB_UNKNOWN", f"{kind} {digest} is not in {repository}", detail={"digest": digest})
