@@ -3,6 +3,10 @@
 HTTP (token from shared/tokens.py in `Authorization: Bearer`):
   GET/HEAD /blobs/<digest>   bytes, with Range
   PUT      /blobs/<digest>   streamed; the bytes must hash to the digest or nothing is stored
+  /objects/<key>             upload chunks of another region's gateway while its own location is down
+                             (push failover; shared/storage/remote.py): GET/HEAD (Range), PUT, DELETE
+                             (a folder when the key ends in '/'), POST {"parts": [...]} assembles a
+                             content address from chunks
 NATS request/reply on `<prefix>.blobstore.<location>.<stat|delete|verify>` (BlobCommand -> BlobCommandReply).
 """
 from __future__ import annotations
@@ -181,6 +185,82 @@ async def put_blob(request: web.Request) -> web.Response:
     return web.Response(status=201, headers={"Docker-Content-Digest": digest})
 
 
+def _object_key(request: web.Request, store: Blobstore, action: str, *, blob_ok: bool) -> str:
+    """The key of an /objects request, after the token and the key's kind are checked: upload-area
+    keys always, content addresses only where `blob_ok` (reads, and the target of an assembly)."""
+    key = request.match_info["key"]
+    _authorized(request, store, action, key)
+    if not (paths.is_upload_key(key) or (blob_ok and paths.is_blob_key(key))):
+        raise web.HTTPForbidden(text=f"{key} is not an object this API serves")
+    return key
+
+
+async def get_object(request: web.Request) -> web.StreamResponse:
+    """Read an upload chunk or a blob by key (another region's gateway re-hashing its upload here)."""
+    store: Blobstore = request.app[BLOBSTORE]
+    key = _object_key(request, store, "object:read", blob_ok=True)
+    size = await store.driver.stat(key)
+    if size is None:
+        raise web.HTTPNotFound(text=f"{key} is not in {store.location}")
+    try:
+        start, length, content_range = parse_range(request.headers.get("Range"), size)
+    except RangeNotSatisfiable:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"}) from None
+    response = web.StreamResponse(status=206 if content_range else 200,
+                                  headers={"Content-Range": content_range} if content_range else {})
+    response.content_length = length
+    await response.prepare(request)
+    if request.method != "HEAD" and length:
+        async for block in store.driver.read(key, start, length):
+            await response.write(block)
+    await response.write_eof()
+    return response
+
+
+async def put_object(request: web.Request) -> web.Response:
+    """Write an upload chunk (push failover: a gateway whose own location is down writes here)."""
+    store: Blobstore = request.app[BLOBSTORE]
+    key = _object_key(request, store, "object:write", blob_ok=False)
+    if store.config.registry_state == "readonly":
+        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=read_only_error().message)
+    size = await store.driver.write(key, request.content.iter_chunked(1 << 20))
+    BYTES_PUSHED.labels(store.location).inc(size)
+    return web.json_response({"size": size}, status=201)
+
+
+async def assemble_object(request: web.Request) -> web.Response:
+    """Make a content address from upload chunks: {"parts": [...], "remove_parts": bool}."""
+    store: Blobstore = request.app[BLOBSTORE]
+    key = _object_key(request, store, "object:assemble", blob_ok=True)
+    if not paths.is_blob_key(key):
+        raise web.HTTPForbidden(text="only a content address can be assembled")
+    try:
+        body = await request.json()
+        parts = body["parts"]
+        remove_parts = bool(body.get("remove_parts"))
+    except (ValueError, KeyError, TypeError):
+        raise web.HTTPBadRequest(text='expected {"parts": [...], "remove_parts": bool}') from None
+    if not isinstance(parts, list) or not all(isinstance(p, str) and paths.is_upload_key(p) for p in parts):
+        raise web.HTTPForbidden(text="parts must be upload chunks")
+    if remove_parts and len(parts) == 1:
+        await store.driver.move(parts[0], key)
+        size = await store.driver.stat(key) or 0
+    else:
+        size = await store.driver.concat(key, parts)
+    return web.json_response({"size": size}, status=201)
+
+
+async def delete_object(request: web.Request) -> web.Response:
+    """Delete an upload chunk, or a whole upload folder (a key ending in '/')."""
+    store: Blobstore = request.app[BLOBSTORE]
+    key = _object_key(request, store, "object:delete", blob_ok=False)
+    if key.endswith("/"):
+        await store.driver.delete_prefix(key)
+    else:
+        await store.driver.delete(key)
+    return web.Response(status=204)
+
+
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
@@ -230,6 +310,10 @@ def create_app(config: Config, *, location: str | None = None, config_dir: Path 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/blobs/{digest}", get_blob)  # also answers HEAD
     app.router.add_put("/blobs/{digest}", put_blob)
+    app.router.add_get("/objects/{key:.+}", get_object)  # also answers HEAD
+    app.router.add_put("/objects/{key:.+}", put_object)
+    app.router.add_post("/objects/{key:.+}", assemble_object)
+    app.router.add_delete("/objects/{key:.+}", delete_object)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
     return app

@@ -21,6 +21,7 @@ that know either.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 UPLOADS = "uploads"
@@ -54,3 +55,17 @@ def health_probe() -> str:
 
 # Read-only mode may not write: its storage check only stats this key (absent is fine).
 HEALTH_STAT = f"{HEALTH}/_verify"
+
+
+_BLOB_KEY = re.compile(r"(sha256/[0-9a-f]{2}/[0-9a-f]{64}|sha512/[0-9a-f]{2}/[0-9a-f]{128})")
+_UPLOAD_KEY = re.compile(rf"{UPLOADS}/[0-9a-f-]{{36}}/(?:[0-9]{{16}}-[0-9a-f]{{8}})?")
+
+
+def is_blob_key(key: str) -> bool:
+    """A content address (whose last part must also match its folder)."""
+    return bool(_BLOB_KEY.fullmatch(key)) and key.split("/")[1] == key.split("/")[2][:2]
+
+
+def is_upload_key(key: str) -> bool:
+    """An upload folder (`uploads/<uuid>/`) or one chunk in it."""
+    return bool(_UPLOAD_KEY.fullmatch(key))
