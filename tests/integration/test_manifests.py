@@ -325,8 +325,38 @@ async def test_subject_may_be_missing(make_registry):
         assert len((await r.json())["manifests"]) == 1
 
 
-async def test_refused_artifact_type_names_the_fix(registry, db):
-    status, _, error, _ = await _artifact(registry, "acme/app", artifact_type="application/vnd.unheard.of+json")
+async def test_unknown_artifacts_are_accepted_without_an_allow_list(registry):
+    """oras' defaults, an unknown artifactType and an artifact with a subject: the image spec forbids
+    refusing a manifest only because its artifactType or layer media type is unknown."""
+    config, text, tar = b"{}", os.urandom(100), os.urandom(200)
+    for blob in (config, text, tar):
+        await push_blob(registry, "acme/files", blob)
+    oras_default = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": descriptor("application/vnd.unknown.config.v1+json", config),
+                    "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", tar,
+                                          annotations={"org.opencontainers.image.title": "dir.tar"}),
+                               descriptor("text/plain", text, annotations={"org.opencontainers.image.title": "a.txt"})]}
+    status, headers, error = await put_manifest(registry, "acme/files", "v1", oras_default)
+    assert status == 201, error
+    subject = {"mediaType": OCI_MANIFEST, "digest": headers["Docker-Content-Digest"], "size": len(json.dumps(oras_default))}
+    status, _, error, unknown = await _artifact(registry, "acme/files", artifact_type="application/vnd.unheard.of+json",
+                                                layer_type="application/x-whatever")
+    assert status == 201, error
+    status, headers, error, referrer = await _artifact(registry, "acme/files", subject, artifact_type="application/vnd.example.sig+json")
+    assert status == 201, error
+    assert headers["OCI-Subject"] == subject["digest"]
+    for reference, body in (("v1", json.dumps(oras_default).encode()), (sha256(unknown), unknown), (sha256(referrer), referrer)):
+        async with registry.http.get(registry.v2(f"acme/files/manifests/{reference}")) as r:
+            assert r.status == 200 and await r.read() == body
+    url = registry.v2(f"acme/files/referrers/{subject['digest']}?artifactType=application/vnd.example.sig%2Bjson")
+    async with registry.http.get(url) as r:
+        assert r.status == 200 and r.headers["OCI-Filters-Applied"] == "artifactType"
+        assert [m["digest"] for m in (await r.json())["manifests"]] == [sha256(referrer)]
+
+
+async def test_refused_artifact_type_names_the_fix(make_registry, db):
+    reg = await make_registry(ALLOWED_OCI_ARTIFACT_TYPES={"application/vnd.example.sbom+json": ["application/vnd.example.sbom.layer+json"]})
+    status, _, error, _ = await _artifact(reg, "acme/app", artifact_type="application/vnd.unheard.of+json")
     assert status == 400
     assert error_codes(error) == ["MANIFEST_INVALID"]
     assert "application/vnd.unheard.of+json" in error["errors"][0]["message"]
@@ -340,7 +370,7 @@ async def test_refused_layer_type_for_allowed_artifact(make_registry):
     assert status == 400 and "application/x-unknown" in error["errors"][0]["message"]
 
 
-async def test_default_artifact_types_include_helm(registry):
+async def test_helm_charts_are_accepted_by_default(registry):
     chart_config = b'{"name":"chart","version":"1.0.0"}'
     chart = os.urandom(500)
     await push_blob(registry, "acme/charts", chart_config)
@@ -362,7 +392,7 @@ async def test_general_oci_support_off_refuses_artifacts(make_registry):
 
 
 async def test_ignore_unknown_mediatypes_accepts_anything_well_formed(make_registry):
-    reg = await make_registry(IGNORE_UNKNOWN_MEDIATYPES=True)
+    reg = await make_registry(IGNORE_UNKNOWN_MEDIATYPES=True, ALLOWED_OCI_ARTIFACT_TYPES={})
     status, _, error, _ = await _artifact(reg, "acme/app", artifact_type="application/vnd.unheard.of+json", layer_type="application/x-whatever")
     assert status == 201, error
 
