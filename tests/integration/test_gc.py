@@ -258,7 +258,7 @@ async def test_a_lost_lock_aborts_the_collection(registry, make_collector, db, m
 
     async def steal(kind: str, repository: str) -> None:
         if kind == "start" and repository == "acme/lost":
-            assert collector is not None
+            assert collector is not None and collector.locks.kv is not None
             # Someone else takes the lock over (as after a TTL expiry): the holder's renewal fails.
             await collector.locks.kv.put(f"repo-{repo_id}", b"thief")
             await collector.locks.kv.put(f"repo-{repo_id}", b"thief")
