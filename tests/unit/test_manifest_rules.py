@@ -74,6 +74,7 @@ REFUSED = [
     ("not JSON", b"{not json", OCI_MANIFEST, "manifest is not valid JSON"),
     ("not UTF-8", b"\xff\xfe{}", OCI_MANIFEST, "manifest is not valid JSON"),
     ("a JSON list", [image()], OCI_MANIFEST, "manifest must be a JSON object"),
+    ("nested too deeply", b"[" * 100_000, OCI_MANIFEST, "manifest is not valid JSON: nested too deeply"),
     ("schema1 by mediaType", image(schemaVersion=1, mediaType="application/vnd.docker.distribution.manifest.v1+json"),
      None, "Docker schema1 manifests are not supported"),
     ("schema1 by Content-Type", {"schemaVersion": 1, "name": "x"}, "application/vnd.docker.distribution.manifest.v1+prettyjws",

@@ -119,6 +119,8 @@ def _json_object(body: bytes) -> dict:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:  # thousands of nested brackets: refused, not a 500
+        raise invalid("manifest is not valid JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid("manifest must be a JSON object")
     return doc
