@@ -123,9 +123,8 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     registry_state: Literal["normal", "readonly"] = "normal"
     feature_general_oci_support: bool = True
     feature_referrers_api: bool = True
-    allowed_oci_artifact_types: dict[str, list[str]] = msgspec.field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_ARTIFACT_TYPES.items()}
-    )
+    # Unset (None): every well-formed artifact is held, as the OCI image spec requires. Set: an allow-list.
+    allowed_oci_artifact_types: dict[str, list[str]] | None = None
     ignore_unknown_mediatypes: bool = False
     push_temp_tag_expiration_sec: int = 3600
     super_users: list[str] = msgspec.field(default_factory=list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import pytest_asyncio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from aiohttp import web
+from nats.js.errors import NotFoundError
 
 from shared.config import Config, parse_config
 from shared.db import migrate, with_database
@@ -87,11 +89,10 @@ async def bus_prefix(servers):
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
     nc = await nats.connect(servers.nats_url)
-    for stream in (f"{prefix.upper()}_EVENTS", f"KV_{prefix}_locks"):
-        try:
+    # The event stream and the KV buckets (gc locks, service heartbeats) a test's services made.
+    for stream in (f"{prefix.upper()}_EVENTS", f"KV_{prefix}_locks", f"KV_{prefix}_heartbeats"):
+        with contextlib.suppress(NotFoundError):  # that test never made it
             await nc.jetstream().delete_stream(stream)
-        except Exception:
-            pass
     await nc.close()
 
 

@@ -3,6 +3,7 @@ every location, concurrent actors, a killed lock holder, metrics, dry runs, read
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from shared.config import parse_config
 from shared.db import close_pool, create_pool
 from shared.storage.paths import blob as blob_path
 from shared.locations import Locations
+from shared.locks import Lock
 from tests.conftest import local_spec
 from tests.helpers import eventually, push_blob, push_image, sha256
 
@@ -138,32 +140,60 @@ async def test_collected_blob_goes_from_every_location_with_its_placements(make_
     assert report.bytes_reclaimed == 2 * total  # once per location that held the bytes
 
 
-async def test_two_actors_never_collect_one_repository_together(registry, make_collector, db):
+async def test_two_actors_never_collect_one_repository_together(registry, make_collector, db, monkeypatch):
     names = [f"acme/r{i}" for i in range(12)]
     for name in names:
         await push_image(registry, name, "v1")
         await delete_tag(registry, name, "v1")
     await db.execute("UPDATE namespaces SET tag_expiration_s = 0 WHERE name = 'acme'")
     await age(db)
+    lock_names = {r["full_name"]: f"repo-{r['id']}" for r in await db.fetch("SELECT id, full_name FROM repositories")}
     spans: dict[str, list[tuple[str, float, float]]] = {}
     open_spans: dict[tuple[str, str], float] = {}
+    refused: dict[str, set[str]] = {"first": set(), "second": set()}  # locks each actor found taken
+    finished: set[str] = set()
+    other = {"first": "second", "second": "first"}
 
     def observer_for(actor: str):
         async def observe(kind: str, repository: str) -> None:
             now = asyncio.get_running_loop().time()
             if kind == "start":
                 open_spans[(actor, repository)] = now
-                await asyncio.sleep(0.05)  # widen the critical section so the actors meet
+
+                async def other_met_the_lock():
+                    return lock_names[repository] in refused[other[actor]] or other[actor] in finished
+
+                # Hold the repository until the other actor has tried it and been refused, so they meet.
+                await eventually(other_met_the_lock, what=f"{other[actor]} to find {repository} locked")
             else:
                 spans.setdefault(repository, []).append((actor, open_spans.pop((actor, repository)), now))
         return observe
 
+    def count_refusals(collector: Collector, actor: str) -> None:
+        acquire = collector.locks.acquire
+
+        async def acquire_and_count(name, owner=None):
+            lock = await acquire(name, owner)
+            if lock is None:
+                refused[actor].add(name)
+            return lock
+
+        monkeypatch.setattr(collector.locks, "acquire", acquire_and_count)
+
+    async def run(actor: str, collector: Collector):
+        try:
+            return await collector.run_once()
+        finally:
+            finished.add(actor)
+
     first = await make_collector(registry.doc, observer=observer_for("first"))
     second = await make_collector(registry.doc, observer=observer_for("second"))
-    reports = await asyncio.gather(first.run_once(), second.run_once())
+    count_refusals(first, "first")
+    count_refusals(second, "second")
+    reports = await asyncio.gather(run("first", first), run("second", second))
     for repository, intervals in spans.items():
         intervals.sort(key=lambda span: span[1])
-        for (a, _, end), (b, start, _) in zip(intervals, intervals[1:]):
+        for (a, _, end), (b, start, _) in itertools.pairwise(intervals):
             assert start >= end, f"{repository} collected by {a} and {b} at once"
     assert set(spans) == set(names)
     assert sum(len(r.skipped_locked) for r in reports) > 0  # they did meet, and one stood back
@@ -181,7 +211,7 @@ async def main():
     await locks.open()
     lock = await locks.acquire(sys.argv[4], owner="doomed")
     print("held" if lock else "busy", flush=True)
-    await asyncio.sleep(3600)
+    await asyncio.Event().wait()  # hold the lock (renewing it) until the test kills this process
 
 asyncio.run(main())
 """
@@ -199,6 +229,7 @@ async def test_a_killed_lock_holder_is_taken_over_after_the_ttl(registry, make_c
         sys.executable, "-c", LOCK_HOLDER, registry.config.nats_url, collector.locks.bucket, str(ttl), f"repo-{repo_id}",
         stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[2]))
     try:
+        assert holder.stdout is not None
         assert (await asyncio.wait_for(holder.stdout.readline(), 30)).strip() == b"held"
         report = await collector.run_once()
         assert "acme/held" in report.skipped_locked and report.manifests == []
@@ -217,16 +248,17 @@ async def test_a_killed_lock_holder_is_taken_over_after_the_ttl(registry, make_c
     assert "acme/held" not in report.skipped_locked and len(report.manifests) == 1
 
 
-async def test_a_lost_lock_aborts_the_collection(registry, make_collector, db):
+async def test_a_lost_lock_aborts_the_collection(registry, make_collector, db, monkeypatch):
     await push_image(registry, "acme/lost", "v1")
     await delete_tag(registry, "acme/lost", "v1")
     await db.execute("UPDATE namespaces SET tag_expiration_s = 0 WHERE name = 'acme'")
     await age(db)
     repo_id = await db.fetchval("SELECT id FROM repositories WHERE full_name = 'acme/lost'")
-    collector = None
+    collector: Collector | None = None
 
     async def steal(kind: str, repository: str) -> None:
         if kind == "start" and repository == "acme/lost":
+            assert collector is not None and collector.locks.kv is not None
             # Someone else takes the lock over (as after a TTL expiry): the holder's renewal fails.
             await collector.locks.kv.put(f"repo-{repo_id}", b"thief")
             await collector.locks.kv.put(f"repo-{repo_id}", b"thief")
@@ -234,19 +266,25 @@ async def test_a_lost_lock_aborts_the_collection(registry, make_collector, db):
     collector = await make_collector(registry.doc, observer=steal)
     original = collector.locks.acquire
 
+    held: dict[str, Lock] = {}
+
     async def acquire_and_renew_soon(name, owner=None):
         lock = await original(name, owner)
         if lock is not None and name == f"repo-{repo_id}":
             lock.ttl = 0.03  # renew almost at once, so the theft is noticed inside the collection
+            held["lock"] = lock
         return lock
 
-    collector.locks.acquire = acquire_and_renew_soon
+    monkeypatch.setattr(collector.locks, "acquire", acquire_and_renew_soon)
     before = metric("meridian_gc_locks_lost_total")
 
     async def slow(kind, repository):
         await steal(kind, repository)
         if kind == "start":
-            await asyncio.sleep(0.3)
+            async def renewal_failed():
+                return held["lock"].lost
+
+            await eventually(renewal_failed, what="the holder's renewal to notice the theft")
 
     collector.observer = slow
     report = await collector.run_once()

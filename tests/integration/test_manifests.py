@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 
 import pytest
 
 from tests.helpers import (
-    LAYER_GZIP, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, descriptor, error_codes, push_blob, push_image, sha256,
+    LAYER_GZIP,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    descriptor,
+    error_codes,
+    push_blob,
+    push_image,
+    sha256,
 )
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -78,10 +87,12 @@ async def test_oci_index_requires_its_children(registry, db):
 
 async def test_nested_and_empty_index(registry):
     child, child_body = await push_image(registry, "acme/nest")
-    inner = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body)}]}
+    inner = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+             "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body)}]}
     inner_body = json.dumps(inner).encode()
     assert (await put_manifest(registry, "acme/nest", sha256(inner_body), inner_body, OCI_INDEX))[0] == 201
-    outer = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_INDEX, "digest": sha256(inner_body), "size": len(inner_body)}]}
+    outer = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+             "manifests": [{"mediaType": OCI_INDEX, "digest": sha256(inner_body), "size": len(inner_body)}]}
     assert (await put_manifest(registry, "acme/nest", "outer", outer))[0] == 201
     assert (await put_manifest(registry, "acme/nest", "empty", {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}))[0] == 201
 
@@ -103,7 +114,8 @@ async def test_layer_from_another_repository_is_not_visible(registry):
     await push_blob(registry, "other/repo", layer)
     config = b"{}"
     await push_blob(registry, "acme/app", config)
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": [descriptor(LAYER_GZIP, layer)]}
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                "layers": [descriptor(LAYER_GZIP, layer)]}
     status, _, body = await put_manifest(registry, "acme/app", "v1", manifest)
     assert status == 404 and error_codes(body) == ["MANIFEST_BLOB_UNKNOWN"]
 
@@ -113,7 +125,8 @@ async def test_wrong_descriptor_size_is_invalid(registry):
     await push_blob(registry, "acme/app", config)
     bad = descriptor(OCI_CONFIG, config)
     bad["size"] = 99
-    status, _, body = await put_manifest(registry, "acme/app", "v1", {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": bad, "layers": []})
+    status, _, body = await put_manifest(registry, "acme/app", "v1",
+                                         {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": bad, "layers": []})
     assert status == 400 and error_codes(body) == ["MANIFEST_INVALID"]
 
 
@@ -121,7 +134,8 @@ async def test_wrong_descriptor_size_is_invalid(registry):
     "body",
     [b"not json", b"[]", json.dumps({"schemaVersion": 1}).encode(),
      json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}).encode(),
-     json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"mediaType": "bad type", "digest": "sha256:00", "size": 1}}).encode()],
+     json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                 "config": {"mediaType": "bad type", "digest": "sha256:00", "size": 1}}).encode()],
 )
 async def test_invalid_manifests(registry, body, db):
     status, _, error = await put_manifest(registry, "acme/app", "v1", body, OCI_MANIFEST)
@@ -190,7 +204,8 @@ async def test_delete_manifest_by_digest_and_tag(registry):
 
 async def test_tag_query_parameters(registry):
     digest, body = await push_image(registry, "acme/app")
-    async with registry.http.put(registry.v2(f"acme/app/manifests/{digest}?tag=a&tag=b"), data=body, headers={"Content-Type": OCI_MANIFEST}) as r:
+    async with registry.http.put(registry.v2(f"acme/app/manifests/{digest}?tag=a&tag=b"), data=body,
+                                 headers={"Content-Type": OCI_MANIFEST}) as r:
         assert r.status == 201
     async with registry.http.get(registry.v2("acme/app/tags/list")) as r:
         assert (await r.json())["tags"] == ["a", "b"]
@@ -240,19 +255,21 @@ async def test_same_tag_moved_concurrently(registry, db):
 
     await asyncio.gather(*(move(body) for _, body in bodies for _ in range(2)))
     assert await db.fetchval("SELECT count(*) FROM tags WHERE name = 'latest' AND lifetime_end IS NULL") == 1
-    live = await db.fetchval("SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.name = 'latest' AND t.lifetime_end IS NULL")
+    live = await db.fetchval("SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id "
+                             "WHERE t.name = 'latest' AND t.lifetime_end IS NULL")
     async with registry.http.get(registry.v2("acme/race/manifests/latest")) as r:
         assert r.headers["Docker-Content-Digest"] == live
     history = await db.fetch("SELECT lifetime_start, lifetime_end FROM tags WHERE name = 'latest' ORDER BY lifetime_start")
     assert 6 <= len(history) <= 12
-    for earlier, later in zip(history, history[1:]):
+    for earlier, later in itertools.pairwise(history):
         assert earlier["lifetime_end"] is not None and earlier["lifetime_end"] <= later["lifetime_start"]
 
 
 # --- artifacts, subject, referrers, media-type policy -----------------------------------------
 
 
-async def _artifact(reg, name, subject=None, artifact_type="application/vnd.example.sbom+json", layer_type="application/vnd.example.sbom.layer+json", annotations=None):
+async def _artifact(reg, name, subject=None, artifact_type="application/vnd.example.sbom+json",
+                    layer_type="application/vnd.example.sbom.layer+json", annotations=None):
     empty = b"{}"
     layer = os.urandom(64)
     await push_blob(reg, name, empty)
@@ -325,8 +342,38 @@ async def test_subject_may_be_missing(make_registry):
         assert len((await r.json())["manifests"]) == 1
 
 
-async def test_refused_artifact_type_names_the_fix(registry, db):
-    status, _, error, _ = await _artifact(registry, "acme/app", artifact_type="application/vnd.unheard.of+json")
+async def test_unknown_artifacts_are_accepted_without_an_allow_list(registry):
+    """oras' defaults, an unknown artifactType and an artifact with a subject: the image spec forbids
+    refusing a manifest only because its artifactType or layer media type is unknown."""
+    config, text, tar = b"{}", os.urandom(100), os.urandom(200)
+    for blob in (config, text, tar):
+        await push_blob(registry, "acme/files", blob)
+    oras_default = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": descriptor("application/vnd.unknown.config.v1+json", config),
+                    "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", tar,
+                                          annotations={"org.opencontainers.image.title": "dir.tar"}),
+                               descriptor("text/plain", text, annotations={"org.opencontainers.image.title": "a.txt"})]}
+    status, headers, error = await put_manifest(registry, "acme/files", "v1", oras_default)
+    assert status == 201, error
+    subject = {"mediaType": OCI_MANIFEST, "digest": headers["Docker-Content-Digest"], "size": len(json.dumps(oras_default))}
+    status, _, error, unknown = await _artifact(registry, "acme/files", artifact_type="application/vnd.unheard.of+json",
+                                                layer_type="application/x-whatever")
+    assert status == 201, error
+    status, headers, error, referrer = await _artifact(registry, "acme/files", subject, artifact_type="application/vnd.example.sig+json")
+    assert status == 201, error
+    assert headers["OCI-Subject"] == subject["digest"]
+    for reference, body in (("v1", json.dumps(oras_default).encode()), (sha256(unknown), unknown), (sha256(referrer), referrer)):
+        async with registry.http.get(registry.v2(f"acme/files/manifests/{reference}")) as r:
+            assert r.status == 200 and await r.read() == body
+    url = registry.v2(f"acme/files/referrers/{subject['digest']}?artifactType=application/vnd.example.sig%2Bjson")
+    async with registry.http.get(url) as r:
+        assert r.status == 200 and r.headers["OCI-Filters-Applied"] == "artifactType"
+        assert [m["digest"] for m in (await r.json())["manifests"]] == [sha256(referrer)]
+
+
+async def test_refused_artifact_type_names_the_fix(make_registry, db):
+    reg = await make_registry(ALLOWED_OCI_ARTIFACT_TYPES={"application/vnd.example.sbom+json": ["application/vnd.example.sbom.layer+json"]})
+    status, _, error, _ = await _artifact(reg, "acme/app", artifact_type="application/vnd.unheard.of+json")
     assert status == 400
     assert error_codes(error) == ["MANIFEST_INVALID"]
     assert "application/vnd.unheard.of+json" in error["errors"][0]["message"]
@@ -340,7 +387,7 @@ async def test_refused_layer_type_for_allowed_artifact(make_registry):
     assert status == 400 and "application/x-unknown" in error["errors"][0]["message"]
 
 
-async def test_default_artifact_types_include_helm(registry):
+async def test_helm_charts_are_accepted_by_default(registry):
     chart_config = b'{"name":"chart","version":"1.0.0"}'
     chart = os.urandom(500)
     await push_blob(registry, "acme/charts", chart_config)
@@ -355,15 +402,17 @@ async def test_general_oci_support_off_refuses_artifacts(make_registry):
     reg = await make_registry(FEATURE_GENERAL_OCI_SUPPORT=False)
     chart_config = b'{"name":"chart"}'
     await push_blob(reg, "acme/charts", chart_config)
-    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor("application/vnd.cncf.helm.config.v1+json", chart_config), "layers": []}
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+           "config": descriptor("application/vnd.cncf.helm.config.v1+json", chart_config), "layers": []}
     status, _, error = await put_manifest(reg, "acme/charts", "1.0.0", doc)
     assert status == 400 and "FEATURE_GENERAL_OCI_SUPPORT" in error["errors"][0]["message"]
     await push_image(reg, "acme/app", "v1")  # images still work
 
 
 async def test_ignore_unknown_mediatypes_accepts_anything_well_formed(make_registry):
-    reg = await make_registry(IGNORE_UNKNOWN_MEDIATYPES=True)
-    status, _, error, _ = await _artifact(reg, "acme/app", artifact_type="application/vnd.unheard.of+json", layer_type="application/x-whatever")
+    reg = await make_registry(IGNORE_UNKNOWN_MEDIATYPES=True, ALLOWED_OCI_ARTIFACT_TYPES={})
+    status, _, error, _ = await _artifact(reg, "acme/app", artifact_type="application/vnd.unheard.of+json",
+                                          layer_type="application/x-whatever")
     assert status == 201, error
 
 
@@ -375,7 +424,8 @@ async def test_image_layer_types(registry, layer_type):
     config, layer = b'{"os":"linux"}', os.urandom(300)
     await push_blob(registry, "acme/layers", config)
     await push_blob(registry, "acme/layers", layer)
-    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": [descriptor(layer_type, layer)]}
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+           "layers": [descriptor(layer_type, layer)]}
     assert (await put_manifest(registry, "acme/layers", "v1", doc))[0] == 201
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from tests.helpers import error_codes, push_blob, push_image
+from tests.helpers import error_codes, eventually, push_blob, push_image
 from tests.identity_world import PASSWORD, basic
 
 
@@ -56,7 +56,14 @@ async def test_bad_credentials_and_scopes_are_refused_clearly(world):
         assert r.status == 400
     async with reg.http.get(f"{world.url}/v2/auth") as r:  # no credentials and no scope
         assert r.status == 401
-    assert await world.conn.fetchval("SELECT count(*) FROM audit_logs WHERE kind = 'login_failure'") >= 0
+
+    async def failures():  # usage logs are written in batches, about every half second
+        rows = await world.conn.fetch("SELECT metadata->>'type' AS type, metadata->>'username' AS username "
+                                      "FROM audit_logs WHERE kind = 'login_failure'")
+        return sorted((r["type"], r["username"]) for r in rows) if len(rows) >= 2 else None
+
+    # The two wrong credentials are audited, naming who tried; the requests without credentials are not.
+    assert await eventually(failures, what="two login_failure usage logs") == [("v2auth", "acme+ci"), ("v2auth", "rita")]
 
 
 async def test_forged_or_unknown_key_tokens_are_refused(world):
@@ -87,7 +94,8 @@ async def test_create_on_push_is_private_with_creator_and_default_permissions(wo
     conn = world.conn
     team_id = await conn.fetchval("INSERT INTO teams (namespace_id, name, role) VALUES ($1, 'builders', 'member') RETURNING id",
                                   world.ids["acme"])
-    await conn.execute("INSERT INTO default_permissions (id, namespace_id, delegate_team_id, role) VALUES (gen_random_uuid(), $1, $2, 'read')",
+    await conn.execute("INSERT INTO default_permissions (id, namespace_id, delegate_team_id, role) "
+                       "VALUES (gen_random_uuid(), $1, $2, 'read')",
                        world.ids["acme"], team_id)
     # walt may write acme/private but not create repositories in acme
     walt = await world.as_actor("walt", "repository:acme/newapp:pull,push")

@@ -23,7 +23,8 @@ def meridian(*args: str) -> subprocess.CompletedProcess:
         ({"FEATURE_STORAGE_REPLICATION": "sometimes"}, "FEATURE_STORAGE_REPLICATION", "'sometimes'"),
         ({"DISTRIBUTED_STORAGE_PREFERENCE": ["nowhere"]}, "DISTRIBUTED_STORAGE_PREFERENCE", "'nowhere'"),
         ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["FancyStorage", {}]}}, "DISTRIBUTED_STORAGE_CONFIG.x", "'FancyStorage'"),
-        ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["S3Storage", {"s3_bucket": "b", "colour": "red"}]}}, "DISTRIBUTED_STORAGE_CONFIG.x", "colour"),
+        ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["S3Storage", {"s3_bucket": "b", "colour": "red"}]}},
+         "DISTRIBUTED_STORAGE_CONFIG.x", "colour"),
         ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["LocalStorage", {}]}}, "DISTRIBUTED_STORAGE_CONFIG.x", "storage_path"),
     ],
 )
