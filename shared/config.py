@@ -149,8 +149,19 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_replication_ack_wait_sec: float = 60.0
     # NAK back-off doubles per delivery (1, 2, 4, ... s) up to this.
     meridian_replication_max_backoff_sec: float = 60.0
-    # Temporary objects (interrupted copies and uploads) older than this are removed at start.
-    meridian_partial_object_max_age_sec: float = 3600.0
+    # Temporary objects (interrupted copies and uploads: temporary files, S3 multipart uploads) that
+    # made no progress for this long are removed (by gc's passes, and by the replicator at start).
+    meridian_partial_object_max_age_sec: float = 600.0
+    # Anti-entropy: how often each region compares what must be placed in its location with what is,
+    # how many missing copies one pass queues, and how old a blob must be before it counts as missing
+    # (younger ones are still on their way through the event path).
+    meridian_reconcile_interval_sec: float = 30.0
+    meridian_reconcile_batch: int = 1000
+    meridian_reconcile_grace_sec: float = 60.0
+    # /health/warning reports under-replication once the oldest missing copy is this old.
+    meridian_under_replication_warning_sec: float = 300.0
+    # Upload sessions that received no byte are removed after this (abandoned POSTs).
+    meridian_empty_upload_session_max_age_sec: float = 3600.0
     # A location that failed is skipped for this long before it is tried again.
     meridian_location_retry_after_sec: float = 30.0
     # Health: each check answers within this, so a hung dependency cannot hang a probe.

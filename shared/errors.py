@@ -28,7 +28,10 @@ OCI_CODES: dict[str, tuple[int, str]] = {
     "UNSUPPORTED": (405, "the operation is unsupported"),
     "TOOMANYREQUESTS": (429, "too many requests"),
     "RANGE_INVALID": (416, "invalid content range"),
+    # Distribution's code for "a dependency is down": clients retry after Retry-After.
+    "UNAVAILABLE": (503, "service unavailable"),
 }
+RETRY_AFTER_S = 5
 
 READ_ONLY_MESSAGE = (
     "System is currently read-only. Pulls will succeed but all write operations are currently suspended."
@@ -64,6 +67,13 @@ class RegistryError(Exception):
 
     def body(self) -> bytes:
         return encode_json(ErrorBody([ErrorEntry(self.code, self.message, self.detail)]))
+
+
+def unavailable_error(what: str) -> RegistryError:
+    """503 with Retry-After: a dependency (the database, a storage location, the bus) is down right
+    now; nothing was changed, and the same request will work once it is back."""
+    return RegistryError("UNAVAILABLE", f"{what} is unavailable right now; retry shortly", status=503,
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def read_only_error() -> RegistryError:

@@ -1,10 +1,18 @@
 """Health checks in Quay's shape, shared by the health service and every gateway.
 
-/health/instance (alias /health): this region: database, bus, the preferred storage location, disk
-space, the instance service key, auth, and this region's services (from heartbeats).
-/health/endtoend (alias /status): what a global load balancer needs: database, bus, every storage
-location, every region's services.
-/health/warning: disk_space_warning.
+Each endpoint fails (503) only for what stops the thing it speaks for, so a load balancer that follows
+it never takes a healthy part out:
+
+/health/instance (alias /health) — can THIS instance serve pushes and pulls? database, storage (the
+  region's own location answers writes, or, while it is down, a location pushes fail over to does),
+  disk space, the instance service key, auth. For a region's local load balancer.
+/health/endtoend (alias /status) — can this REGION serve? database, storage as above, and a gateway of
+  the region beating (when heartbeats can be read). For a global load balancer choosing regions.
+/health/warning — what degrades without stopping service: disk space running low, the bus (while it
+  is down events wait in the outbox), events waiting to be published, the own location when pushes
+  fail over, other regions' locations, every region's services (heartbeats), and under-replication
+  (copies missing longer than MERIDIAN_UNDER_REPLICATION_WARNING_SEC). Nobody should take an instance
+  out for these; someone should look.
 
 Body `{"data":{"services":{...}},"status_code":200|503}`; HTTP status = status_code. Each check is
 bounded by MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC so a hung dependency answers 503 fast. Why a check failed
@@ -88,17 +96,18 @@ def _disk_paths(ctx: HealthContext) -> list[str]:
     return paths
 
 
-def _common(ctx: HealthContext) -> dict[str, Check]:
-    async def database() -> bool:
-        return await ctx.pool.fetchval("SELECT true")
+async def _database(ctx: HealthContext) -> bool:
+    return await ctx.pool.fetchval("SELECT true")
 
-    async def bus() -> bool:
+
+def _bus(ctx: HealthContext) -> Check:
+    async def check() -> bool:
         if not ctx.bus.connected:
-            raise CheckFailed("not connected to NATS")
+            raise CheckFailed("not connected to NATS (events wait in the outbox and go out when it returns)")
         await ctx.bus.nc.flush(timeout=ctx.config.meridian_health_check_timeout_sec)
         return True
 
-    return {"database": database, "bus": bus}
+    return check
 
 
 def storage_check(ctx: HealthContext, name: str) -> Check:
@@ -116,7 +125,27 @@ def storage_check(ctx: HealthContext, name: str) -> Check:
             finally:
                 await driver.delete(key)
         async with locations.http().get(f"{locations.remote_urls[name]}/health") as response:
-            return response.status == 200
+            if response.status != 200:
+                raise CheckFailed(f"the blobstore of {name} answered {response.status}")
+            return True
+
+    return check
+
+
+def serving_storage_check(ctx: HealthContext) -> Check:
+    """The region's own location, or — while it is down — any location in the preference order that
+    pushes fail over to and pulls are served from."""
+    async def check() -> bool:
+        problems = []
+        for name in ctx.locations.preference:
+            if not ctx.locations.reachable(name):
+                continue
+            try:
+                if await storage_check(ctx, name)():
+                    return True
+            except Exception as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        raise CheckFailed("no storage location answers: " + "; ".join(problems))
 
     return check
 
@@ -134,15 +163,21 @@ def expected_services(config: Config) -> list[str]:
     return expected
 
 
+def _disk_check(ctx: HealthContext, threshold: float) -> Check:
+    async def check() -> bool:
+        low = [p for p in _disk_paths(ctx) if _free_fraction(p) < threshold]
+        if low:
+            raise CheckFailed(f"less than {threshold:.0%} free on {', '.join(low)}")
+        return True
+
+    return check
+
+
 async def instance_checks(ctx: HealthContext) -> dict[str, Check]:
     config = ctx.config
-    checks = _common(ctx)
 
-    async def disk_space() -> bool:
-        low = [p for p in _disk_paths(ctx) if _free_fraction(p) < config.diskspace_health_threshold]
-        if low:
-            raise CheckFailed(f"less than {config.diskspace_health_threshold:.0%} free on {', '.join(low)}")
-        return True
+    async def database() -> bool:
+        return await _database(ctx)
 
     async def service_key() -> bool:
         kid = ctx.signing_kid()
@@ -162,12 +197,8 @@ async def instance_checks(ctx: HealthContext) -> dict[str, Check]:
         await ctx.pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS u")
         return True
 
-    checks.update({"preferred_storage": storage_check(ctx, ctx.locations.own), "disk_space": disk_space,
-                   "service_key": service_key, "auth": auth})
-    beats = await _beats(ctx)
-    for service in expected_services(config):
-        checks[f"service_{service}"] = _service_check(beats, config.meridian_region, service)
-    return checks
+    return {"database": database, "storage": serving_storage_check(ctx),
+            "disk_space": _disk_check(ctx, config.diskspace_health_threshold), "service_key": service_key, "auth": auth}
 
 
 async def _beats(ctx: HealthContext):
@@ -178,9 +209,11 @@ async def _beats(ctx: HealthContext):
         return None
 
 
-def _service_check(beats, region: str, service: str) -> Check:
+def _service_check(beats, region: str, service: str, *, unknown_is_fine: bool = False) -> Check:
     async def check() -> bool:
         if beats is None:
+            if unknown_is_fine:  # the bus is down: /health/warning says so; this cannot be judged now
+                return True
             raise CheckFailed("heartbeats unreadable (the bus is down?)")
         if not beats.get((region, service)):
             raise CheckFailed(f"no {service} of region {region} has sent a heartbeat recently")
@@ -190,27 +223,62 @@ def _service_check(beats, region: str, service: str) -> Check:
 
 
 async def endtoend_checks(ctx: HealthContext) -> dict[str, Check]:
-    checks = _common(ctx)
-    for name in ctx.config.storage_locations():
-        if ctx.locations.reachable(name):
-            checks[f"storage_{name}"] = storage_check(ctx, name)
     beats = await _beats(ctx)
-    known = set(beats or {}) | {(ctx.config.meridian_region, s) for s in expected_services(ctx.config)}
-    for region, service in sorted(known):
-        checks[f"service_{region}_{service}"] = _service_check(beats, region, service)
-    return checks
+
+    async def database() -> bool:
+        return await _database(ctx)
+
+    return {"database": database, "storage": serving_storage_check(ctx),
+            "service_gateway": _service_check(beats, ctx.config.meridian_region, "gateway", unknown_is_fine=True)}
 
 
 async def warning_checks(ctx: HealthContext) -> dict[str, Check]:
-    async def disk_space_warning() -> bool:
-        low = [p for p in _disk_paths(ctx) if _free_fraction(p) < ctx.config.diskspace_health_warning_threshold]
-        if low:
-            raise CheckFailed(f"less than {ctx.config.diskspace_health_warning_threshold:.0%} free on {', '.join(low)}")
+    config = ctx.config
+    checks: dict[str, Check] = {"disk_space_warning": _disk_check(ctx, config.diskspace_health_warning_threshold),
+                                "bus": _bus(ctx)}
+
+    async def events_published() -> bool:
+        waiting = await ctx.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE created_at < clock_timestamp() - make_interval(secs => $1)",
+            config.meridian_outbox_relay_after_sec + 30)
+        if waiting:
+            raise CheckFailed(f"{waiting} event(s) wait in the outbox for the bus")
         return True
 
-    return {"disk_space_warning": disk_space_warning}
+    checks["events_published"] = events_published
+    checks["preferred_storage"] = storage_check(ctx, ctx.locations.own)
+    for name in config.storage_locations():
+        if name != ctx.locations.own and ctx.locations.reachable(name):
+            checks[f"storage_{name}"] = storage_check(ctx, name)
+    beats = await _beats(ctx)
+    known = set(beats or {}) | {(config.meridian_region, s) for s in expected_services(config)}
+    for region, service in sorted(known):
+        checks[f"service_{region}_{service}"] = _service_check(beats, region, service)
+    if config.feature_storage_replication:
+        checks["replication"] = _replication_check(ctx)
+    return checks
 
 
+def _replication_check(ctx: HealthContext) -> Check:
+    from shared.registry import replication
+
+    async def check() -> bool:
+        config = ctx.config
+        lagging = []
+        ids = {r["name"]: r["id"] for r in await ctx.pool.fetch("SELECT id, name FROM storage_locations")}
+        for name in config.storage_locations():
+            if name not in ids:
+                continue
+            blobs, size, oldest = await replication.under_replication(
+                ctx.pool, ids[name], default_target=name in config.distributed_storage_default_locations,
+                grace_s=config.meridian_reconcile_grace_sec)
+            if blobs and oldest > config.meridian_under_replication_warning_sec:
+                lagging.append(f"{name}: {blobs} blob(s), {size} bytes missing, the oldest for {oldest:.0f} s")
+        if lagging:
+            raise CheckFailed("under-replicated: " + "; ".join(lagging))
+        return True
+
+    return check
 KINDS = {"instance": instance_checks, "endtoend": endtoend_checks, "warning": warning_checks}
 PATHS = {"/health": "instance", "/health/instance": "instance", "/health/endtoend": "endtoend", "/status": "endtoend",
          "/health/warning": "warning"}

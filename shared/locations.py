@@ -1,8 +1,12 @@
 """Where a process finds blob bytes: its own location through a storage driver, other regions'
 locations through their blobstores (HTTP, signed tokens), with a circuit breaker per location so a
-failing one is skipped instead of failing every pull."""
+failing one is skipped instead of failing every pull, and where it writes: the first location in the
+region's preference order whose breaker is closed (its own, or, while that is down, the next one
+through its blobstore: push failover). `watch_own()` probes the own location so its breaker follows
+the store even when no request fails."""
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +18,9 @@ from shared import tokens
 from shared.config import Config
 from shared.logging import get_logger
 from shared.storage import StorageDriver, open_driver, paths
-from shared.tls import client_context
 from shared.storage.base import NotFound
+from shared.storage.remote import BlobstoreDriver
+from shared.tls import client_context
 
 log = get_logger(__name__)
 
@@ -50,9 +55,10 @@ class CircuitBreaker:
     def is_open(self, name: str) -> bool:
         return self._open_until.get(name, 0.0) > time.monotonic()
 
-    def failed(self, name: str) -> None:
+    def failed(self, name: str, *, quiet: bool = False) -> None:
         self._open_until[name] = time.monotonic() + self.retry_after
-        log.warning("location skipped", location=name, retry_after=self.retry_after)
+        if not quiet:
+            log.warning("location skipped", location=name, retry_after=self.retry_after)
 
     def succeeded(self, name: str) -> None:
         self._open_until.pop(name, None)
@@ -69,13 +75,65 @@ class Locations:
             for name, location in config.storage_locations().items()
             if name == self.own or name not in self.remote_urls
         }
+        # Other regions' locations, written through their blobstores when ours is down.
+        self.remote_drivers: dict[str, StorageDriver] = {
+            name: BlobstoreDriver(name, url, lambda action, key, name=name: self.token(name, action, key), self.http)
+            for name, url in self.remote_urls.items()
+        }
         self.breaker = CircuitBreaker(config.meridian_location_retry_after_sec)
         self.ssl = client_context(config_dir)
         self._http: aiohttp.ClientSession | None = None
+        self._watch: asyncio.Task | None = None
 
     @property
     def own_driver(self) -> StorageDriver:
         return self.drivers[self.own]
+
+    def driver(self, name: str) -> StorageDriver:
+        """The driver that reaches a location: direct, or through its blobstore."""
+        return self.drivers.get(name) or self.remote_drivers[name]
+
+    def write_target(self) -> str:
+        """Where new bytes go: the first location in the preference order that is not known to be
+        down; the own location when every one is (the write then fails and says so)."""
+        for name in self.preference:
+            if self.reachable(name) and not self.breaker.is_open(name):
+                return name
+        return self.own
+
+    def watch_own(self, interval: float = 5.0, timeout: float = 3.0, *, write: bool = True) -> None:
+        """Probe the own location every `interval` seconds, so its breaker opens while the store is
+        down (writes fail over at once instead of after a failed request) and closes when it answers.
+        The probe writes and deletes a small object (a store can answer reads and refuse writes);
+        in read-only mode it only stats."""
+        async def probe() -> None:
+            if not write:
+                await self.own_driver.stat(paths.HEALTH_STAT)
+                return
+            key = paths.health_probe()
+            await self.own_driver.put_bytes(key, b"probe")
+            await self.own_driver.delete(key)
+
+        async def watch() -> None:
+            while True:
+                try:
+                    await asyncio.wait_for(probe(), timeout)
+                    if self.breaker.is_open(self.own):
+                        log.info("location answers again", location=self.own)
+                    self.breaker.succeeded(self.own)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not self.breaker.is_open(self.own):
+                        log.warning("own location unreachable", location=self.own, error=f"{type(exc).__name__}: {exc}")
+                    self.breaker.failed(self.own, quiet=True)
+                await asyncio.sleep(interval)
+
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(watch())
+
+    def own_is_up(self) -> bool:
+        return not self.breaker.is_open(self.own)
 
     def http(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -159,6 +217,9 @@ class Locations:
         return OpenedBlob(name, start, length, chunks=chunks, _response=response)
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._http is not None:
             await self._http.close()
         for driver in self.drivers.values():

@@ -67,12 +67,32 @@ REPLICATION_COPIES = Counter("meridian_replication_copies_total", "Blobs copied 
 REPLICATION_BYTES = Counter("meridian_replication_bytes_total", "Bytes copied into this location", ["location"])
 REPLICATION_FAILURES = Counter(
     "meridian_replication_failures_total",
-    "Copy attempts that failed (corrupt: source bytes did not match the digest; gave_up: last delivery failed)",
+    "Copy attempts that failed (corrupt: source bytes did not match the digest; gave_up: recorded as failed after "
+    "its last attempt; target: this location's own storage failed, the copy is held)",
     ["location", "reason"],
 )
 REPLICATION_BACKLOG = Gauge(
-    "meridian_replication_backlog", "blob.written events not yet processed by this location's replicator",
+    "meridian_replication_backlog", "blob.written and blob.missing events not yet processed by this location's replicator",
     ["location"], multiprocess_mode="max",
+)
+REPLICATION_MISSING_BLOBS = Gauge(
+    "meridian_replication_missing_blobs", "Blobs that must be in this location and are not (anti-entropy's last count)",
+    ["location"], multiprocess_mode="max",
+)
+REPLICATION_MISSING_BYTES = Gauge(
+    "meridian_replication_missing_bytes", "Bytes of the blobs missing from this location", ["location"],
+    multiprocess_mode="max",
+)
+REPLICATION_OLDEST_MISSING = Gauge(
+    "meridian_replication_oldest_missing_seconds", "Age of the oldest blob missing from this location (0: none)",
+    ["location"], multiprocess_mode="max",
+)
+REPLICATION_REPAIRS_QUEUED = Counter(
+    "meridian_replication_repairs_queued", "Missing copies queued by anti-entropy", ["location"],
+)
+REPLICATION_HELD = Gauge(
+    "meridian_replication_held", "1 while copies into this location wait for its storage to answer", ["location"],
+    multiprocess_mode="max",
 )
 
 # Garbage collection: Quay's counter names, plus what Quay cannot tell (bytes reclaimed).

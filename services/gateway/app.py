@@ -13,7 +13,8 @@ from aiohttp import web
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
-from shared.errors import READ_ONLY_MESSAGE, RegistryError
+from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError, unavailable_error
+from shared.failures import dependency_down
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.locations import ensure_locations
@@ -63,10 +64,22 @@ async def registry_middleware(request: web.Request, handler):
         raise
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("unhandled error", path=request.path, method=request.method)
-        error = RegistryError("UNSUPPORTED", "internal error", status=500)
-        response = web.Response(status=500, body=error.body(), content_type="application/json")
+    except Exception as exc:
+        down = dependency_down(exc)
+        if down is None:
+            log.exception("unhandled error", path=request.path, method=request.method)
+            error = RegistryError("UNSUPPORTED", "internal error", status=500)
+        else:  # nothing was changed; the client retries after Retry-After
+            log.warning("dependency unavailable", what=down, path=request.path, method=request.method,
+                        error=f"{type(exc).__name__}: {exc}")
+            error = unavailable_error(down)
+        status = error.status
+        if request.path.startswith("/api/"):
+            body = ApiError(error.status, error.message, error_type=error.code.lower()).body()
+        else:
+            body = error.body()
+        response = web.Response(status=error.status, body=body if request.method != "HEAD" else None,
+                                content_type="application/json", headers=error.headers)
     finally:
         REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("request_id")
@@ -139,6 +152,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         await bus.connect()
         heartbeat = Heartbeat(bus, "gateway", config.meridian_region, config.meridian_heartbeat_interval_sec)
         locations = Locations(config, config_dir=config_dir)
+        locations.watch_own(interval=min(5.0, config.meridian_location_retry_after_sec),
+                            timeout=config.meridian_health_check_timeout_sec, write=not read_only)
         location_ids = await ensure_locations(pool, list(config.storage_locations()), read_only=read_only)
         relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
         if not read_only:  # nothing is written, so nothing waits to be relayed

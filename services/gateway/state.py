@@ -80,7 +80,12 @@ class Gateway:
 
     @property
     def write_location(self) -> str:
+        """The region's own location (exports live here); uploads go to `locations.write_target()`."""
         return self.locations.own
+
+    @property
+    def location_names(self) -> dict[int, str]:
+        return {location_id: name for name, location_id in self.location_ids.items()}
 
     @property
     def write_driver(self) -> StorageDriver:

@@ -236,7 +236,7 @@ class Collector:
     async def _clean_chunks(self, chunks: dict[str, list[str]], report: Report) -> None:
         for location, upload_ids in chunks.items():
             try:
-                await clean_location(self.locations, self.bus, location, self.config.meridian_upload_session_max_age_sec, upload_ids)
+                await clean_location(self.locations, self.bus, location, self.config.meridian_partial_object_max_age_sec, upload_ids)
             except StorageCommandFailed as exc:
                 report.errors.append(str(exc))
 
@@ -290,9 +290,9 @@ class Collector:
         return failed
 
     async def _clean_uploads(self, lock: Lock | None, report: Report, dry_run: bool) -> None:
-        max_age = self.config.meridian_upload_session_max_age_sec
-
-        stale = await self._transaction(lambda change: collection.remove_stale_uploads(change, max_age), lock)
+        config = self.config
+        stale = await self._transaction(lambda change: collection.remove_stale_uploads(
+            change, config.meridian_upload_session_max_age_sec, config.meridian_empty_upload_session_max_age_sec), lock)
         report.uploads += sum(len(v) for v in stale.values())
         if dry_run:
             return
@@ -300,6 +300,8 @@ class Collector:
         locations = set(self.locations.drivers) | set(self.locations.remote_urls) | set(stale)
         for location in sorted(locations):
             try:
-                await clean_location(self.locations, self.bus, location, max_age, stale.get(location, []))
+                # Leftovers of interrupted writes go once they made no progress for a while, not days.
+                await clean_location(self.locations, self.bus, location, config.meridian_partial_object_max_age_sec,
+                                     stale.get(location, []))
             except StorageCommandFailed as exc:
                 report.errors.append(str(exc))

@@ -1,14 +1,26 @@
-"""The replicator: copies blobs into its region's location.
+"""The replicator: copies blobs into its region's location, and heals what is missing there.
 
 It holds two durable JetStream consumers, shared by any number of replicas of one location:
 `replicator-<location>` on `<prefix>.events.blob.written.>` (every push, in every region) and
-`replicator-<location>-repair` on `<prefix>.events.blob.missing.<location>` (copies the reconciler or
-`backfill-replication` found missing here). For each event whose target locations include this one
-and that is not placed here yet, it streams the bytes from a location that has them (nearest first,
-skipping failing ones), verifies the digest while writing (a mismatch abandons the write, so nothing
-lands at the content address), records the placement (shared/registry/blobs.place, which writes
-blob.placed), then acks. Failures are NAKed with back-off; after the last delivery the failure is
-recorded in `replication_failures` and counted.
+`replicator-<location>-repair` on `<prefix>.events.blob.missing.<location>` (copies found missing).
+For each event whose target locations include this one and that is not placed here yet, it streams
+the bytes from a location that has them (nearest first, skipping failing ones), verifies the digest
+while writing (a mismatch abandons the write, so nothing lands at the content address), records the
+placement (shared/registry/blobs.place, which writes blob.placed), then acks.
+
+Nothing is dropped silently:
+- JetStream redelivers without limit; the replicator itself decides when a copy has failed: after
+  MERIDIAN_REPLICATION_MAX_DELIVER attempts that failed on the source side (no location could give
+  the bytes), or when a message keeps coming back because the process died while handling it (four
+  times that many deliveries). Either way the failure is recorded in `replication_failures`, counted
+  and logged before the message is terminated — and anti-entropy queues the copy again later.
+- A copy that fails because this location's own storage fails is not an attempt: the replicator marks
+  its location down, holds (stops fetching, NAKs what it holds) and resumes when a probe of the
+  storage answers. An outage of any length costs no deliveries.
+- Anti-entropy: every MERIDIAN_RECONCILE_INTERVAL_SEC one replica of the location (a KV lock) counts
+  what must be here and is not (metrics, /health/warning) and, when the repair queue is empty, queues
+  up to MERIDIAN_RECONCILE_BATCH of those copies as blob.missing events. Whatever went wrong (a crash,
+  the bus down, a storage outage, a location added), every blob converges with no command run.
 """
 from __future__ import annotations
 
@@ -26,6 +38,8 @@ from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, parse_digest, verified
+from shared.failures import dependency_down
+from shared.locks import KVLocks
 from shared.locations import BlobMissing, LocationUnavailable, Locations
 from shared.heartbeats import Heartbeat
 from shared.logging import REQUEST_ID_HEADER, get_logger
@@ -36,7 +50,8 @@ from shared.storage import paths
 from shared.metrics import (
     BUS_CONSUME_ERRORS,
     BUS_CONSUMED,
-    REPLICATION_BACKLOG, REPLICATION_BYTES, REPLICATION_COPIES, REPLICATION_FAILURES, REPLICATION_LAG,
+    REPLICATION_BACKLOG, REPLICATION_BYTES, REPLICATION_COPIES, REPLICATION_FAILURES, REPLICATION_HELD, REPLICATION_LAG,
+    REPLICATION_MISSING_BLOBS, REPLICATION_MISSING_BYTES, REPLICATION_OLDEST_MISSING, REPLICATION_REPAIRS_QUEUED,
 )
 from shared.model.locations import ensure_locations
 
@@ -44,9 +59,26 @@ log = get_logger("replicator")
 
 
 class CopyFailed(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    """No location could give the bytes (unreachable, missing, or corrupt): an attempt that counts."""
+
+
+class TargetUnavailable(Exception):
+    """This location's own storage failed while the copy was written: the copy waits for it."""
+
+
+class _SourceReadFailed(Exception):
+    def __init__(self, source: str, error: Exception) -> None:
+        super().__init__(f"{source}: {type(error).__name__}: {error}")
+        self.source = source
+
+
+async def _from(source: str, chunks):
+    """The source's bytes, with its failures told apart from the target's."""
+    try:
+        async for block in chunks:
+            yield block
+    except Exception as exc:
+        raise _SourceReadFailed(source, exc) from exc
 
 
 class Replicator:
@@ -59,10 +91,13 @@ class Replicator:
         self.pool: asyncpg.Pool | None = None
         self.registry: Registry | None = None
         self.relay: OutboxRelay | None = None
+        self.locks: KVLocks | None = None
         self.location_ids: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
         self._runner: asyncio.Task | None = None
         self._backlog_task: asyncio.Task | None = None
+        self._reconcile_task: asyncio.Task | None = None
+        self._held: dict[int, int] = {}  # stream sequence -> deliveries NAKed because our storage failed
         self._active = 0
         self._room = asyncio.Event()  # set while fewer than MERIDIAN_REPLICATION_CONCURRENCY copies run
         self._room.set()
@@ -82,11 +117,21 @@ class Replicator:
         await self.bus.connect()
         self.relay = OutboxRelay(self.pool, self.bus, relay_after=self.config.meridian_outbox_relay_after_sec)
         self.registry = Registry(self.pool, self.bus.subjects, self.config.meridian_region, self.relay)
-        removed = await self.locations.own_driver.clean_partial(self.config.meridian_partial_object_max_age_sec)
-        if removed:
-            log.info("removed interrupted copies", count=removed, location=self.location)
-        self._runner = asyncio.get_running_loop().create_task(self._run())
-        self._backlog_task = asyncio.get_running_loop().create_task(self._watch_backlog())
+        self.locks = KVLocks(self.bus.js, self.bus.subjects.locks_bucket, self.config.meridian_gc_lock_ttl_sec)
+        await self.locks.open()
+        try:
+            removed = await self.locations.own_driver.clean_partial(self.config.meridian_partial_object_max_age_sec)
+            if removed:
+                log.info("removed interrupted copies", count=removed, location=self.location)
+        except Exception as exc:  # the storage is down: copies wait for it, the cleanup for gc or the next start
+            log.warning("own location unreachable at start", location=self.location, error=f"{type(exc).__name__}: {exc}")
+        self.locations.watch_own(interval=min(5.0, self.config.meridian_location_retry_after_sec),
+                                 timeout=self.config.meridian_health_check_timeout_sec,
+                                 write=self.config.registry_state != "readonly")
+        loop = asyncio.get_running_loop()
+        self._runner = loop.create_task(self._run())
+        self._backlog_task = loop.create_task(self._watch_backlog())
+        self._reconcile_task = loop.create_task(self._reconcile_forever())
         await self.heartbeat.start()
         log.info("replicator ready", location=self.location, consumer=self.consumer)
 
@@ -95,7 +140,7 @@ class Replicator:
         redelivers them, and the next start removes the partial objects."""
         self._stopping.set()
         await self.heartbeat.stop()
-        tasks = [t for t in (self._runner, self._backlog_task) if t] + list(self._tasks)
+        tasks = [t for t in (self._runner, self._backlog_task, self._reconcile_task) if t] + list(self._tasks)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -114,13 +159,13 @@ class Replicator:
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.config.meridian_replication_ack_wait_sec,
-            max_deliver=self.config.meridian_replication_max_deliver,
+            max_deliver=-1,  # the replicator decides when a copy has failed, and records it (see _failed)
             max_ack_pending=self.config.meridian_replication_concurrency * 4,
             filter_subject=subject,
         )
         try:
             await js.add_consumer(self.bus.subjects.events_stream, config)
-        except nats.js.errors.BadRequestError as exc:
+        except nats.js.errors.BadRequestError as exc:  # an older config that cannot be updated in place
             log.warning("consumer exists with another config; using it as it is", consumer=durable, error=str(exc))
         return await js.pull_subscribe_bind(durable=durable, stream=self.bus.subjects.events_stream)
 
@@ -138,6 +183,11 @@ class Replicator:
                 if subscription is None:
                     subscription = await self._subscribe(durable, subject)
                 await self._room.wait()
+                if not self.locations.own_is_up():  # hold: nothing is fetched, no delivery is spent
+                    REPLICATION_HELD.labels(self.location).set(1)
+                    await asyncio.sleep(1)
+                    continue
+                REPLICATION_HELD.labels(self.location).set(0)
                 # Fetch only what can start now, so no message waits (unacknowledged) for a slot.
                 batch = 1 if repair else max(self.config.meridian_replication_concurrency - self._active, 1)
                 messages = await subscription.fetch(batch, timeout=1)
@@ -204,6 +254,12 @@ class Replicator:
         if self.config.registry_state == "readonly":
             await message.nak(delay=10)  # read-only pauses replication writes; nothing is lost
             return
+        # Deliveries this process held for its own storage are no attempt of the copy.
+        deliveries = message.metadata.num_delivered - self._held.get(message.metadata.sequence.stream, 0)
+        if deliveries > 4 * self.config.meridian_replication_max_deliver:
+            # Handled that often without an answer: the process died each time (killed, out of memory).
+            await self._give_up(message, digest, f"the replicator stopped during {deliveries - 1} attempts", deliveries)
+            return
         try:
             if self.location not in await self.targets(namespace):
                 await message.ack()
@@ -241,7 +297,8 @@ class Replicator:
             await message.in_progress()
 
     async def copy(self, digest: str, size: int, held: list[str]) -> str:
-        """Copy the bytes here from the nearest location that has them; returns that location."""
+        """Copy the bytes here from the nearest location that has them; returns that location.
+        Raises CopyFailed when no source could give them, TargetUnavailable when writing here failed."""
         errors = []
         for source in self.locations.candidates(held):
             try:
@@ -253,28 +310,93 @@ class Replicator:
             if opened.local_file is not None:
                 chunks = self.locations.drivers[source].read(paths.blob(digest))
             try:
-                await self.locations.own_driver.write(paths.blob(digest), verified(chunks, digest, size))
+                await self.locations.own_driver.write(paths.blob(digest), verified(_from(source, chunks), digest, size))
                 return source
             except DigestMismatch as exc:
                 REPLICATION_FAILURES.labels(self.location, "corrupt").inc()
                 log.error("source bytes do not match their digest; not placed", digest=digest, source=source, error=str(exc))
                 errors.append(f"{source}: corrupt: {exc}")
-            except Exception as exc:
+            except _SourceReadFailed as exc:
                 self.locations.breaker.failed(source)
-                errors.append(f"{source}: {type(exc).__name__}: {exc}")
+                errors.append(str(exc))
+            except Exception as exc:  # the write here failed: our storage, not the source's
+                self.locations.breaker.failed(self.location, quiet=True)
+                raise TargetUnavailable(f"{self.location}: {type(exc).__name__}: {exc}") from exc
             finally:
                 opened.release()
-        raise CopyFailed("unavailable", "; ".join(errors) or "no location holds the blob")
+        raise CopyFailed("; ".join(errors) or "no location holds the blob")
 
     async def _failed(self, message, digest: str, exc: Exception) -> None:
         BUS_CONSUME_ERRORS.labels(self.consumer).inc()
         deliveries = message.metadata.num_delivered
+        if isinstance(exc, TargetUnavailable) or dependency_down(exc) == "the database":
+            # Not this copy's fault: wait for our storage (or the database) and try again, however long.
+            REPLICATION_FAILURES.labels(self.location, "target").inc()
+            sequence = message.metadata.sequence.stream
+            self._held[sequence] = self._held.get(sequence, 0) + 1
+            if len(self._held) > 100_000:  # bounded: a forgotten count only makes the guard stricter
+                self._held.clear()
+            log.warning("copy held: this location cannot be written", digest=digest, location=self.location, error=str(exc))
+            await message.nak(delay=self.config.meridian_location_retry_after_sec)
+            return
         if deliveries >= self.config.meridian_replication_max_deliver:
-            REPLICATION_FAILURES.labels(self.location, "gave_up").inc()
-            log.error("replication gave up", digest=digest, location=self.location, deliveries=deliveries, error=str(exc))
-            await replication.record_failure(self.pool, digest, self.location, str(exc), deliveries)
-            await message.term()
-        else:
-            delay = min(2 ** (deliveries - 1), self.config.meridian_replication_max_backoff_sec)
-            log.warning("replication failed, retrying", digest=digest, location=self.location, deliveries=deliveries, retry_in=delay, error=str(exc))
-            await message.nak(delay=delay)
+            await self._give_up(message, digest, str(exc), deliveries)
+            return
+        delay = min(2 ** (deliveries - 1), self.config.meridian_replication_max_backoff_sec)
+        log.warning("replication failed, retrying", digest=digest, location=self.location, deliveries=deliveries, retry_in=delay,
+                    error=str(exc))
+        await message.nak(delay=delay)
+
+    async def _give_up(self, message, digest: str, reason: str, deliveries: int) -> None:
+        """Record, count and log the failure before the message goes: anti-entropy retries it later."""
+        REPLICATION_FAILURES.labels(self.location, "gave_up").inc()
+        log.error("replication gave up", digest=digest, location=self.location, deliveries=deliveries, error=reason)
+        await replication.record_failure(self.pool, digest, self.location, reason, deliveries)
+        await message.term()
+
+    # Anti-entropy.
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.meridian_reconcile_interval_sec)
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reconcile pass failed; the next one retries", error=f"{type(exc).__name__}: {exc}")
+
+    async def reconcile_once(self) -> int:
+        """Count what is missing here and queue up to a batch of it; returns how many were queued."""
+        if self.config.registry_state == "readonly":
+            return 0
+        lock = await self.locks.acquire(f"reconcile-{self.location}")
+        if lock is None:
+            return 0  # another replica of this location is at it
+        try:
+            location_id = self.location_ids[self.location]
+            default_target = self.location in self.config.distributed_storage_default_locations
+            grace = self.config.meridian_reconcile_grace_sec
+            blobs_missing, bytes_missing, oldest = await replication.under_replication(
+                self.pool, location_id, default_target=default_target, grace_s=grace)
+            REPLICATION_MISSING_BLOBS.labels(self.location).set(blobs_missing)
+            REPLICATION_MISSING_BYTES.labels(self.location).set(bytes_missing)
+            REPLICATION_OLDEST_MISSING.labels(self.location).set(oldest)
+            if not blobs_missing or not self.locations.own_is_up():
+                return 0
+            info = await self.bus.js.consumer_info(self.bus.subjects.events_stream, self.repair_consumer)
+            if info.num_pending + info.num_ack_pending:
+                return 0  # the last batch is still being worked through
+            missing = await replication.missing_copies(self.pool, location_id, default_target=default_target, grace_s=grace,
+                                                       limit=self.config.meridian_reconcile_batch)
+            async with self.registry.change(SYSTEM) as change:
+                for row in missing:
+                    await replication.queue_copy(change, digest=row["digest"], size=row["size"], target=self.location,
+                                                 namespace=row["namespace"], reason="reconcile")
+                lock.check()
+            REPLICATION_REPAIRS_QUEUED.labels(self.location).inc(len(missing))
+            log.info("missing copies queued", location=self.location, queued=len(missing), missing=blobs_missing,
+                     missing_bytes=bytes_missing, oldest_s=round(oldest, 1))
+            return len(missing)
+        finally:
+            await lock.release()

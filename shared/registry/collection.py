@@ -176,12 +176,15 @@ async def keep_placements(change: Change, blob_id: int, locations: list[str]) ->
         "AND p.blob_id = $1 AND NOT (l.name = ANY($2::text[]))", blob_id, locations)
 
 
-async def remove_stale_uploads(change: Change, max_age_s: float) -> dict[str, list[str]]:
-    """Upload sessions untouched for max_age_s: location -> their ids (whose chunks must go)."""
+async def remove_stale_uploads(change: Change, max_age_s: float, empty_max_age_s: float) -> dict[str, list[str]]:
+    """Upload sessions untouched for max_age_s, and sessions that never received a byte for
+    empty_max_age_s: location -> their ids (whose chunks must go)."""
     rows = await change.conn.fetch(
         "DELETE FROM upload_sessions u USING storage_locations l WHERE l.id = u.location_id "
-        "AND u.updated_at < now() - make_interval(secs => $1) RETURNING u.id::text AS id, l.name",
-        max_age_s)
+        "AND (u.updated_at < now() - make_interval(secs => $1) "
+        "     OR (u.size = 0 AND u.updated_at < now() - make_interval(secs => $2))) "
+        "RETURNING u.id::text AS id, l.name",
+        max_age_s, empty_max_age_s)
     found: dict[str, list[str]] = {}
     for row in rows:
         found.setdefault(row["name"], []).append(row["id"])

@@ -120,3 +120,35 @@ async def a_namespace_of(db: Db, blob_id: int) -> str | None:
     return await db.fetchval(
         "SELECT n.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id "
         "JOIN namespaces n ON n.id = r.namespace_id WHERE rb.blob_id = $1 LIMIT 1", blob_id)
+
+
+_MISSING = """
+FROM blobs b
+JOIN repository_blobs rb ON rb.blob_id = b.id
+JOIN repositories r ON r.id = rb.repository_id
+JOIN namespaces n ON n.id = r.namespace_id
+WHERE b.created_at < now() - make_interval(secs => $3)
+  AND NOT EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id AND p.location_id = $1)
+  AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id)
+  AND ($2 OR EXISTS (SELECT 1 FROM namespace_replication nr WHERE nr.namespace_id = n.id AND nr.location_id = $1))
+"""
+
+
+async def missing_copies(db: Db, location_id: int, *, default_target: bool, grace_s: float,
+                         limit: int) -> list[asyncpg.Record]:
+    """Blobs that must be in the location and are not, but are somewhere (oldest first): id, digest,
+    size, and a namespace whose setting (or the defaults) requires the copy."""
+    return await db.fetch(
+        f"SELECT b.id, b.digest, b.size, min(n.name) AS namespace, b.created_at {_MISSING} "
+        "GROUP BY b.id ORDER BY b.created_at LIMIT $4",
+        location_id, default_target, grace_s, limit)
+
+
+async def under_replication(db: Db, location_id: int, *, default_target: bool, grace_s: float) -> tuple[int, int, float]:
+    """(missing blobs, their bytes, age in seconds of the oldest) for one location."""
+    row = await db.fetchrow(
+        "SELECT count(*) AS blobs, coalesce(sum(size), 0)::bigint AS bytes, "
+        "coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest "
+        f"FROM (SELECT DISTINCT b.id, b.size, b.created_at {_MISSING}) AS missing",
+        location_id, default_target, grace_s)
+    return row["blobs"], row["bytes"], row["oldest"]

@@ -55,3 +55,10 @@ async def discard(db: Db, upload_id: uuid.UUID) -> None:
 
 async def count_open(db: Db) -> int:
     return await db.fetchval("SELECT count(*) FROM upload_sessions")
+
+
+async def relocate(db: Db, upload_id: uuid.UUID, expected_size: int, location_id: int) -> bool:
+    """Move a session that holds no chunk yet to another location (its own is down)."""
+    return bool(await db.fetchval(
+        "UPDATE upload_sessions SET location_id = $3, updated_at = now() WHERE id = $1 AND size = $2 RETURNING true",
+        upload_id, expected_size, location_id))

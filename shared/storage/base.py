@@ -52,7 +52,7 @@ class StorageDriver(Protocol):
 
     async def clean_partial(self, older_than: float) -> int:
         """Remove leftovers of interrupted writes (temporary files, unfinished multipart uploads)
-        older than `older_than` seconds; returns how many went."""
+        that made no progress for `older_than` seconds; returns how many went."""
 
     def local_file(self, path: str) -> Path | None:
         """A filesystem path the caller may sendfile, or None when the driver has none."""

@@ -199,7 +199,12 @@ class S3Driver:
         paginator = s3.get_paginator("list_multipart_uploads")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] <= cutoff:
+                if upload["Initiated"] > cutoff:
+                    continue
+                # A live writer uploads a part every PART_SIZE bytes: only one that stalled is dead.
+                parts = await s3.list_parts(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                last = max([p["LastModified"] for p in parts.get("Parts", [])] + [upload["Initiated"]])
+                if last <= cutoff:
                     await s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
                     removed += 1
         return removed

@@ -383,10 +383,11 @@ async def test_stale_upload_sessions_and_orphaned_multipart_uploads_are_cleaned(
     async with s3_client(url) as s3:
         listed = await s3.list_objects_v2(Bucket=name, Prefix=f"registry/uploads/{upload_id}/")
         assert listed.get("KeyCount", 0) == 0
-        # The multipart upload is younger than a minute: kept; at max age 0 it goes.
+        # The multipart upload made progress less than MERIDIAN_PARTIAL_OBJECT_MAX_AGE_SEC (default
+        # 10 minutes) ago: kept; once it has stalled that long it goes, whatever the sessions' age.
         uploads = await s3.list_multipart_uploads(Bucket=name)
         assert orphan["UploadId"] in [u["UploadId"] for u in uploads.get("Uploads", [])]
-    collector = await make_collector(reg.doc, MERIDIAN_UPLOAD_SESSION_MAX_AGE_SEC=0)
+    collector = await make_collector(reg.doc, MERIDIAN_PARTIAL_OBJECT_MAX_AGE_SEC=0)
     await collector.run_once()
     async with s3_client(url) as s3:
         uploads = await s3.list_multipart_uploads(Bucket=name)

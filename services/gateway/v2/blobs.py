@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.errors import RegistryError
+from shared.errors import RegistryError, unavailable_error
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
 from shared.logging import get_logger
@@ -65,8 +65,9 @@ async def _open_nearest(gw, digest: str, size: int, candidates: list[str], start
             log.warning("placement without bytes", digest=digest, location=name)
         except LocationUnavailable as exc:
             log.warning("location unavailable, trying the next", location=name, error=str(exc))
-    raise RegistryError("UNSUPPORTED", "no location holding this blob is reachable; retry later", status=503,
-                        detail={"digest": digest, "locations": candidates})
+    error = unavailable_error("every storage location holding this blob")
+    error.detail = {"digest": digest, "locations": candidates}
+    raise error
 
 
 async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamResponse:

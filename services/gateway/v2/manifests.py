@@ -10,10 +10,10 @@ from multidict import CIMultiDict
 from shared.config import IMAGE_CONFIG_TYPES, parse_duration
 from shared.digest import InvalidDigest, digest_of, parse_digest
 from shared.errors import RegistryError
+from shared.locations import BlobMissing, LocationUnavailable
 from shared.model import labels as label_model
 from shared.registry import actor_for, blobs, manifests, repositories, tags
 from shared.registry.manifests import NewManifest, unknown_reference
-from shared.storage import paths
 
 from ..auth import Action
 from . import manifest_rules as rules
@@ -114,7 +114,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
                 raise unknown_reference("manifest", child.digest, name)
             manifest.child_ids.append(known[child.digest])
             manifest.total_size += child.size
-    manifest.labels, manifest.expires_at = await _config_labels(gw, parsed, found)
+    manifest.labels, manifest.expires_at = await _config_labels(gw, name, parsed, found)
     async with gw.registry.change(actor_for(identity.principal)) as change:
         await manifests.put(change, repo, manifest, tag_names)
     audit(request, "push_repo", identity, name, manifest_digest=digest, tags=tag_names)
@@ -131,7 +131,29 @@ MAX_CONFIG_BYTES = 1 << 20
 EXPIRES_AFTER = "quay.expires-after"
 
 
-async def _config_labels(gw, parsed, found) -> tuple[dict[str, str], "dt.datetime | None"]:
+async def _read_small_blob(gw, name: str, digest: str) -> bytes:
+    """A small blob of the repository (an image config), from the nearest location holding it."""
+    blob = await blobs.in_repository(gw.pool, name, digest)
+    if blob is None:
+        raise LookupError(digest)
+    for location in gw.locations.candidates(blob.locations):
+        try:
+            opened = await gw.locations.open(location, digest, blob.size)
+        except (BlobMissing, LocationUnavailable):
+            continue
+        try:
+            if opened.local_file is not None:
+                return opened.local_file.read_bytes()
+            out = bytearray()
+            async for block in opened.chunks:
+                out += block
+            return bytes(out)
+        finally:
+            opened.release()
+    raise LookupError(digest)
+
+
+async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], "dt.datetime | None"]:
     """Labels of an image config (imported with the manifest), and the tag expiry that the
     `quay.expires-after` label asks for. A config that cannot be read or parsed imports nothing."""
     if parsed.config is None or parsed.config_media_type not in IMAGE_CONFIG_TYPES:
@@ -140,9 +162,9 @@ async def _config_labels(gw, parsed, found) -> tuple[dict[str, str], "dt.datetim
     if hit is None or hit[1] > MAX_CONFIG_BYTES:
         return {}, None
     try:
-        document = json.loads(await gw.write_driver.get_bytes(paths.blob(parsed.config.digest)))
+        document = json.loads(await _read_small_blob(gw, name, parsed.config.digest))
         raw = (document.get("config") or {}).get("Labels") or {}
-    except Exception:  # not here (placed elsewhere only) or not JSON: labels are a convenience
+    except Exception:  # unreachable right now, or not JSON: labels are a convenience
         return {}, None
     labels = {}
     for key, value in raw.items() if isinstance(raw, dict) else ():

@@ -11,15 +11,17 @@ import asyncio
 import re
 import uuid
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
 from shared.digest import Digest, hasher, update_hash
-from shared.errors import RegistryError
+from shared.errors import RegistryError, unavailable_error
+from shared.failures import dependency_down
 from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
 from shared.registry import actor_for, blobs, uploads
 from shared.registry.uploads import UploadSession
-from shared.storage import paths
+from shared.storage import StorageDriver, paths
 
 from ..auth import Action, Identity
 from ..state import Gateway, HashState
@@ -84,7 +86,7 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
     if wanted is not None:
         repo = await ensure_repository(request, name, identity)
         return await _monolithic(request, gw, name, repo.id, digest_param(wanted), identity)
-    location_id = gw.location_ids[gw.write_location]
+    location_id = gw.location_ids[gw.locations.write_target()]
     opened = await uploads.open_session(gw.pool, name, location_id)
     if opened is None:  # first push to this repository
         await ensure_repository(request, name, identity)
@@ -98,44 +100,58 @@ async def _monolithic(request: web.Request, gw: Gateway, name: str, repo_id: int
     """POST ?digest= with the whole blob: no session row is needed, the bytes are verified in flight."""
     upload_id = uuid.uuid4()
     running = hasher(digest.algorithm)
+    location = gw.locations.write_target()
     try:
-        chunk, size = await _store_chunk(request, gw, upload_id, 0, running)
+        chunk, size = await _store_chunk(request, gw, location, upload_id, 0, running)
         computed = Digest(f"{digest.algorithm}:{running.hexdigest()}")
-        return await _commit(gw, identity, name, None, repo_id, 0, [chunk], size, digest, computed)
+        return await _commit(gw, identity, name, location, None, repo_id, 0, [chunk], size, digest, computed)
     finally:
-        await gw.write_driver.delete_prefix(paths.upload_folder(upload_id))
+        await gw.locations.driver(location).delete_prefix(paths.upload_folder(upload_id))
 
 
-async def _store_chunk(request, gw: Gateway, upload_id: uuid.UUID, offset: int, running) -> tuple[str, int]:
-    """Stream the request body into one chunk object while hashing; returns (path, length)."""
+async def _store_chunk(request, gw: Gateway, location: str, upload_id: uuid.UUID, offset: int,
+                       running) -> tuple[str, int]:
+    """Stream the request body into one chunk object at `location` while hashing; (path, length).
+    A body that ends early is the client's fault (400); a store that fails is marked down (so the
+    next upload goes elsewhere) and answered 503."""
     expected = content_length(request)
     path = paths.upload_chunk(upload_id, offset)
+    driver = gw.locations.driver(location)
+    body_error: list[Exception] = []
 
     async def hashed():
         # Hash block N in a thread while the driver writes it and the next block is read: the
         # updates stay in order because each waits for the one before.
         pending = None
-        async for block in body_blocks(request):
-            if running is not None:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(update_hash(running, block))
-            yield block
+        try:
+            async for block in body_blocks(request):
+                if running is not None:
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(update_hash(running, block))
+                yield block
+        except (ConnectionResetError, EOFError, aiohttp.ClientPayloadError, web.HTTPException) as exc:
+            body_error.append(exc)
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("aiohttp"):  # payload errors: truncated or malformed body
+                body_error.append(exc)
+            raise
         if pending is not None:
             await pending
 
     try:
-        size = await gw.write_driver.write(path, hashed())
-    except (ConnectionResetError, EOFError) as exc:
-        raise RegistryError("SIZE_INVALID", f"request body ended early: {exc}") from None
+        size = await driver.write(path, hashed())
     except Exception as exc:
-        if type(exc).__module__.startswith("aiohttp"):  # payload errors: truncated or malformed body
-            raise RegistryError("SIZE_INVALID", f"request body ended before Content-Length bytes: {exc}") from None
+        if body_error:
+            raise RegistryError("SIZE_INVALID", f"request body ended before Content-Length bytes: {body_error[0]}") from None
+        if dependency_down(exc):
+            gw.locations.breaker.failed(location)
         raise
     if expected is not None and size != expected:
-        await gw.write_driver.delete(path)
+        await driver.delete(path)
         raise RegistryError("SIZE_INVALID", f"received {size} bytes, Content-Length said {expected}")
-    BYTES_PUSHED.labels(gw.write_location).inc(size)
+    BYTES_PUSHED.labels(location).inc(size)
     return path, size
 
 
@@ -144,6 +160,21 @@ async def _session(gw: Gateway, name: str, upload_text: str) -> UploadSession:
     if session is None:
         raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"upload": upload_text})
     return session
+
+
+async def _writable_location(gw: Gateway, session: UploadSession) -> str:
+    """Where the session's next chunk goes: its own location; an empty session whose location is
+    down moves to the current write target (push failover). A session with chunks in a location
+    that is down waits for it: 503, retry later."""
+    location = gw.location_names[session.location_id]
+    if gw.locations.breaker.is_open(location):
+        target = gw.locations.write_target()
+        if session.size == 0 and target != location:
+            if await uploads.relocate(gw.pool, session.id, 0, gw.location_ids[target]):
+                return target
+        if session.size:
+            raise unavailable_error(f"storage location {location}, which holds this upload's first chunks,")
+    return location
 
 
 def _check_content_range(request: web.Request, name: str, session: UploadSession) -> None:
@@ -165,14 +196,14 @@ def _check_content_range(request: web.Request, name: str, session: UploadSession
         raise RegistryError("SIZE_INVALID", f"Content-Range covers {end - start + 1} bytes, Content-Length is {length}")
 
 
-async def _take_chunk(request, gw: Gateway, name: str, session: UploadSession):
+async def _take_chunk(request, gw: Gateway, name: str, session: UploadSession, location: str):
     """Store the body as the next chunk (not yet recorded): (path or None if empty, length, running hash)."""
     _check_content_range(request, name, session)
     state = gw.hash_states.get(session.id, session.size)
     running = state.hasher.copy() if state else (hasher("sha256") if session.size == 0 else None)
-    path, size = await _store_chunk(request, gw, session.id, session.size, running)
+    path, size = await _store_chunk(request, gw, location, session.id, session.size, running)
     if size == 0:
-        await gw.write_driver.delete(path)
+        await gw.locations.driver(location).delete(path)
         return None, 0, running
     return path, size, running
 
@@ -181,12 +212,18 @@ async def patch_upload(request: web.Request, name: str, upload: str) -> web.Resp
     await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     session = await _session(gw, name, upload)
-    path, size, running = await _take_chunk(request, gw, name, session)
+    location = await _writable_location(gw, session)
+    path, size, running = await _take_chunk(request, gw, name, session, location)
     new_size = session.size
     if path is not None:
-        new_size = await uploads.append_chunk(gw.pool, session.id, session.size, path, size)
+        try:
+            new_size = await uploads.append_chunk(gw.pool, session.id, session.size, path, size)
+        except Exception:
+            # Not recorded (the database is away?): the client resends this chunk at the same offset.
+            await gw.locations.driver(location).delete(path)
+            raise
         if new_size is None:
-            await gw.write_driver.delete(path)
+            await gw.locations.driver(location).delete(path)
             raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first", headers={"Range": _range_value(session.size)})
     if running is not None:
         gw.hash_states.put(session.id, HashState(new_size, running))
@@ -204,7 +241,7 @@ async def cancel_upload(request: web.Request, name: str, upload: str) -> web.Res
     await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     session = await _session(gw, name, upload)
-    await _discard(gw, session.id)
+    await _discard(gw, session)
     return web.Response(status=204)
 
 
@@ -213,13 +250,14 @@ async def finish_upload(request: web.Request, name: str, upload: str) -> web.Res
     gw = gateway(request)
     digest = digest_param(request.query.get("digest"))
     session = await _session(gw, name, upload)
+    location = await _writable_location(gw, session)
     chunks, size = list(session.chunks), session.size
     state = gw.hash_states.get(session.id, session.size)
     running = state.hasher if state else None
     final = None
     if (content_length(request) or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked":
         # The final chunk is not recorded in the session: completing claims the session as it was.
-        final, length, running = await _take_chunk(request, gw, name, session)
+        final, length, running = await _take_chunk(request, gw, name, session, location)
         if final is not None:
             chunks.append(final)
             size += length
@@ -227,24 +265,24 @@ async def finish_upload(request: web.Request, name: str, upload: str) -> web.Res
         if running is not None and digest.algorithm == "sha256":
             computed = Digest(f"sha256:{running.hexdigest()}")
         else:
-            computed = await _rehash(gw, chunks, digest.algorithm)
-        return await _commit(gw, identity, name, session.id, session.repository_id, session.size, chunks, size, digest,
-                             computed)
+            computed = await _rehash(gw.locations.driver(location), chunks, digest.algorithm)
+        return await _commit(gw, identity, name, location, session.id, session.repository_id, session.size, chunks, size,
+                             digest, computed)
     except Exception as exc:
         if isinstance(exc, RegistryError) and exc.code == "DIGEST_INVALID":
-            await _discard(gw, session.id)  # bytes that hash to the wrong digest can never complete
+            await _discard(gw, session)  # bytes that hash to the wrong digest can never complete
         elif final is not None:
             # This request's final chunk was never recorded (another completion won, or the commit
             # failed): remove it, so nothing stays behind; a retry sends it again.
-            await gw.write_driver.delete(final)
+            await gw.locations.driver(location).delete(final)
         raise
 
 
-async def _rehash(gw: Gateway, chunks: list[str], algorithm: str) -> Digest:
+async def _rehash(driver: StorageDriver, chunks: list[str], algorithm: str) -> Digest:
     UPLOAD_REHASH.inc()
     running = hasher(algorithm)
     for chunk in chunks:
-        async for block in gw.write_driver.read(chunk):
+        async for block in driver.read(chunk):
             await update_hash(running, block)
     return Digest(f"{algorithm}:{running.hexdigest()}")
 
@@ -253,6 +291,7 @@ async def _commit(
     gw: Gateway,
     identity: Identity,
     name: str,
+    location: str,
     upload_id: uuid.UUID | None,
     repo_id: int,
     session_size: int,
@@ -264,7 +303,7 @@ async def _commit(
     """Verify, then record the blob; its bytes move to their content address inside the change."""
     if computed != wanted:
         raise RegistryError("DIGEST_INVALID", detail={"expected": wanted, "computed": computed})
-    driver = gw.write_driver
+    driver = gw.locations.driver(location)
 
     async def put_bytes() -> None:
         target = paths.blob(wanted)
@@ -277,7 +316,7 @@ async def _commit(
 
     async with gw.registry.change(actor_for(identity.principal)) as change:
         blob_id = await blobs.commit(change, repository=name, repository_id=repo_id, digest=wanted, size=size,
-                                     location=gw.write_location, location_id=gw.location_ids[gw.write_location],
+                                     location=location, location_id=gw.location_ids[location],
                                      put_bytes=put_bytes, upload_id=upload_id, upload_size=session_size)
     if blob_id is None:
         raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
@@ -287,7 +326,7 @@ async def _commit(
     return _created(name, wanted)
 
 
-async def _discard(gw: Gateway, upload_id: uuid.UUID) -> None:
-    gw.hash_states.drop(upload_id)
-    await uploads.discard(gw.pool, upload_id)
-    await gw.write_driver.delete_prefix(paths.upload_folder(upload_id))
+async def _discard(gw: Gateway, session: UploadSession) -> None:
+    gw.hash_states.drop(session.id)
+    await uploads.discard(gw.pool, session.id)
+    await gw.locations.driver(gw.location_names[session.location_id]).delete_prefix(paths.upload_folder(session.id))
