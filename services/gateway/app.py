@@ -22,6 +22,7 @@ from shared.locations import Locations
 from shared.heartbeats import Heartbeat
 from shared.model.audit import AuditBuffer
 from shared.servicekeys import PublicKeys
+from shared.storage import prepare_location
 
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .keys import InstanceKeys
@@ -139,6 +140,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         await bus.connect()
         heartbeat = Heartbeat(bus, "gateway", config.meridian_region, config.meridian_heartbeat_interval_sec)
         locations = Locations(config, config_dir=config_dir)
+        if not read_only:  # the region's own bucket is made here when missing (also `meridian storage init`)
+            await prepare_location(locations.own_driver, log)
         location_ids = await ensure_locations(pool, list(config.storage_locations()), read_only=read_only)
         relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
         if not read_only:  # nothing is written, so nothing waits to be relayed
