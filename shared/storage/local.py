@@ -20,13 +20,14 @@ class LocalDriver:
     def __init__(self, name: str, root: str) -> None:
         self.name = name
         self.root = Path(root)
+        self._made_root = not self.root.is_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".tmp").mkdir(exist_ok=True)
 
     async def prepare(self) -> bool:
-        created = not self.root.is_dir()
+        made, self._made_root = self._made_root or not self.root.is_dir(), False
         (self.root / ".tmp").mkdir(parents=True, exist_ok=True)
-        return created
+        return made
 
     def _path(self, path: str) -> Path:
         clean = os.path.normpath(path).lstrip("/")

@@ -196,9 +196,9 @@ async def test_local_file_is_the_bytes_or_none(driver):
 
 
 async def test_prepare_is_idempotent(driver):
-    # The fixture made the bucket, container or folder: prepare finds it and keeps what it holds.
+    await driver.prepare()  # the bucket or container exists (the fixture made it); a folder may be new
     await driver.put_bytes("kept/x", b"still here")
-    assert await driver.prepare() is False
+    assert await driver.prepare() is False  # found: nothing made, nothing lost
     assert await driver.get_bytes("kept/x") == b"still here"
 
 
