@@ -66,8 +66,14 @@ _known_secrets: set[str] = set()
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
 
 
+# Names that contain a secret-looking word but hold a path, a lifetime or an id.
+_NOT_SECRET_SUFFIXES = ("_location", "_filename", "_path", "_lifetime_s", "_expiration", "_ttl_sec", "_key_id")
+
+
 def is_secret_key(name: str) -> bool:
     low = str(name).lower()
+    if low.endswith(_NOT_SECRET_SUFFIXES):
+        return False
     return any(word in low for word in _SECRET_WORDS) or low.endswith("_key") or low == "key"
 
 
@@ -841,9 +847,10 @@ def check_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, in
     for variable in PREFERENCE_ENV:
         if environ.get(variable, "").strip():
             values["distributed_storage_preference"] = environ[variable].split()
-            values["_preference_source"] = variable
+            preference_source = variable
             break
-    preference_source = values.pop("_preference_source", None)
+    else:
+        preference_source = None
 
     config = Config(**values)
     _check_semantics(config, doc, lines, bad, preference_source, problems)
