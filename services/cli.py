@@ -345,8 +345,58 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_config_validate(args: argparse.Namespace) -> None:
-    config = _load(args.path)
-    print(f"{args.path}: valid ({len(config.storage_locations())} storage location(s), preference {' '.join(config.preferred_locations())})")
+    """Every problem of the file at once, one line each with file and line; warnings (unknown keys)
+    do not fail. Exit 2 when there is an error."""
+    from shared.config import check_file, scrub
+
+    config, problems = check_file(args.path)
+    errors = [p for p in problems if not p.warning]
+    for problem in problems:
+        print(problem.render(args.path), file=sys.stderr)
+    if errors:
+        print(f"meridian: {args.path}: {len(errors)} error(s); nothing was started", file=sys.stderr)
+        raise SystemExit(2)
+    opened = config.directly_opened_locations()
+    remote = [name for name in config.distributed_storage_config if name not in opened]
+    print(scrub(f"{args.path}: valid ({len(config.storage_locations())} storage location(s), preference "
+                f"{' '.join(config.preferred_locations())}, region {config.meridian_region}"
+                + (f"; reached through their blobstore: {' '.join(remote)}" if remote else "")
+                + (f"; {len(problems)} warning(s)" if problems else "") + ")"))
+
+
+def cmd_storage_init(args: argparse.Namespace) -> None:
+    """Create the bucket (container, folder) of each location this region opens itself when missing."""
+    from shared.config import scrub
+    from shared.storage import open_driver
+
+    config = _load(args.config)
+    opened = config.directly_opened_locations()
+    names = args.location or opened
+    unknown = [name for name in names if name not in config.distributed_storage_config]
+    if unknown:
+        _fail(f"--location {' '.join(unknown)}: expected one of {', '.join(config.distributed_storage_config)}")
+    remote = [name for name in names if name not in opened]
+    if remote:
+        _fail(f"{' '.join(remote)}: reached through its blobstore (MERIDIAN_BLOBSTORE_URLS); run `meridian storage "
+              "init` in the region that owns it")
+    locations = config.storage_locations()
+
+    async def run() -> int:
+        failed = 0
+        for name in names:
+            driver = open_driver(locations[name])
+            try:
+                created = await driver.prepare()
+                print(f"{name} ({locations[name].driver}): {'created' if created else 'exists'}")
+            except Exception as exc:  # noqa: BLE001 - reported per location, the others still run
+                failed += 1
+                print(scrub(f"meridian: {name} ({locations[name].driver}): {type(exc).__name__}: {exc}"), file=sys.stderr)
+            finally:
+                await driver.close()
+        return failed
+
+    if asyncio.run(run()):
+        raise SystemExit(1)
 
 
 def _run_tool(coro) -> dict:
@@ -627,9 +677,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
-    validate = config_sub.add_parser("validate", help="check a config.yaml and say what is wrong")
+    validate = config_sub.add_parser("validate", help="check a config.yaml: every problem at once, with file and line")
     validate.add_argument("path")
     validate.set_defaults(func=cmd_config_validate)
+
+    storage = sub.add_parser("storage", help="storage tools")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    init = storage_sub.add_parser("init", help="create the buckets (containers, folders) of this region's locations "
+                                              "when missing")
+    init.add_argument("--config", required=True)
+    init.add_argument("--location", action="append", help="only this location (repeatable; default: every location "
+                                                          "this region opens itself)")
+    init.set_defaults(func=cmd_storage_init)
     return parser
 
 

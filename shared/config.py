@@ -1,17 +1,26 @@
 """One config.yaml with Quay-compatible keys, decoded into msgspec Structs.
 
-A bad file fails at start with the key, the value and what was expected. Keys we do not know are
-kept out of the Struct but do not fail: operators bring whole Quay files.
+Operators bring Quay's file as they wrote it: numbers and booleans may be strings (`port: "443"`,
+`is_secure: 'true'`), Quay keys Meridian has no use for load and are ignored, and every storage
+driver of Quay is either served or refused with a reason. A bad file fails at start with every
+problem at once, each naming the file, the line, the key and what was expected; no message ever
+shows a secret (see `scrub`).
 """
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import msgspec
 import yaml
+
+from shared.quaykeys import IGNORED_QUAY_KEY_SUFFIXES, IGNORED_QUAY_KEYS
 
 IMAGE_CONFIG_TYPES = (
     "application/vnd.oci.image.config.v1+json",
@@ -44,64 +53,514 @@ DEFAULT_ARTIFACT_TYPES: dict[str, list[str]] = {
     ],
 }
 
-STORAGE_DRIVERS = ("LocalStorage", "S3Storage", "RadosGWStorage", "RHOCSStorage")
+
+# --------------------------------------------------------------------------------------------
+# Secrets: recognised by key name (and DSN passwords inside URLs); every value seen under such a
+# key is remembered so that `scrub` can take it out of any text: errors, logs, exception messages.
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "access_key", "account_key",
+                 "private", "psk", "dsn", "sas")
+# Shorter values are not masked inside free text: replacing every "k" in a log line helps nobody.
+MIN_SECRET_LENGTH = 6
+_known_secrets: set[str] = set()
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
+
+
+# Names that contain a secret-looking word but hold a path, a lifetime or an id.
+_NOT_SECRET_SUFFIXES = ("_location", "_filename", "_path", "_lifetime_s", "_expiration", "_ttl_sec", "_key_id")
+
+
+def is_secret_key(name: str) -> bool:
+    low = str(name).lower()
+    if low.endswith(_NOT_SECRET_SUFFIXES):
+        return False
+    return any(word in low for word in _SECRET_WORDS) or low.endswith("_key") or low == "key"
+
+
+def mask_url_passwords(text: str) -> str:
+    """`postgresql://user:pw@host/db` -> `postgresql://user:***@host/db`, anywhere in a text."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
+
+
+def register_secret(value: Any) -> None:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        text = str(value)
+        if len(text) >= MIN_SECRET_LENGTH:
+            _known_secrets.add(text)
+
+
+def scrub(text: str) -> str:
+    """The text with every known secret and every URL password replaced by ***."""
+    text = mask_url_passwords(str(text))
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _collect_secrets(value: Any, secret: bool = False) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _collect_secrets(item, secret or is_secret_key(key))
+    elif isinstance(value, list):
+        for item in value:
+            _collect_secrets(item, secret)
+    elif isinstance(value, str):
+        if secret:
+            register_secret(value)
+        for found in _URL_PASSWORD.finditer(value):
+            register_secret(found["password"])
+            from urllib.parse import unquote
+
+            register_secret(unquote(found["password"]))
+    elif secret:
+        register_secret(value)
+
+
+def redacted(value: Any, secret: bool = False) -> Any:
+    """A copy of a config document fit to show: secrets as "******", URL passwords masked."""
+    if isinstance(value, Mapping):
+        return {key: redacted(item, secret or is_secret_key(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item, secret) for item in value]
+    if secret and value not in (None, ""):
+        return "******"
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    return value
+
+
+def _show(key: str, value: Any) -> str:
+    """A value as an error message may print it."""
+    if is_secret_key(key.rsplit(".", 1)[-1]):
+        return "(a secret, not shown)"
+    if isinstance(value, (dict, list)):
+        return f"of type {'mapping' if isinstance(value, dict) else 'list'}"
+    return scrub(repr(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Problems: everything wrong with a file, reported together.
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+    line: int | None = None
+    warning: bool = False
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        kind = "warning: " if self.warning else ""
+        text = f"{where}: {kind}key {self.key}: {self.message}" if self.key else f"{where}: {kind}{self.message}"
+        return scrub(text)
 
 
 class ConfigError(Exception):
-    """A config file that cannot run; the message names the key, the value and what was expected."""
+    """A config that cannot run; the message names the file, line, key, value and what was expected,
+    one line per problem, and never a secret."""
+
+    def __init__(self, message: str | None = None, *, problems: list[Problem] | None = None,
+                 source: str = "config.yaml") -> None:
+        self.problems = list(problems or [])
+        self.source = source
+        if message is None:
+            message = "\n".join(p.render(source) for p in self.problems)
+        super().__init__(scrub(message))
 
 
-class LocalStorageParams(msgspec.Struct, forbid_unknown_fields=True):
-    storage_path: str
+# --------------------------------------------------------------------------------------------
+# YAML with line numbers.
+
+@dataclass
+class Document:
+    data: Any
+    source: str
+    lines: dict[tuple, int]
 
 
-class S3StorageParams(msgspec.Struct, forbid_unknown_fields=True):
-    """Params of the S3 family. RadosGW/RHOCS use hostname/port/is_secure like Quay's config."""
+def _record_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _record_lines(value_node, path + (key,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            _record_lines(item, path + (index,), lines)
 
-    storage_path: str = "/registry"
+
+def parse_yaml(text: str, source: str = "config.yaml") -> Document:
+    loader = yaml.SafeLoader(text)
+    loader.name = source  # marks name the file, not "<unicode string>"
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        text = f"not valid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.problem:
+            text += f" ({exc.context}" + (f" on line {exc.context_mark.line + 1})" if exc.context_mark else ")")
+        raise ConfigError(problems=[Problem("", text, mark.line + 1 if mark else None)], source=source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {type(exc).__name__}") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines)
+    return Document(data, source, lines)
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read config: not UTF-8 text") from None
+    return parse_yaml(text, str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Storage: Quay's drivers with Quay's parameter names. Every parameter is optional to the decoder;
+# `required` is enforced only for the locations this process opens itself, so a config may list
+# another region's location (reached through its blobstore, MERIDIAN_BLOBSTORE_URLS) by driver
+# name alone.
+
+class LocationParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    storage_path: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path",)
+
+    def missing(self) -> list[str]:
+        return [name for name in self.required if getattr(self, name) in (None, "")]
+
+
+class LocalStorageParams(LocationParams):
+    pass
+
+
+@dataclass(frozen=True)
+class AssumeRole:
+    """STSS3Storage: S3 credentials come from STS AssumeRole, refreshed before they expire."""
+    role_arn: str
+    access_key: str | None
+    secret_key: str | None
+    endpoint_url: str | None
+    region: str
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How an S3-family location is reached, whatever its driver spelled."""
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    region: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    signature_version: str | None = "s3v4"
+    connect_timeout: float = 5
+    read_timeout: float = 30
+    # GCS's XML API has no ListObjectsV2 and no multi-object delete.
+    list_version: int = 2
+    batch_delete: bool = True
+    # Stores that are not AWS get checksums only when an operation requires them (older Ceph, GCS
+    # and IBM reject the streaming checksum trailers newer botocore sends by default).
+    checksums_when_required: bool = False
+    assume_role: AssumeRole | None = None
+    cdn_host: str | None = None
+
+
+def build_endpoint_url(hostname: str, port: int | None = None, is_secure: bool = True) -> str:
+    """Quay's rule (storage/cloud.py): a scheme in the hostname wins over is_secure, a port in the
+    hostname wins over port."""
+    if not hostname.startswith(("http://", "https://")):
+        hostname = ("https://" if is_secure else "http://") + hostname
+    if port and not hostname.split(":")[-1].strip(" /").isdigit():
+        hostname = f"{hostname}:{port}"
+    return hostname
+
+
+def aws_endpoint(region: str | None) -> str | None:
+    if not region:
+        return None
+    url = f"https://s3.{region}.amazonaws.com"
+    return url + ".cn" if region.startswith("cn-") else url
+
+
+class S3StorageParams(LocationParams):
     s3_bucket: str | None = None
-    bucket_name: str | None = None  # RHOCSStorage spells it this way
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
-    access_key: str | None = None  # RadosGW/RHOCS spelling
-    secret_key: str | None = None
     s3_region: str | None = None
     host: str | None = None
-    hostname: str | None = None
     port: int | None = None
-    is_secure: bool = True
     endpoint_url: str | None = None
-    s3_signature_version: str | None = None
-    maximum_chunk_size_mb: int | None = None
-    server_side_assembly: bool | None = None
+    maximum_chunk_size_gb: float | None = None
+    minimum_chunk_size_mb: float | None = None
+    aws_session_token: str | None = None
+    signature_version: str | None = None
+    # Meridian's: the scheme for `host` when it has none (Quay's S3Storage always uses https).
+    is_secure: bool = True
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "s3_bucket")
 
     @property
-    def bucket(self) -> str:
-        return self.s3_bucket or self.bucket_name or ""
+    def cdn_host(self) -> str | None:
+        return None
 
-    @property
-    def key_id(self) -> str | None:
-        return self.s3_access_key or self.access_key
-
-    @property
-    def secret(self) -> str | None:
-        return self.s3_secret_key or self.secret_key
-
-    @property
-    def url(self) -> str | None:
+    def s3(self) -> S3Settings:
+        # Quay builds the AWS endpoint from s3_region and then ignores host; Meridian takes an
+        # explicit endpoint_url or host first, so an S3-compatible store may name its region too.
         if self.endpoint_url:
-            return self.endpoint_url
-        host = self.hostname or self.host
-        if not host:
-            return None
-        scheme = "https" if self.is_secure else "http"
-        return f"{scheme}://{host}:{self.port}" if self.port else f"{scheme}://{host}"
+            url = self.endpoint_url
+        elif self.host:
+            url = build_endpoint_url(self.host, self.port, self.is_secure)
+        else:
+            url = aws_endpoint(self.s3_region)
+        return S3Settings(
+            bucket=self.s3_bucket or "", prefix=(self.storage_path or "").strip("/"), endpoint_url=url,
+            region=self.s3_region or "us-east-1", access_key=self.s3_access_key or None,
+            secret_key=self.s3_secret_key or None, session_token=self.aws_session_token or None,
+            signature_version=self.signature_version or "s3v4", cdn_host=self.cdn_host,
+        )
+
+
+class CloudFrontedS3StorageParams(S3StorageParams):
+    cloudfront_distribution_domain: str | None = None
+    cloudfront_key_id: str | None = None
+    cloudfront_privatekey_filename: str | None = None
+    cloudfront_distribution_org_overrides: dict[str, str] | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "s3_bucket", "s3_region", "cloudfront_distribution_domain",
+                                           "cloudfront_key_id", "cloudfront_privatekey_filename")
+
+    @property
+    def cdn_host(self) -> str | None:
+        return self.cloudfront_distribution_domain
+
+
+class CloudFlareStorageParams(S3StorageParams):
+    cloudflare_domain: str | None = None
+    cloudflare_privatekey_filename: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "s3_bucket", "s3_region", "cloudflare_domain",
+                                           "cloudflare_privatekey_filename")
+
+    @property
+    def cdn_host(self) -> str | None:
+        return self.cloudflare_domain
+
+
+class AkamaiS3StorageParams(S3StorageParams):
+    akamai_domain: str | None = None
+    akamai_shared_secret: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "s3_bucket", "s3_region", "akamai_domain",
+                                           "akamai_shared_secret")
+
+    @property
+    def cdn_host(self) -> str | None:
+        return self.akamai_domain
+
+
+class STSS3StorageParams(LocationParams):
+    s3_bucket: str | None = None
+    sts_role_arn: str | None = None
+    sts_user_access_key: str | None = None
+    sts_user_secret_key: str | None = None
+    s3_region: str | None = None
+    endpoint_url: str | None = None
+    maximum_chunk_size_gb: float | None = None
+    signature_version: str | None = None
+    # Meridian's: where STS answers (Quay always asks AWS's STS).
+    sts_endpoint_url: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "s3_bucket")
+
+    def s3(self) -> S3Settings:
+        region = self.s3_region or "us-east-1"
+        role = None
+        if self.sts_role_arn:
+            role = AssumeRole(self.sts_role_arn, self.sts_user_access_key or None, self.sts_user_secret_key or None,
+                              self.sts_endpoint_url, region)
+        return S3Settings(
+            bucket=self.s3_bucket or "", prefix=(self.storage_path or "").strip("/"),
+            endpoint_url=self.endpoint_url or aws_endpoint(self.s3_region), region=region,
+            signature_version=self.signature_version or "s3v4", assume_role=role,
+        )
+
+
+class RadosGWStorageParams(LocationParams):
+    hostname: str | None = None
+    is_secure: bool = True
+    port: int | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    bucket_name: str | None = None
+    region_name: str | None = None
+    signature_version: str | None = None
+    minimum_chunk_size_mb: float | None = None
+    maximum_chunk_size_mb: float | None = None
+    server_side_assembly: bool = True
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "hostname", "access_key", "secret_key", "bucket_name")
+
+    def s3(self) -> S3Settings:
+        return S3Settings(
+            bucket=self.bucket_name or "", prefix=(self.storage_path or "").strip("/"),
+            endpoint_url=build_endpoint_url(self.hostname or "", self.port, self.is_secure),
+            region=self.region_name or "us-east-1", access_key=self.access_key or None,
+            secret_key=self.secret_key or None, signature_version=self.signature_version or "s3v4",
+            connect_timeout=5 if self.server_side_assembly else 60, read_timeout=60 if self.server_side_assembly else 600,
+            checksums_when_required=True,
+        )
+
+
+class RHOCSStorageParams(RadosGWStorageParams):
+    pass
+
+
+class IBMCloudStorageParams(LocationParams):
+    hostname: str | None = None
+    is_secure: bool = True
+    port: int | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    bucket_name: str | None = None
+    maximum_chunk_size_mb: float | None = None
+    signature_version: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "hostname", "access_key", "secret_key", "bucket_name")
+
+    def s3(self) -> S3Settings:
+        return S3Settings(
+            bucket=self.bucket_name or "", prefix=(self.storage_path or "").strip("/"),
+            endpoint_url=build_endpoint_url(self.hostname or "", self.port, self.is_secure), region="us-east-1",
+            access_key=self.access_key or None, secret_key=self.secret_key or None,
+            signature_version=self.signature_version or "s3v4", checksums_when_required=True,
+        )
+
+
+GCS_XML_API = "https://storage.googleapis.com"
+
+
+class GoogleCloudStorageParams(LocationParams):
+    access_key: str | None = None
+    secret_key: str | None = None
+    bucket_name: str | None = None
+    boto_timeout: float = 60
+    minimum_chunk_size_mb: float | None = None
+    signature_version: str | None = None
+    # Meridian's: another endpoint speaking GCS's XML (S3-interoperable) API; Quay's is fixed.
+    endpoint_url: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "access_key", "secret_key", "bucket_name")
+
+    def s3(self) -> S3Settings:
+        return S3Settings(
+            bucket=self.bucket_name or "", prefix=(self.storage_path or "").strip("/"),
+            endpoint_url=self.endpoint_url or GCS_XML_API, region="auto",
+            access_key=self.access_key or None, secret_key=self.secret_key or None,
+            signature_version=self.signature_version or "s3v4", connect_timeout=self.boto_timeout,
+            read_timeout=self.boto_timeout, list_version=1, batch_delete=False, checksums_when_required=True,
+        )
+
+
+class AzureStorageParams(LocationParams):
+    azure_container: str | None = None
+    azure_account_name: str | None = None
+    azure_account_key: str | None = None
+    sas_token: str | None = None
+    endpoint_url: str | None = None
+
+    required: ClassVar[tuple[str, ...]] = ("storage_path", "azure_container", "azure_account_name")
+
+    @property
+    def account_url(self) -> str:
+        return self.endpoint_url or f"https://{self.azure_account_name}.blob.core.windows.net"
+
+
+STORAGE_PARAMS: dict[str, type[LocationParams]] = {
+    "LocalStorage": LocalStorageParams,
+    "S3Storage": S3StorageParams,
+    "GoogleCloudStorage": GoogleCloudStorageParams,
+    "RadosGWStorage": RadosGWStorageParams,
+    "CloudFrontedS3Storage": CloudFrontedS3StorageParams,
+    "AzureStorage": AzureStorageParams,
+    "RHOCSStorage": RHOCSStorageParams,
+    "CloudFlareStorage": CloudFlareStorageParams,
+    "IBMCloudStorage": IBMCloudStorageParams,
+    "STSS3Storage": STSS3StorageParams,
+    "AkamaiS3Storage": AkamaiS3StorageParams,
+}
+STORAGE_DRIVERS = tuple(STORAGE_PARAMS)
+
+REFUSED_DRIVERS = {
+    "SwiftStorage": "Meridian has no Swift driver (no Swift server to test one against); most Swift "
+                    "clusters also serve the S3 API (the s3api middleware): use S3Storage with its host and keys, "
+                    "or RadosGWStorage for Ceph",
+    "MultiCDNStorage": "Meridian does not choose between CDNs by rule; use the CDN's own driver "
+                       "(CloudFrontedS3Storage, CloudFlareStorage or AkamaiS3Storage) for each location, with "
+                       "the parameters of MultiCDNStorage's storage_config and of one provider",
+}
 
 
 class StorageLocation(msgspec.Struct):
     name: str
     driver: str
-    params: LocalStorageParams | S3StorageParams | Any
+    params: Any  # one of STORAGE_PARAMS' classes
+
+
+def _decode_params(name: str, driver: str, params: Mapping, lines: dict[tuple, int]) -> tuple[LocationParams | None, list[Problem]]:
+    """Each parameter on its own, so every mistake of a location is reported at once."""
+    kind = STORAGE_PARAMS[driver]
+    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
+    base = ("DISTRIBUTED_STORAGE_CONFIG", name)
+    problems: list[Problem] = []
+    values = {}
+    for param, value in params.items():
+        key = f"DISTRIBUTED_STORAGE_CONFIG.{name}.{param}"
+        line = lines.get(base + (1, param)) or lines.get(base)
+        field = fields.get(param)
+        if field is None:
+            suggestion = _suggest(str(param), list(fields))
+            problems.append(Problem(key, f"unknown parameter of {driver}{suggestion}; expected some of "
+                                         f"{', '.join(sorted(fields))}", line))
+            continue
+        ok, converted, problem = _convert(key, value, field.type, line)
+        if ok:
+            values[field.name] = converted
+        else:
+            problems.append(problem)
+    if problems:
+        return None, problems
+    return kind(**values), []
+
+
+def decode_location(name: str, spec: Any, lines: dict[tuple, int] | None = None) -> tuple[StorageLocation | None, list[Problem]]:
+    lines = lines or {}
+    key = f"DISTRIBUTED_STORAGE_CONFIG.{name}"
+    line = lines.get(("DISTRIBUTED_STORAGE_CONFIG", name))
+    if not isinstance(spec, list) or len(spec) != 2 or not isinstance(spec[1], Mapping):
+        return None, [Problem(key, f"value {_show(key, spec)} is invalid: expected [DriverName, {{parameters}}], "
+                                   "e.g. [S3Storage, {s3_bucket: ..., storage_path: /registry}]", line)]
+    driver, params = spec
+    if driver in REFUSED_DRIVERS:
+        return None, [Problem(key, f"driver {driver} is not supported: {REFUSED_DRIVERS[driver]}", line)]
+    if driver not in STORAGE_PARAMS:
+        return None, [Problem(key, f"driver {driver!r} is not supported: expected one of {', '.join(STORAGE_DRIVERS)}", line)]
+    decoded, problems = _decode_params(name, driver, params, lines)
+    if decoded is None:
+        return None, problems
+    return StorageLocation(name, driver, decoded), []
 
 
 class Config(msgspec.Struct, rename="upper", kw_only=True):
@@ -210,146 +669,307 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_health_listen: str = "0.0.0.0:8084"
     meridian_replicator_listen: str = "0.0.0.0:8083"
 
+
     def storage_locations(self) -> dict[str, StorageLocation]:
-        return {loc.name: loc for loc in _decode_locations(self.distributed_storage_config)}
+        found = {}
+        for name, spec in self.distributed_storage_config.items():
+            location, problems = decode_location(name, spec)
+            if location is None:
+                raise ConfigError(problems=problems)
+            found[name] = location
+        return found
 
     def preferred_locations(self) -> list[str]:
-        env = os.environ.get("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE") or os.environ.get(
-            "QUAY_DISTRIBUTED_STORAGE_PREFERENCE"
-        )
-        if env:
-            return env.split()
+        """This region's locations, nearest first; the first is its own (pushes are written there).
+        The environment's preference was folded into DISTRIBUTED_STORAGE_PREFERENCE at load."""
         return list(self.distributed_storage_preference) or list(self.distributed_storage_config)
 
-
-def _decode_locations(raw: dict[str, list[Any]]) -> list[StorageLocation]:
-    out = []
-    for name, spec in raw.items():
-        key = f"DISTRIBUTED_STORAGE_CONFIG.{name}"
-        if not isinstance(spec, list) or len(spec) != 2 or not isinstance(spec[1], dict):
-            raise ConfigError(
-                f"{key}: value {spec!r} is invalid: expected [DriverName, {{params}}]"
-            )
-        driver, params = spec
-        if driver not in STORAGE_DRIVERS:
-            raise ConfigError(
-                f"{key}: driver {driver!r} is not supported: expected one of {', '.join(STORAGE_DRIVERS)}"
-            )
-        kind = LocalStorageParams if driver == "LocalStorage" else S3StorageParams
-        try:
-            decoded = msgspec.convert(params, kind)
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"{key}: value {params!r} is invalid: {_explain(exc)}") from None
-        if isinstance(decoded, S3StorageParams) and not decoded.bucket:
-            raise ConfigError(f"{key}: value {params!r} is invalid: expected an s3_bucket (or bucket_name)")
-        out.append(StorageLocation(name, driver, decoded))
-    return out
+    def directly_opened_locations(self) -> list[str]:
+        """Locations this region opens with their own driver: its own, and every location that has no
+        blobstore URL (the others are reached through their blobstore)."""
+        own = self.preferred_locations()[0] if self.distributed_storage_config else None
+        return [name for name in self.distributed_storage_config
+                if name == own or name not in self.meridian_blobstore_urls]
 
 
-_PATH_RE = re.compile(r"at `\$(.*)`")
+# --------------------------------------------------------------------------------------------
+# Decoding: key by key, Quay's value types, all problems at once.
+
+_FIELDS = {f.encode_name: f for f in msgspec.structs.fields(Config)}
+IGNORED_KEYS: dict[str, str] = {key: reason for reason, keys in IGNORED_QUAY_KEYS.items() for key in keys
+                                if key not in _FIELDS}
+LISTEN_KEYS = tuple(name for name in _FIELDS if name.endswith("_LISTEN"))
+PREFERENCE_ENV = ("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE", "QUAY_DISTRIBUTED_STORAGE_PREFERENCE")
+REGION_ENV = "MERIDIAN_REGION"
 
 
-def _explain(exc: msgspec.ValidationError) -> str:
-    return str(exc).replace("`$.", "`").replace("`$", "`")
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
-def _value_at(doc: Any, path: str) -> tuple[str, Any]:
-    """Walk a msgspec error path like `.DB_URI` or `.X[0]` through the raw document."""
-    parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
-    value, names = doc, []
-    for key, index in parts:
-        try:
-            if key:
-                names.append(key)
-                value = value[key]
-            else:
-                names[-1:] = [f"{names[-1] if names else ''}[{index}]"]
-                value = value[int(index)]
-        except (KeyError, IndexError, TypeError):
-            return ".".join(names), None
-    return ".".join(names), value
+# Quay keys whose value asks for something Meridian cannot do, where ignoring it would weaken what the
+# operator relies on: refused, with the reason.
+REFUSED_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "AUTHENTICATION_TYPE": (
+        lambda value: value not in (None, "Database"),
+        "expected Database: Meridian signs users in only against its own database; LDAP, OIDC, JWT, Keystone "
+        "and AppToken sign-in are not implemented, and starting anyway would lock those users out"),
+    "FEATURE_RESTRICTED_USERS": (
+        _truthy, "expected false: restricted users are not implemented, so they would get every right of an "
+                 "ordinary user"),
+    "FEATURE_IMMUTABLE_TAGS": (
+        _truthy, "expected false: immutable tags are not implemented, so a tag you made immutable could be "
+                 "overwritten"),
+    "FEATURE_FIPS": (_truthy, "expected false: Meridian makes no FIPS 140 claim"),
+}
+
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
+               "array": "a list", "object": "a mapping", "null": "nothing"}
+_BOOL_WORDS = {"yes": True, "on": True, "no": False, "off": False}
+_ERROR_PATH = re.compile(r" - at `\$(.*)`$")
 
 
-def parse_config(doc: Any, source: str = "config.yaml") -> Config:
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(doc).__name__}")
+def _suggest(key: str, candidates: list[str]) -> str:
+    upper = {c.upper(): c for c in candidates}
+    if key.upper() in upper and key != upper[key.upper()]:
+        return f" (did you mean {upper[key.upper()]}?)"
+    close = difflib.get_close_matches(key.upper(), list(upper), n=1, cutoff=0.8)
+    return f" (did you mean {upper[close[0]]}?)" if close else ""
+
+
+def _allowed_literals(typ: Any) -> list[str]:
+    for arg in (typing.get_args(typ) or ()):
+        found = _allowed_literals(arg)
+        if found:
+            return found
+    if typing.get_origin(typ) is Literal:
+        return [str(v) for v in typing.get_args(typ)]
+    return []
+
+
+def _lax(value: Any, typ: Any) -> Any:
+    """What msgspec's lax mode does not do on its own: YAML 1.1 booleans given as strings ('yes',
+    'off'), and a number where a string is expected (an access key or password of digits only,
+    which YAML reads as a number)."""
+    args = typing.get_args(typ) or (typ,)
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS and bool in args:
+        return _BOOL_WORDS[value.strip().lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and str in args and int not in args and float not in args:
+        return str(value)
+    return value
+
+
+def _convert(key: str, value: Any, typ: Any, line: int | None) -> tuple[bool, Any, Problem | None]:
     try:
-        config = msgspec.convert(doc, Config)
+        return True, msgspec.convert(_lax(value, typ), typ, strict=False), None
     except msgspec.ValidationError as exc:
         message = str(exc)
-        match = _PATH_RE.search(message)
-        key, value = _value_at(doc, match.group(1)) if match else ("?", None)
-        expected = message.split(" - at ")[0]
-        raise ConfigError(f"{source}: key {key}: value {value!r} is invalid: {expected}") from None
-    _check_semantics(config, source)
-    return config
+        found = _ERROR_PATH.search(message)
+        sub = found.group(1) if found else ""
+        shown_key = key + sub
+        shown_value = _value_at(value, sub)
+        text = message[: found.start()] if found else message
+        expected = re.match(r"Expected `([^`]+)`, got `([^`]+)`", text)
+        if expected:
+            parts = [part.strip() for part in expected.group(1).split("|")]
+            words = " or ".join(_TYPE_WORDS.get(part, part) for part in parts if part != "null" or len(parts) == 1)
+            explanation = f"expected {words}"
+        elif text.startswith("Invalid enum value"):
+            explanation = f"expected one of {', '.join(_allowed_literals(typ))}"
+        else:
+            explanation = text[0].lower() + text[1:]
+        return False, None, Problem(shown_key, f"value {_show(shown_key, shown_value)} is invalid: {explanation}", line)
 
 
-def _check_semantics(config: Config, source: str) -> None:
-    locations = config.storage_locations()
-    if not locations:
-        raise ConfigError(f"{source}: key DISTRIBUTED_STORAGE_CONFIG: value {{}} is invalid: expected at least one location")
+def _value_at(value: Any, path: str) -> Any:
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
+        try:
+            value = value[name] if name else value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (`[v6]:port` for IPv6); raises ValueError saying what was expected."""
+    expected = "expected host:port, e.g. 0.0.0.0:8080, 127.0.0.1:8080 or [::]:8080"
+    found = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]*):(\d{1,5})", value.strip())
+    if not found:
+        raise ValueError(expected)
+    host, port = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is out of range: expected 1 to 65535")
+    try:
+        if found.group(1):
+            ipaddress.IPv6Address(host)
+        elif host and re.fullmatch(r"[0-9.]+", host):
+            ipaddress.IPv4Address(host)
+        elif host and not all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", part) for part in host.split(".")):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address or host name: {expected}") from None
+    return host or "0.0.0.0", int(port)
+
+
+def check_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, int] | None = None,
+                 environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Problem]]:
+    """Decode a config document; returns the Config (None when there are errors) and every problem
+    (errors and warnings). Never raises for a bad document."""
+    lines = lines or {}
+    environ = os.environ if environ is None else environ
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        return None, [Problem("", f"expected a mapping of keys at the top level, got {type(doc).__name__}", 1)]
+    _collect_secrets(doc)
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for key, value in doc.items():
+        line = lines.get((key,))
+        if not isinstance(key, str):
+            problems.append(Problem(repr(key), "keys are names in capitals, e.g. SERVER_HOSTNAME", line))
+            continue
+        field = _FIELDS.get(key)
+        if field is not None:
+            ok, converted, problem = _convert(key, value, field.type, line)
+            if ok:
+                values[field.name] = converted
+            else:
+                bad.add(key)
+                problems.append(problem)
+        elif key in REFUSED_VALUES:
+            refuse, why = REFUSED_VALUES[key]
+            if refuse(value):
+                problems.append(Problem(key, f"value {_show(key, value)} is refused: {why}", line))
+        elif key in IGNORED_KEYS or key.endswith(IGNORED_QUAY_KEY_SUFFIXES):
+            continue
+        else:
+            suggestion = _suggest(key, list(_FIELDS) + list(IGNORED_KEYS) + list(REFUSED_VALUES))
+            problems.append(Problem(key, f"unknown key, ignored{suggestion}", line, warning=True))
+
+    region = environ.get(REGION_ENV)
+    if region is not None:
+        if region.strip():
+            values["meridian_region"] = region.strip()
+        else:
+            problems.append(Problem(f"{REGION_ENV} (environment)", "value '' is invalid: expected a region name"))
+    for variable in PREFERENCE_ENV:
+        if environ.get(variable, "").strip():
+            values["distributed_storage_preference"] = environ[variable].split()
+            preference_source = variable
+            break
+    else:
+        preference_source = None
+
+    config = Config(**values)
+    _check_semantics(config, doc, lines, bad, preference_source, problems)
+    errors = [p for p in problems if not p.warning]
+    problems.sort(key=lambda p: (p.line or 0, p.warning))
+    return (None if errors else config), problems
+
+
+def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad: set[str],
+                     preference_source: str | None, problems: list[Problem]) -> None:
+    def problem(key: str, message: str, path: tuple | None = None) -> None:
+        problems.append(Problem(key, message, lines.get(path or (key.split(".")[0],))))
+
+    locations: dict[str, StorageLocation] = {}
+    if "DISTRIBUTED_STORAGE_CONFIG" not in bad:
+        for name, spec in config.distributed_storage_config.items():
+            location, found = decode_location(name, spec, lines)
+            problems.extend(found)
+            if location is not None:
+                locations[name] = location
+        if not config.distributed_storage_config:
+            problem("DISTRIBUTED_STORAGE_CONFIG", "value {} is invalid: expected at least one location")
+    names = list(config.distributed_storage_config)
     for key in ("DISTRIBUTED_STORAGE_PREFERENCE", "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS"):
-        for name in getattr(config, key.lower()):
-            if name not in locations:
-                raise ConfigError(
-                    f"{source}: key {key}: value {name!r} is invalid: expected one of the locations "
-                    f"in DISTRIBUTED_STORAGE_CONFIG ({', '.join(locations)})"
-                )
-    preference = config.preferred_locations()
-    for name in preference:
-        if name not in locations:
-            raise ConfigError(
-                f"storage preference (QUAY_DISTRIBUTED_STORAGE_PREFERENCE/MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE "
-                f"or DISTRIBUTED_STORAGE_PREFERENCE): value {name!r} is invalid: expected one of {', '.join(locations)}"
-            )
-    if not config.db_uri.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"{source}: key DB_URI: value {config.db_uri!r} is invalid: expected a postgresql:// URI")
-    if not config.nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise ConfigError(f"{source}: key NATS_URL: value {config.nats_url!r} is invalid: expected a nats:// URL")
-    for name, url in config.meridian_blobstore_urls.items():
-        if name not in locations:
-            raise ConfigError(
-                f"{source}: key MERIDIAN_BLOBSTORE_URLS.{name}: value {url!r} is invalid: expected a location "
-                f"of DISTRIBUTED_STORAGE_CONFIG ({', '.join(locations)})"
-            )
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{source}: key MERIDIAN_BLOBSTORE_URLS.{name}: value {url!r} is invalid: expected an http(s) URL")
-    if config.meridian_blobstore_urls and len(config.meridian_service_secret or "") < 32:
-        raise ConfigError(
-            f"{source}: key MERIDIAN_SERVICE_SECRET: value is invalid: expected a secret of at least 32 characters "
-            "(blobstores authenticate each other with it); generate one with `openssl rand -hex 32`"
-        )
-    if config.feature_storage_replication:
-        if not (os.environ.get("QUAY_DISTRIBUTED_STORAGE_PREFERENCE") or os.environ.get("MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE") or config.distributed_storage_preference):
-            raise ConfigError(
-                "Missing storage preference for geo-replication. Set DISTRIBUTED_STORAGE_PREFERENCE in config.yaml "
+        if key in bad or (key == "DISTRIBUTED_STORAGE_PREFERENCE" and preference_source):
+            continue
+        for index, name in enumerate(getattr(config, key.lower())):
+            if name not in names:
+                problem(key, f"value {name!r} is invalid: expected one of the locations in DISTRIBUTED_STORAGE_CONFIG "
+                             f"({', '.join(names)})", (key, index))
+    preference_ok = True
+    if preference_source:
+        for name in config.distributed_storage_preference:
+            if name not in names:
+                preference_ok = False
+                problems.append(Problem(
+                    f"{preference_source} (environment)",
+                    f"storage preference value {name!r} is invalid: expected one of {', '.join(names)} "
+                    "(QUAY_DISTRIBUTED_STORAGE_PREFERENCE/MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE or "
+                    "DISTRIBUTED_STORAGE_PREFERENCE)"))
+    elif any(name not in names for name in config.distributed_storage_preference):
+        preference_ok = False
+
+    if "DB_URI" not in bad and not config.db_uri.startswith(("postgresql://", "postgres://")):
+        problem("DB_URI", f"value {_show('DB_URI', config.db_uri)} is invalid: expected a postgresql:// URI "
+                          "(Meridian runs on PostgreSQL only)")
+    if "NATS_URL" not in bad and not config.nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        problem("NATS_URL", f"value {_show('NATS_URL', config.nats_url)} is invalid: expected a nats:// URL")
+    if "MERIDIAN_BLOBSTORE_URLS" not in bad:
+        for name, url in config.meridian_blobstore_urls.items():
+            key = f"MERIDIAN_BLOBSTORE_URLS.{name}"
+            if name not in names:
+                problem(key, f"value {_show(key, url)} is invalid: expected a location of DISTRIBUTED_STORAGE_CONFIG "
+                             f"({', '.join(names)})", ("MERIDIAN_BLOBSTORE_URLS", name))
+            if not url.startswith(("http://", "https://")):
+                problem(key, f"value {_show(key, url)} is invalid: expected an http(s) URL", ("MERIDIAN_BLOBSTORE_URLS", name))
+        if config.meridian_blobstore_urls and len(config.meridian_service_secret or "") < 32:
+            problem("MERIDIAN_SERVICE_SECRET", "value is invalid: expected a secret of at least 32 characters "
+                                               "(blobstores authenticate each other with it); generate one with "
+                                               "`openssl rand -hex 32`", ("MERIDIAN_SERVICE_SECRET",) if "MERIDIAN_SERVICE_SECRET" in doc else ("MERIDIAN_BLOBSTORE_URLS",))
+    if config.feature_storage_replication and not config.distributed_storage_preference:
+        problems.append(Problem(
+            "", "Missing storage preference for geo-replication. Set DISTRIBUTED_STORAGE_PREFERENCE in config.yaml "
                 "or the QUAY_DISTRIBUTED_STORAGE_PREFERENCE (or MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE) environment "
-                "variable to this region's locations, nearest first, e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\""
-            )
-    for option in config.tag_expiration_options:
-        if parse_duration(option) is None:
-            raise ConfigError(f"{source}: key TAG_EXPIRATION_OPTIONS: value {option!r} is invalid: expected a number "
-                              "followed by s, m, h, d or w (e.g. 2w)")
-    if parse_duration(config.default_tag_expiration) is None:
-        raise ConfigError(f"{source}: key DEFAULT_TAG_EXPIRATION: value {config.default_tag_expiration!r} is invalid: "
-                          "expected a number followed by s, m, h, d or w (e.g. 2w)")
-    if config.default_tag_expiration not in config.tag_expiration_options:
-        raise ConfigError(f"{source}: key DEFAULT_TAG_EXPIRATION: value {config.default_tag_expiration!r} is invalid: "
-                          f"expected one of TAG_EXPIRATION_OPTIONS ({', '.join(config.tag_expiration_options)})")
-    if config.instance_service_key_refresh >= config.instance_service_key_expiration:
-        raise ConfigError(f"{source}: key INSTANCE_SERVICE_KEY_REFRESH: value {config.instance_service_key_refresh!r} "
-                          "is invalid: expected fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
-    for key in ("meridian_replication_concurrency", "meridian_replication_max_deliver"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{source}: key {key.upper()}: value {getattr(config, key)!r} is invalid: expected at least 1")
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
-        raise ConfigError(
-            f"{source}: key MERIDIAN_BUS_PREFIX: value {config.meridian_bus_prefix!r} is invalid: "
-            "expected letters, digits, '_' or '-'"
-        )
+                "variable to this region's locations, nearest first, e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\"",
+            lines.get(("FEATURE_STORAGE_REPLICATION",))))
+
+    # Parameters a location needs are required only where this region opens it itself.
+    if preference_ok and names and "MERIDIAN_BLOBSTORE_URLS" not in bad:
+        own = config.preferred_locations()[0]
+        for name in config.directly_opened_locations():
+            location = locations.get(name)
+            missing = location.params.missing() if location is not None else []
+            if missing:
+                how = ("this region's own location" if name == own
+                       else "opened directly by this region (it has no MERIDIAN_BLOBSTORE_URLS entry)")
+                problem(f"DISTRIBUTED_STORAGE_CONFIG.{name}",
+                        f"missing parameter(s) {', '.join(missing)} of {location.driver}: {how}",
+                        ("DISTRIBUTED_STORAGE_CONFIG", name))
+
+    if "TAG_EXPIRATION_OPTIONS" not in bad:
+        for index, option in enumerate(config.tag_expiration_options):
+            if parse_duration(option) is None:
+                problem("TAG_EXPIRATION_OPTIONS", f"value {option!r} is invalid: expected a number followed by s, m, "
+                                                  "h, d or w (e.g. 2w)", ("TAG_EXPIRATION_OPTIONS", index))
+    if "DEFAULT_TAG_EXPIRATION" not in bad and "TAG_EXPIRATION_OPTIONS" not in bad:
+        if parse_duration(config.default_tag_expiration) is None:
+            problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected a number "
+                                              "followed by s, m, h, d or w (e.g. 2w)")
+        elif config.default_tag_expiration not in config.tag_expiration_options:
+            problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected one of "
+                                              f"TAG_EXPIRATION_OPTIONS ({', '.join(config.tag_expiration_options)})")
+    if not {"INSTANCE_SERVICE_KEY_REFRESH", "INSTANCE_SERVICE_KEY_EXPIRATION"} & bad:
+        if config.instance_service_key_refresh >= config.instance_service_key_expiration:
+            problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
+                                                    "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
+    for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE"):
+        if key not in bad and getattr(config, key.lower()) < 1:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
+    if "MERIDIAN_BUS_PREFIX" not in bad and not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
+        problem("MERIDIAN_BUS_PREFIX", f"value {config.meridian_bus_prefix!r} is invalid: expected letters, digits, "
+                                       "'_' or '-'")
+    for key in LISTEN_KEYS:
+        if key in bad:
+            continue
+        try:
+            parse_listen(getattr(config, key.lower()))
+        except ValueError as exc:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: {exc}")
 
 
 _DURATION_RE = re.compile(r"^([0-9]+)([smhdw])$")
@@ -362,14 +982,24 @@ def parse_duration(value: str) -> int | None:
     return int(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else None
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    path = Path(path)
+def parse_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, int] | None = None,
+                 environ: Mapping[str, str] | None = None) -> Config:
+    """The Config of a document, or ConfigError listing every error (warnings do not fail)."""
+    config, problems = check_config(doc, source, lines=lines, environ=environ)
+    if config is None:
+        raise ConfigError(problems=[p for p in problems if not p.warning], source=source)
+    return config
+
+
+def check_file(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Problem]]:
+    """`meridian config validate`: the Config (None when invalid) and every problem of a file."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(doc, str(path))
+        document = read_document(path)
+    except ConfigError as exc:
+        return None, exc.problems or [Problem("", str(exc).split(": ", 1)[-1])]
+    return check_config(document.data, document.source, lines=document.lines, environ=environ)
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+    document = read_document(path)
+    return parse_config(document.data, document.source, lines=document.lines, environ=environ)

@@ -99,8 +99,10 @@ def start_nats(folder: Path, port: int | None = None) -> EmbeddedProcess:
     return EmbeddedProcess(process, f"nats://127.0.0.1:{port}", folder, {"monitor": f"http://127.0.0.1:{monitor}"})
 
 
-def start_seaweedfs(folder: Path, ports: tuple[int, int, int, int] | None = None) -> EmbeddedProcess:
-    """ports: (s3, master, volume, filer) to restart a stopped server where it was."""
+def start_seaweedfs(folder: Path, ports: tuple[int, int, int, int] | None = None,
+                    extra_args: tuple[str, ...] = ()) -> EmbeddedProcess:
+    """ports: (s3, master, volume, filer) to restart a stopped server where it was; extra_args go to
+    `weed mini` (e.g. -s3.config and -s3.iam.config for a server with accounts and STS)."""
     folder.mkdir(parents=True, exist_ok=True)
     s3, master, volume, filer = ports or tuple(free_port() for _ in range(4))
     log = open(folder / "weed.log", "ab")
@@ -108,7 +110,7 @@ def start_seaweedfs(folder: Path, ports: tuple[int, int, int, int] | None = None
         [
             _binary("weed"), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", *extra_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

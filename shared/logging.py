@@ -24,11 +24,19 @@ def configure_logging(*, service: str, region: str, json: bool = True, level: st
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
+            _scrub_secrets,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def _scrub_secrets(logger, method_name, rendered):
+    """Last step: no secret of the loaded config (keys, passwords, DSN passwords) reaches a log line."""
+    from shared.config import scrub
+
+    return scrub(rendered) if isinstance(rendered, str) else rendered
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -96,10 +96,10 @@ async def bus_prefix(servers):
     await nc.close()
 
 
-def s3_client(url: str):
+def s3_client(url: str, key: str = S3_KEY, secret: str = S3_SECRET):
     # Short timeouts, one attempt: the creation loop below retries, so a slow start never hangs it.
     return get_session().create_client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key, aws_secret_access_key=secret,
         config=AioConfig(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
     )
 
@@ -110,8 +110,8 @@ def run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _create_bucket(url: str, name: str) -> None:
-    async with s3_client(url) as s3:
+async def _create_bucket(url: str, name: str, key: str = S3_KEY, secret: str = S3_SECRET) -> None:
+    async with s3_client(url, key, secret) as s3:
         for _ in range(50):  # SeaweedFS accepts bucket creation about a second after S3 opens
             try:
                 await s3.create_bucket(Bucket=name)
@@ -121,8 +121,8 @@ async def _create_bucket(url: str, name: str) -> None:
     raise RuntimeError("SeaweedFS refused to create a bucket")
 
 
-async def _remove_bucket(url: str, name: str) -> None:
-    async with s3_client(url) as s3:
+async def _remove_bucket(url: str, name: str, key: str = S3_KEY, secret: str = S3_SECRET) -> None:
+    async with s3_client(url, key, secret) as s3:
         paginator = s3.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=name):
             for item in page.get("Contents", []):
@@ -351,3 +351,58 @@ async def make_world(make_registry, database):
 @pytest_asyncio.fixture
 async def world(make_world):
     return await make_world()
+
+
+@pytest.fixture(scope="session")
+def azurite(servers):
+    """Azurite (the Azure Storage emulator) on a free loopback port: its blob account URL."""
+    from tests.storage_servers import start_azurite
+
+    server = start_azurite(servers.workdir / "azurite")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def azure_container(azurite):
+    """A fresh container on Azurite: (account URL, container name); removed afterwards."""
+    from azure.storage.blob.aio import BlobServiceClient
+
+    from tests.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY
+
+    name = f"meridian-{uuid.uuid4().hex[:12]}"
+    credential = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
+
+    async def create():
+        async with BlobServiceClient(azurite, credential=credential) as service:
+            await service.create_container(name)
+
+    async def remove():
+        async with BlobServiceClient(azurite, credential=credential) as service:
+            await service.delete_container(name)
+
+    run_async(create())
+    yield azurite, name
+    run_async(remove())
+
+
+@pytest.fixture(scope="session")
+def sts_seaweedfs(servers):
+    """A SeaweedFS that checks credentials and runs STS (AssumeRole), for STSS3Storage."""
+    from tests.storage_servers import start_sts_seaweedfs
+
+    server = start_sts_seaweedfs(servers.workdir / "sts-seaweedfs")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def sts_bucket(sts_seaweedfs):
+    """A fresh bucket on the STS SeaweedFS, made with the account's own keys: (S3 URL, bucket name)."""
+    from tests.storage_servers import STS_ADMIN_KEY, STS_ADMIN_SECRET
+
+    name = f"meridian-{uuid.uuid4().hex[:12]}"
+    keys = {"key": STS_ADMIN_KEY, "secret": STS_ADMIN_SECRET}
+    run_async(_create_bucket(sts_seaweedfs, name, **keys))
+    yield sts_seaweedfs, name
+    run_async(_remove_bucket(sts_seaweedfs, name, **keys))

@@ -28,7 +28,7 @@ from shared.logging import get_logger
 from shared.contract import BLOBSTORE_COMMANDS
 from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
-from shared.storage import StorageDriver, open_driver, paths
+from shared.storage import StorageDriver, open_driver, paths, prepare_location
 
 log = get_logger("blobstore")
 REQUEST_METRICS = RequestMetrics("blobstore")
@@ -44,6 +44,8 @@ class Blobstore:
         self._subscriptions = []
 
     async def start(self) -> None:
+        if self.config.registry_state != "readonly":
+            await prepare_location(self.driver, log)  # its bucket is made here when missing
         await self.bus.connect()
         for command in BLOBSTORE_COMMANDS:
             subject = self.bus.subjects.blobstore_command(self.location, command)

@@ -24,6 +24,7 @@ from shared.heartbeats import Heartbeat
 from shared.model.audit import AuditBuffer
 from shared.registry import Registry
 from shared.servicekeys import PublicKeys
+from shared.storage import prepare_location
 
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .keys import InstanceKeys
@@ -152,6 +153,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         await bus.connect()
         heartbeat = Heartbeat(bus, "gateway", config.meridian_region, config.meridian_heartbeat_interval_sec)
         locations = Locations(config, config_dir=config_dir)
+        if not read_only:  # the region's own bucket is made here when missing (also `meridian storage init`)
+            await prepare_location(locations.own_driver, log)
         locations.watch_own(interval=min(5.0, config.meridian_location_retry_after_sec),
                             timeout=config.meridian_health_check_timeout_sec, write=not read_only)
         location_ids = await ensure_locations(pool, list(config.storage_locations()), read_only=read_only)

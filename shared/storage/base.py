@@ -21,6 +21,8 @@ class NotFound(StorageError):
 @runtime_checkable
 class StorageDriver(Protocol):
     name: str
+    # The CDN host of a CDN-fronted location (CloudFront, CloudFlare, Akamai), for redirects; else None.
+    cdn_host: str | None
 
     async def stat(self, path: str) -> int | None:
         """Size in bytes, or None when there is no object."""
@@ -53,6 +55,9 @@ class StorageDriver(Protocol):
     async def clean_partial(self, older_than: float) -> int:
         """Remove leftovers of interrupted writes (temporary files, unfinished multipart uploads)
         that made no progress for `older_than` seconds; returns how many went."""
+
+    async def prepare(self) -> bool:
+        """Create the location's folder, bucket or container when it is missing; True when it made one."""
 
     def local_file(self, path: str) -> Path | None:
         """A filesystem path the caller may sendfile, or None when the driver has none."""

@@ -15,11 +15,19 @@ READ_BLOCK = 1 << 20
 
 
 class LocalDriver:
+    cdn_host = None
+
     def __init__(self, name: str, root: str) -> None:
         self.name = name
         self.root = Path(root)
+        self._made_root = not self.root.is_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".tmp").mkdir(exist_ok=True)
+
+    async def prepare(self) -> bool:
+        made, self._made_root = self._made_root or not self.root.is_dir(), False
+        (self.root / ".tmp").mkdir(parents=True, exist_ok=True)
+        return made
 
     def _path(self, path: str) -> Path:
         clean = os.path.normpath(path).lstrip("/")

@@ -1,4 +1,8 @@
-"""The S3 family (S3Storage, RadosGWStorage, RHOCSStorage) through aiobotocore.
+"""Quay's S3 family through aiobotocore: S3Storage, RadosGWStorage, RHOCSStorage, IBMCloudStorage,
+GoogleCloudStorage (GCS's S3-interoperable XML API with HMAC keys), STSS3Storage (credentials from STS
+AssumeRole, refreshed before they expire) and the CDN-fronted ones (CloudFrontedS3Storage,
+CloudFlareStorage, AkamaiS3Storage: S3 underneath; the CDN host is kept in `cdn_host`). Each driver's
+parameters become one S3Settings (shared.config), so one class serves them all.
 
 Objects become visible only when a PUT or a multipart upload completes, so writes are atomic.
 Streams are cut into PART_SIZE parts; at most one part is held in memory per write.
@@ -10,10 +14,11 @@ from pathlib import Path
 from typing import AsyncIterable, AsyncIterator
 
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioDeferredRefreshableCredentials
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from shared.config import S3StorageParams
+from shared.config import AssumeRole, S3Settings
 
 from .base import NotFound, StorageError
 
@@ -25,31 +30,64 @@ def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
+def _assume_role_refresher(role: AssumeRole):
+    """Fresh credentials from STS AssumeRole, each time botocore finds the last ones near expiry."""
+
+    async def refresh() -> dict:
+        async with get_session().create_client(
+            "sts", endpoint_url=role.endpoint_url, region_name=role.region,
+            aws_access_key_id=role.access_key, aws_secret_access_key=role.secret_key,
+            config=AioConfig(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+        ) as sts:
+            answer = await sts.assume_role(RoleArn=role.role_arn, RoleSessionName="meridian")
+        credentials = answer["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    return refresh
+
+
 class S3Driver:
-    def __init__(self, name: str, params: S3StorageParams) -> None:
+    def __init__(self, name: str, settings: S3Settings) -> None:
         self.name = name
-        self.params = params
-        self.bucket = params.bucket
-        self.prefix = params.storage_path.strip("/")
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.prefix = settings.prefix
+        self.cdn_host = settings.cdn_host
         self._client = None
         self._client_cm = None
 
     async def _s3(self):
         if self._client is None:
+            settings = self.settings
             session = get_session()
+            credentials = {"aws_access_key_id": settings.access_key, "aws_secret_access_key": settings.secret_key,
+                           "aws_session_token": settings.session_token}
+            if settings.assume_role is not None:
+                session._credentials = AioDeferredRefreshableCredentials(
+                    refresh_using=_assume_role_refresher(settings.assume_role), method="sts-assume-role")
+                credentials = {}
+            checksums = {}
+            if settings.checksums_when_required:
+                checksums = {"request_checksum_calculation": "when_required",
+                             "response_checksum_validation": "when_required"}
             self._client_cm = session.create_client(
                 "s3",
-                endpoint_url=self.params.url,
-                region_name=self.params.s3_region or "us-east-1",
-                aws_access_key_id=self.params.key_id,
-                aws_secret_access_key=self.params.secret,
+                endpoint_url=settings.endpoint_url,
+                region_name=settings.region,
+                **credentials,
                 config=AioConfig(
                     s3={"addressing_style": "path"},
-                    signature_version=self.params.s3_signature_version or "s3v4",
+                    signature_version=settings.signature_version,
                     max_pool_connections=64,
-                    connect_timeout=5,
-                    read_timeout=30,
+                    connect_timeout=settings.connect_timeout,
+                    read_timeout=settings.read_timeout,
                     retries={"max_attempts": 3, "mode": "standard"},
+                    **checksums,
                 ),
             )
             self._client = await self._client_cm.__aenter__()
@@ -180,13 +218,17 @@ class S3Driver:
     async def delete_prefix(self, prefix: str) -> None:
         s3 = await self._s3()
         keys = await self.list(prefix)
+        if not self.settings.batch_delete:  # GCS's XML API has no multi-object delete
+            for key in keys:
+                await s3.delete_object(Bucket=self.bucket, Key=self._key(key))
+            return
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     async def list(self, prefix: str) -> list[str]:
         s3 = await self._s3()
-        paginator = s3.get_paginator("list_objects_v2")
+        paginator = s3.get_paginator("list_objects_v2" if self.settings.list_version == 2 else "list_objects")
         keys: list[str] = []
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []))
@@ -218,12 +260,24 @@ class S3Driver:
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires
         )
 
-    async def ensure_bucket(self) -> None:
+    async def prepare(self) -> bool:
         s3 = await self._s3()
         try:
             await s3.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            await s3.create_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        extra = {}
+        if self.settings.region not in ("us-east-1", "auto"):
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
+        try:
+            await s3.create_bucket(Bucket=self.bucket, **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False  # another process of this location made it meanwhile
+            raise
+        return True
 
     async def close(self) -> None:
         if self._client_cm is not None:

@@ -1,6 +1,12 @@
-"""ONE driver suite: every storage driver (local folder, S3 on SeaweedFS) passes the same tests."""
+"""ONE driver suite: every storage driver Meridian serves passes the same tests against a real
+server: LocalStorage on a folder; Quay's S3 family (S3Storage, RadosGWStorage, RHOCSStorage,
+IBMCloudStorage, GoogleCloudStorage through its S3-interoperable API, CloudFrontedS3Storage,
+CloudFlareStorage, AkamaiS3Storage) on SeaweedFS, each written with its own Quay parameter names;
+STSS3Storage on a SeaweedFS that checks credentials and hands out STS AssumeRole sessions; AzureStorage
+on Azurite."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
@@ -10,26 +16,62 @@ import pytest_asyncio
 from shared.config import parse_config
 from shared.storage import StorageDriver, open_driver
 from shared.storage.base import NotFound, StorageError
-from tests.conftest import s3_location
+from tests.conftest import S3_KEY, S3_SECRET, s3_location
+from tests.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY, STS_ADMIN_KEY, STS_ADMIN_SECRET, STS_ROLE_ARN
+
+DRIVERS = ["LocalStorage", "S3Storage", "RadosGWStorage", "RHOCSStorage", "IBMCloudStorage", "GoogleCloudStorage",
+           "CloudFrontedS3Storage", "CloudFlareStorage", "AkamaiS3Storage", "STSS3Storage", "AzureStorage"]
 
 
-@pytest.fixture(params=["local", "s3", "rhocs"])
-def driver_spec(request, tmp_path):
-    if request.param == "local":
-        return ["LocalStorage", {"storage_path": str(tmp_path / "store")}]
-    url, bucket = request.getfixturevalue("bucket")
-    if request.param == "s3":
-        return s3_location(url, bucket)
-    # RHOCSStorage / RadosGWStorage spell their keys differently (Quay's config); same S3 API.
+def _host_port(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").split(":")
-    return ["RHOCSStorage", {"hostname": host, "port": int(port), "is_secure": False, "bucket_name": bucket,
-                             "access_key": "k", "secret_key": "s", "storage_path": "/rhocs"}]
+    return host, int(port)
+
+
+def driver_spec_for(driver: str, request, tmp_path) -> list:
+    """A location of `driver` as an operator would write it, pointed at the test's server."""
+    if driver == "LocalStorage":
+        return ["LocalStorage", {"storage_path": str(tmp_path / "store")}]
+    if driver == "AzureStorage":
+        url, container = request.getfixturevalue("azure_container")
+        return ["AzureStorage", {"azure_account_name": AZURITE_ACCOUNT, "azure_account_key": AZURITE_KEY,
+                                 "azure_container": container, "endpoint_url": url, "storage_path": "/azure"}]
+    if driver == "STSS3Storage":
+        url, bucket = request.getfixturevalue("sts_bucket")
+        return ["STSS3Storage", {"sts_role_arn": STS_ROLE_ARN, "sts_user_access_key": STS_ADMIN_KEY,
+                                 "sts_user_secret_key": STS_ADMIN_SECRET, "s3_bucket": bucket, "storage_path": "/sts",
+                                 "s3_region": "us-east-1", "endpoint_url": url, "sts_endpoint_url": url}]
+    url, bucket = request.getfixturevalue("bucket")
+    host, port = _host_port(url)
+    if driver == "S3Storage":
+        return s3_location(url, bucket)
+    if driver in ("RadosGWStorage", "RHOCSStorage", "IBMCloudStorage"):
+        # Quay's documented shape: hostname, port as a string, is_secure as a string.
+        return [driver, {"hostname": host, "port": str(port), "is_secure": "false", "bucket_name": bucket,
+                         "access_key": S3_KEY, "secret_key": S3_SECRET, "storage_path": "/datastorage/registry"}]
+    if driver == "GoogleCloudStorage":
+        # GCS's XML API with HMAC keys; only the endpoint differs from what an operator writes.
+        return [driver, {"access_key": S3_KEY, "secret_key": S3_SECRET, "bucket_name": bucket, "boto_timeout": "60",
+                         "storage_path": "/quaygcp", "endpoint_url": url}]
+    cdn = {
+        "CloudFrontedS3Storage": {"cloudfront_distribution_domain": "d1234.cloudfront.example.com",
+                                  "cloudfront_key_id": "K2JCJMDEHXQW5F", "cloudfront_privatekey_filename": "cf.pem"},
+        "CloudFlareStorage": {"cloudflare_domain": "cdn.cloudflare.example.com",
+                              "cloudflare_privatekey_filename": "cloudflare.pem"},
+        "AkamaiS3Storage": {"akamai_domain": "cdn.akamai.example.com", "akamai_shared_secret": "akamai-shared-secret"},
+    }[driver]
+    return [driver, {**cdn, "host": f"http://{host}", "port": str(port), "s3_region": "us-east-1", "s3_bucket": bucket,
+                     "s3_access_key": S3_KEY, "s3_secret_key": S3_SECRET, "storage_path": "/cdn"}]
+
+
+@pytest.fixture(params=DRIVERS)
+def driver_spec(request, tmp_path):
+    return driver_spec_for(request.param, request, tmp_path)
 
 
 @pytest_asyncio.fixture
 async def driver(driver_spec):
-    spec = driver_spec
-    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": spec}}).storage_locations()["loc"]
+    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": driver_spec}}).storage_locations()["loc"]
     store = open_driver(location)
     yield store
     await store.close()
@@ -148,17 +190,22 @@ async def test_local_file_is_the_bytes_or_none(driver):
     await driver.put_bytes("f/x", b"bytes")
     path = driver.local_file("f/x")
     if path is None:
-        assert type(driver).__name__ == "S3Driver"
+        assert type(driver).__name__ in ("S3Driver", "AzureDriver")
     else:
         assert path.read_bytes() == b"bytes"
+
+
+async def test_prepare_is_idempotent(driver):
+    await driver.prepare()  # the bucket or container exists (the fixture made it); a folder may be new
+    await driver.put_bytes("kept/x", b"still here")
+    assert await driver.prepare() is False  # found: nothing made, nothing lost
+    assert await driver.get_bytes("kept/x") == b"still here"
 
 
 async def test_clean_partial_removes_interrupted_writes(driver):
     async def broken():
         yield b"x" * (9 * 1024 * 1024)  # past one S3 part: a multipart upload is under way
         raise RuntimeError("killed")
-
-    import asyncio
 
     task = asyncio.ensure_future(driver.write("interrupted", broken()))
     with pytest.raises(RuntimeError):
@@ -167,6 +214,9 @@ async def test_clean_partial_removes_interrupted_writes(driver):
     # A write that died without cleaning up (process killed) leaves a temporary behind; simulate one.
     if driver.local_file("x") is not None:
         (driver.root / ".tmp" / "left-by-a-killed-process").write_bytes(b"partial")
+    elif type(driver).__name__ == "AzureDriver":
+        blob = driver._client().get_blob_client(driver._key("left-by-a-killed-process"))
+        await blob.stage_block("YmxvY2stbGVmdC1iZWhpbmQ=", b"partial")
     else:
         s3 = await driver._s3()
         await s3.create_multipart_upload(Bucket=driver.bucket, Key=driver._key("left-by-a-killed-process"))
@@ -175,3 +225,75 @@ async def test_clean_partial_removes_interrupted_writes(driver):
     assert await driver.clean_partial(older_than=0) == 0
     assert await driver.get_bytes("kept") == b"complete objects stay"
     assert await driver.stat("interrupted") is None
+
+
+def _location(spec: list):
+    return parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": spec}}).storage_locations()["loc"]
+
+
+async def test_sts_driver_signs_with_assumed_role_credentials(request, tmp_path):
+    store = open_driver(_location(driver_spec_for("STSS3Storage", request, tmp_path)))
+    try:
+        await store.put_bytes("sts/x", b"through an assumed role")
+        credentials = await (await store._s3())._request_signer._credentials.get_frozen_credentials()
+        # The server checks signatures: the object was written with a session STS handed out, not with
+        # the account's own keys.
+        assert credentials.token
+        assert credentials.access_key not in (STS_ADMIN_KEY, None)
+        assert await store.get_bytes("sts/x") == b"through an assumed role"
+    finally:
+        await store.close()
+
+
+async def test_sts_driver_with_wrong_user_secret_is_refused(request, tmp_path):
+    spec = driver_spec_for("STSS3Storage", request, tmp_path)
+    spec[1]["sts_user_secret_key"] = "not-the-secret"
+    store = open_driver(_location(spec))
+    try:
+        with pytest.raises(Exception) as caught:
+            await store.put_bytes("sts/y", b"x")
+        assert "AssumeRole" in str(caught.value) or "AccessDenied" in str(caught.value)
+        assert "not-the-secret" not in str(caught.value)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("driver_name, host", [("CloudFrontedS3Storage", "d1234.cloudfront.example.com"),
+                                              ("CloudFlareStorage", "cdn.cloudflare.example.com"),
+                                              ("AkamaiS3Storage", "cdn.akamai.example.com")])
+async def test_cdn_drivers_record_their_cdn_host(driver_name, host, request, tmp_path):
+    store = open_driver(_location(driver_spec_for(driver_name, request, tmp_path)))
+    try:
+        assert store.cdn_host == host
+        await store.put_bytes("cdn/x", b"bytes stay in S3")  # the CDN fronts the bucket; writes go to S3
+        assert await store.get_bytes("cdn/x") == b"bytes stay in S3"
+    finally:
+        await store.close()
+
+
+async def test_prepare_creates_a_missing_bucket_and_container(request, tmp_path, servers):
+    import uuid
+
+    url, _ = request.getfixturevalue("bucket")
+    fresh = f"meridian-{uuid.uuid4().hex[:12]}"
+    s3_store = open_driver(_location(s3_location(url, fresh)))
+    azure_url, _ = request.getfixturevalue("azure_container")
+    container = f"meridian-{uuid.uuid4().hex[:12]}"
+    azure_store = open_driver(_location(["AzureStorage", {
+        "azure_account_name": AZURITE_ACCOUNT, "azure_account_key": AZURITE_KEY, "azure_container": container,
+        "endpoint_url": azure_url, "storage_path": "/azure"}]))
+    try:
+        for store in (s3_store, azure_store):
+            with pytest.raises(Exception):
+                await store.put_bytes("x", b"no bucket yet")
+            assert await store.prepare() is True
+            assert await store.prepare() is False
+            await store.put_bytes("x", b"now there is")
+            assert await store.get_bytes("x") == b"now there is"
+            await store.delete("x")
+    finally:
+        s3 = await s3_store._s3()
+        await s3.delete_bucket(Bucket=fresh)
+        await azure_store._client().delete_container()
+        await s3_store.close()
+        await azure_store.close()
