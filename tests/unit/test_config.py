@@ -105,7 +105,7 @@ def test_blobstore_urls_need_a_secret_and_known_locations():
 
 # ---- Quay's config as operators write it (issue 18) and config validate (issue 13) -------------------
 
-from shared.config import S3StorageParams, check_config, check_file, parse_listen  # noqa: E402
+from shared.config import S3StorageParams, check_config, parse_listen  # noqa: E402
 
 
 def write(tmp_path, text: str):
