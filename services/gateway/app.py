@@ -14,20 +14,21 @@ from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.errors import READ_ONLY_MESSAGE, RegistryError
+from shared.heartbeats import Heartbeat
+from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
+from shared.model.audit import AuditBuffer
+from shared.model.gauges import open_upload_count
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.locations import Locations
-from shared.heartbeats import Heartbeat
-from shared.model.audit import AuditBuffer
 from shared.servicekeys import PublicKeys
 
-from .auth import Authorizer, OpenAccess, TokenAccess
-from .keys import InstanceKeys
 from . import health
-from .api.logs import resume_exports
 from .api.routes import dispatch as api_dispatch
+from .auth import Authorizer, OpenAccess, TokenAccess
+from .exports import resume_exports
+from .keys import InstanceKeys
 from .routes import dispatch
 from .state import Gateway
 from .v2.base import GATEWAY, ROUTE
@@ -81,7 +82,7 @@ async def metrics(request: web.Request) -> web.Response:
     if gw is not None:
         observe_pool("gateway", gw.pool)
         try:
-            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+            UPLOADS_OPEN.set(await open_upload_count(gw.pool))
         except Exception:
             pass  # the database check reports that; the scrape still answers
     body, content_type = render()
@@ -114,7 +115,7 @@ def choose_authorizer(config: Config, pool, public_keys: PublicKeys) -> Authoriz
 async def _refresh_gauges(gw: Gateway) -> None:
     while True:
         try:
-            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+            UPLOADS_OPEN.set(await open_upload_count(gw.pool))
         except Exception:
             pass
         await asyncio.sleep(15)
