@@ -18,7 +18,7 @@ from aiohttp import web
 
 from shared.config import Config
 from shared.errors import RegistryError
-from shared.model import repositories
+from shared.model import Db, repositories
 from shared.model.access import readable_repository_names
 from shared.model.accounts import Principal, is_superuser
 from shared.servicekeys import PublicKeys
@@ -65,7 +65,7 @@ class Authorizer(Protocol):
 class OpenAccess:
     """`MERIDIAN_INSECURE_OPEN_ACCESS: true`: anyone may pull and push. Development only."""
 
-    def __init__(self, pool=None) -> None:
+    def __init__(self, pool: Db | None = None) -> None:
         self.pool = pool
 
     async def authenticate(self, request: web.Request) -> Identity:
@@ -82,7 +82,7 @@ class OpenAccess:
 
 
 class TokenAccess:
-    def __init__(self, config: Config, pool, public_keys: PublicKeys) -> None:
+    def __init__(self, config: Config, pool: Db, public_keys: PublicKeys) -> None:
         self.config = config
         self.pool = pool
         self.public_keys = public_keys

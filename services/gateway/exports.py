@@ -119,6 +119,8 @@ async def run_export(gw: Gateway, export_id: uuid.UUID) -> None:
 
 
 def _send_mail(config: Config, to: str, notice: dict) -> None:
+    if not config.mail_server:  # queued where MAIL_SERVER was set, resumed by a gateway without it
+        raise ValueError("this gateway has no MAIL_SERVER configured")
     message = EmailMessage()
     message["Subject"] = f"{config.registry_title_short}: usage log export {notice['status']}"
     message["From"] = config.mail_default_sender

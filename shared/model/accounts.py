@@ -184,6 +184,7 @@ async def create_api_token(conn: Db, user_id: int, title: str = "", days: int | 
         "CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END) RETURNING id, expires_at",
         token_hash(token), user_id, title, days,
     )
+    assert row is not None  # INSERT .. RETURNING yields the row it inserted
     return row["id"], token, row["expires_at"]
 
 

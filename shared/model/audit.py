@@ -72,7 +72,7 @@ class AuditBuffer:
         self.enabled = enabled  # read-only mode writes nothing, usage logs included
         self.flush_every = flush_every
         self.max_rows = max_rows
-        self._rows: list[tuple] = []
+        self._rows: list[Entry] = []
         self._task: asyncio.Task | None = None
 
     def add(self, entry: Entry) -> None:

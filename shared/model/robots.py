@@ -21,7 +21,3 @@ async def robots_in_namespace(conn: Db, namespace_id: int) -> list[asyncpg.Recor
     return await conn.fetch(
         f"SELECT {_COLUMNS} FROM users WHERE robot_namespace_id = $1 AND enabled ORDER BY username", namespace_id
     )
-
-
-async def robot_id(conn: Db, full_name: str) -> int | None:
-    return await conn.fetchval("SELECT id FROM users WHERE username = $1", full_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal, overload
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
-CALLER = web.RequestKey("caller", object)
+CALLER: web.RequestKey[Principal | None] = web.RequestKey("caller")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 PARAM_PATTERNS = {
@@ -70,10 +70,14 @@ async def caller(request: web.Request) -> Principal | None:
     return principal
 
 
+def not_signed_in() -> ApiError:
+    return ApiError(401, "sign in first: POST /api/v1/signin, or send a Bearer API token", error_type="unauthorized")
+
+
 async def signed_in(request: web.Request) -> Principal:
     principal = await caller(request)
     if principal is None:
-        raise ApiError(401, "sign in first: POST /api/v1/signin, or send a Bearer API token", error_type="unauthorized")
+        raise not_signed_in()
     return principal
 
 
@@ -97,6 +101,15 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+@overload
+def text_field(body: dict, key: str, *, required: Literal[True], max_length: int = 4096, default: str | None = None) -> str: ...
+
+
+@overload
+def text_field(body: dict, key: str, *, required: bool = False, max_length: int = 4096,
+               default: str | None = None) -> str | None: ...
+
+
 def text_field(body: dict, key: str, *, required: bool = False, max_length: int = 4096, default: str | None = None) -> str | None:
     value = body.get(key, default)
     if value is None:
@@ -117,6 +130,15 @@ def namespace_name(body: dict, key: str) -> str:
     if problem:
         raise ApiError(400, problem)
     return name
+
+
+@overload
+def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: Literal[True] = True,
+                 default: str | None = None) -> str: ...
+
+
+@overload
+def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool, default: str | None = None) -> str | None: ...
 
 
 def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool = True, default: str | None = None) -> str | None:

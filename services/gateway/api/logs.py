@@ -41,13 +41,14 @@ def time_range(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
 
 
 async def _scope(request: web.Request, kind: str, name: str | None) -> int:
+    """The id of the organisation or repository `name`, or for kind "user" (no name) the caller's."""
+    if name is None:
+        return (await signed_in(request)).id
     if kind == "organization":
         row, _ = await organization_for(request, name, need="admin")
         return row["id"]
-    if kind == "repository":
-        row, _ = await repository_for(request, name, "admin")
-        return row["id"]
-    return (await signed_in(request)).id
+    row, _ = await repository_for(request, name, "admin")
+    return row["id"]
 
 
 async def _list(request: web.Request, kind: str, name: str | None) -> web.Response:

@@ -94,14 +94,14 @@ async def create_robot(request: web.Request, orgname: str, robot_shortname: str)
                 token = await accounts.create_robot(conn, namespace["id"], full_name, description)
             except accounts.NameTaken:
                 raise ApiError(409, f"robot {full_name} already exists", error_type="conflict") from None
-            robot_id = await robots_model.robot_id(conn, full_name)
+            robot = await robot_row(conn, namespace, robot_shortname)
             for team_id in team_ids:
-                await teams_model.add_team_member(conn, team_id, robot_id)
+                await teams_model.add_team_member(conn, team_id, robot["id"])
             for repo_id, _, role in grants:
-                await access_model.set_permission(conn, repo_id, "user", robot_id, role)
+                await access_model.set_permission(conn, repo_id, "user", robot["id"], role)
             await log_action(conn, request, "create_robot", namespace_id=namespace["id"], namespace=orgname, robot=full_name,
                              teams=teams, repositories={name: role for _, name, role in grants})
-            view = await _view(conn, await robot_row(conn, namespace, robot_shortname), permissions=True)
+            view = await _view(conn, robot, permissions=True)
     return ok({**view, "token": token}, 201)
 
 

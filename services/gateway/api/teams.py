@@ -2,6 +2,8 @@
 and the repository permissions they hold."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from shared.errors import ApiError
@@ -127,7 +129,7 @@ async def team_permissions(request: web.Request, orgname: str, teamname: str) ->
                                 "role": r["role"]} for r in rows]})
 
 
-TEAM_BODY = {"type": "object", "required": ["role"],
+TEAM_BODY: dict[str, Any] = {"type": "object", "required": ["role"],
              "properties": {"role": {"enum": list(accounts.TEAM_ROLES)}, "description": {"type": "string"}}}
 ROUTES = [
     ApiRoute("teams", "/organization/{orgname}/team/", {

@@ -14,7 +14,19 @@ from shared.secrets import new_token
 
 from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
-from .base import ApiRoute, Op, iso, json_body, log_action, namespace_name, ok, signed_in, signed_in_superuser, text_field
+from .base import (
+    ApiRoute,
+    Op,
+    iso,
+    json_body,
+    log_action,
+    namespace_name,
+    not_signed_in,
+    ok,
+    signed_in,
+    signed_in_superuser,
+    text_field,
+)
 
 
 async def signin(request: web.Request) -> web.Response:
@@ -61,6 +73,8 @@ async def current_user(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await signed_in(request)
     row = await accounts.user_profile(gw.pool, principal.id)
+    if row is None:  # deleted since the credentials were checked
+        raise not_signed_in()
     orgs = await accounts.organizations_of_user(gw.pool, principal.id)
     return ok({
         "username": row["username"], "email": row["email"], "super_user": principal.superuser,
@@ -125,7 +139,7 @@ async def create_user(request: web.Request) -> web.Response:
     email = text_field(body, "email", max_length=255)
     password = text_field(body, "password", max_length=1024)
     generated = password is None
-    if generated:
+    if password is None:
         password = new_token(20)
     problem = accounts.password_problem(password)
     if problem:
