@@ -92,18 +92,9 @@ async def _prepare_database(config: Config) -> None:
 
 
 async def _check_migrated(config: Config) -> None:
-    import asyncpg
+    from shared.db import pending_migrations
 
-    from shared.db import migrations
-
-    conn = await asyncpg.connect(config.db_uri)
-    try:
-        applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-    except asyncpg.UndefinedTableError:
-        applied = set()
-    finally:
-        await conn.close()
-    missing = [name for version, name, _ in migrations() if version not in applied]
+    missing = await pending_migrations(config.db_uri)
     if missing:
         _fail(f"database {config.db_uri.rsplit('/', 1)[-1]} lacks migrations {', '.join(missing)}: run `meridian migrate --config ...`")
 
@@ -476,7 +467,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
         asyncio.run(_with_db(config, work))
     except accounts.NameTaken as exc:
         _fail(str(exc))
-    superuser = " (a superuser: listed in SUPER_USERS)" if args.username in config.super_users else ""
+    superuser = " (a superuser: listed in SUPER_USERS)" if accounts.is_superuser(args.username, config.super_users) else ""
     print(f"created user {args.username}{superuser}")
 
 
@@ -486,7 +477,7 @@ def cmd_user_token(args: argparse.Namespace) -> None:
     config = _load(args.config)
 
     async def work(conn):
-        user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL AND enabled", args.username)
+        user_id = await accounts.user_id_by_name(conn, args.username)
         if user_id is None:
             _fail(f"no user {args.username!r}")
         return (await accounts.create_api_token(conn, user_id, args.title))[1]

@@ -53,6 +53,18 @@ async def migrate(dsn: str) -> list[str]:
     return applied
 
 
+async def pending_migrations(dsn: str) -> list[str]:
+    """Names of the migrations the database lacks (all of them for a database never migrated)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    except asyncpg.UndefinedTableError:
+        applied = set()
+    finally:
+        await conn.close()
+    return [name for version, name, _ in migrations() if version not in applied]
+
+
 class NoResetConnection(asyncpg.Connection):
     """Skips asyncpg's reset query on every pool release (a round trip per query).
 
@@ -95,7 +107,3 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
         await asyncio.wait_for(pool.close(), timeout)
     except (asyncio.TimeoutError, Exception):
         pool.terminate()
-
-
-# What reads take: a pool (one statement, any connection) or a connection (inside a transaction).
-Db = asyncpg.Pool | asyncpg.Connection

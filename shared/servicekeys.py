@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from shared.model import Db
+
 
 class ServiceKeyError(Exception):
     """A key that cannot be used; the message says what to run."""
@@ -103,7 +105,7 @@ def utcnow() -> dt.datetime:
 
 
 async def register(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Db,
     *,
     kid: str,
     name: str,
@@ -123,7 +125,7 @@ async def register(
     )
 
 
-async def usable_problem(conn: asyncpg.Connection | asyncpg.Pool, kid: str) -> str | None:
+async def usable_problem(conn: Db, kid: str) -> str | None:
     """Why the registered key `kid` cannot sign, or None when it can."""
     row = await conn.fetchrow("SELECT approved_at, expires_at FROM service_keys WHERE kid = $1", kid)
     if row is None:
@@ -167,24 +169,33 @@ def expiry_in(days: int | None) -> dt.datetime | None:
     return None if days is None else utcnow() + dt.timedelta(days=days)
 
 
-async def all_keys(conn) -> list:
+async def all_keys(conn: Db) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM service_keys ORDER BY created_at")
 
 
-async def is_registered(conn, kid: str) -> bool:
+async def key_row(conn: Db, kid: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM service_keys WHERE kid = $1", kid)
+
+
+async def is_registered(conn: Db, kid: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM service_keys WHERE kid = $1", kid))
 
 
-async def extend(conn, kid: str, days: int | None) -> bool:
+async def extend(conn: Db, kid: str, days: int | None) -> bool:
     """The key expires `days` from now (None: never)."""
     return await conn.fetchval("UPDATE service_keys SET expires_at = $2 WHERE kid = $1 RETURNING true", kid, expiry_in(days)) or False
 
 
-async def approve(conn, kid: str, approval_type: str, approved_by: str) -> bool:
+async def approve(conn: Db, kid: str, approval_type: str, approved_by: str) -> bool:
     return await conn.fetchval(
         "UPDATE service_keys SET approved_at = coalesce(approved_at, now()), approval_type = coalesce(approval_type, $2), "
         "approved_by = coalesce(approved_by, $3) WHERE kid = $1 RETURNING true", kid, approval_type, approved_by) or False
 
 
-async def delete(conn, kid: str) -> bool:
+async def delete(conn: Db, kid: str) -> bool:
     return await conn.fetchval("DELETE FROM service_keys WHERE kid = $1 RETURNING true", kid) or False
+
+
+async def delete_long_expired_automatic(conn: Db) -> None:
+    """Gateway keys that expired a day ago can verify nothing; dropping them keeps the table small."""
+    await conn.execute("DELETE FROM service_keys WHERE approval_type = 'automatic' AND expires_at < now() - interval '1 day'")

@@ -15,22 +15,23 @@ from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError, unavailable_error
 from shared.failures import dependency_down
+from shared.heartbeats import Heartbeat
+from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
+from shared.model.audit import AuditBuffer
+from shared.registry import uploads
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.locations import Locations
-from shared.heartbeats import Heartbeat
-from shared.model.audit import AuditBuffer
 from shared.registry import Registry
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 
-from .auth import Authorizer, OpenAccess, TokenAccess
-from .keys import InstanceKeys
 from . import health
-from .api.logs import resume_exports
 from .api.routes import dispatch as api_dispatch
+from .auth import Authorizer, OpenAccess, TokenAccess
+from .exports import resume_exports
+from .keys import InstanceKeys
 from .state import GATEWAY, ROUTE, Gateway
 from .v2.routes import dispatch
 
@@ -95,7 +96,7 @@ async def metrics(request: web.Request) -> web.Response:
     if gw is not None:
         observe_pool("gateway", gw.pool)
         try:
-            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+            UPLOADS_OPEN.set(await uploads.count_open(gw.pool))
         except Exception:
             pass  # the database check reports that; the scrape still answers
     body, content_type = render()
@@ -128,7 +129,7 @@ def choose_authorizer(config: Config, pool, public_keys: PublicKeys) -> Authoriz
 async def _refresh_gauges(gw: Gateway) -> None:
     while True:
         try:
-            UPLOADS_OPEN.set(await gw.pool.fetchval("SELECT count(*) FROM upload_sessions"))
+            UPLOADS_OPEN.set(await uploads.count_open(gw.pool))
         except Exception:
             pass
         await asyncio.sleep(15)

@@ -18,9 +18,10 @@ from aiohttp import web
 
 from shared.config import Config
 from shared.errors import RegistryError
+from shared.model import Db
+from shared.model.access import readable_repository_names
+from shared.model.accounts import Principal, is_superuser
 from shared.registry import repositories
-from shared.model.access import readable_sql
-from shared.model.accounts import Principal
 from shared.servicekeys import PublicKeys
 
 
@@ -65,7 +66,7 @@ class Authorizer(Protocol):
 class OpenAccess:
     """`MERIDIAN_INSECURE_OPEN_ACCESS: true`: anyone may pull and push. Development only."""
 
-    def __init__(self, pool=None) -> None:
+    def __init__(self, pool: Db | None = None) -> None:
         self.pool = pool
 
     async def authenticate(self, request: web.Request) -> Identity:
@@ -82,7 +83,7 @@ class OpenAccess:
 
 
 class TokenAccess:
-    def __init__(self, config: Config, pool, public_keys: PublicKeys) -> None:
+    def __init__(self, config: Config, pool: Db, public_keys: PublicKeys) -> None:
         self.config = config
         self.pool = pool
         self.public_keys = public_keys
@@ -140,7 +141,7 @@ class TokenAccess:
         if context.get("user_id"):
             principal = Principal(
                 int(context["user_id"]), claims["sub"], context.get("kind") == "robot",
-                context.get("kind") == "user" and claims["sub"] in self.config.super_users,
+                context.get("kind") == "user" and is_superuser(claims["sub"], self.config.super_users),
             )
         identity = Identity(principal, access, True, context.get("kind", "anonymous"))
         return identity, float(claims["exp"])
@@ -150,14 +151,4 @@ class TokenAccess:
         return bool(granted and granted & SATISFIED_BY[action])
 
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]:
-        principal = identity.principal
-        rows = await self.pool.fetch(
-            f"""
-            SELECT r.full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
-            WHERE r.state <> 'deleted' AND n.deleted_at IS NULL AND r.full_name > $1
-              AND {readable_sql('$2::bigint', '$3::boolean')}
-            ORDER BY r.full_name LIMIT $4
-            """,
-            last or "", principal.id if principal else None, bool(principal and principal.superuser), limit,
-        )
-        return [r["full_name"] for r in rows]
+        return await readable_repository_names(self.pool, identity.principal, last, limit)

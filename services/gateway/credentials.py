@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Collection
 
-from shared.model import accounts
+from shared.model import Db, accounts
 from shared.model.accounts import Principal, api_token_principal
 
 SESSION_COOKIE = "meridian_session"
@@ -29,7 +30,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return username, secret
 
 
-async def basic_principal(pool, username: str, secret: str, super_users) -> tuple[Principal, str]:
+async def basic_principal(pool: Db, username: str, secret: str, super_users: Collection[str]) -> tuple[Principal, str]:
     """(principal, kind) for Basic credentials; BadCredentials when they do not check out."""
     if username in TOKEN_USERNAMES:
         found = await api_token_principal(pool, secret, "bearer", super_users)

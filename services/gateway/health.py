@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared import health
-from shared.errors import ApiError
+from shared.callers import is_superuser_caller
 
+from .credentials import SESSION_COOKIE
 from .v2.base import GATEWAY
 
 
@@ -15,20 +16,12 @@ def context(gw) -> health.HealthContext:
                                 signing_kid=lambda: gw.keys.current.kid if gw.keys.current else None)
 
 
-async def _superuser(request: web.Request) -> bool:
-    from .api.base import caller
-
-    try:
-        principal = await caller(request)
-    except ApiError:
-        return False
-    return bool(principal and principal.superuser)
-
-
 def handler(kind: str):
     async def handle(request: web.Request) -> web.Response:
         gw = request.app[GATEWAY]
-        payload, status = await health.evaluate(context(gw), kind, show_failures=await _superuser(request))
+        show = await is_superuser_caller(gw.pool, gw.config, gw.public_keys, authorization=request.headers.get("Authorization", ""),
+                                         session=request.cookies.get(SESSION_COOKIE))
+        payload, status = await health.evaluate(context(gw), kind, show_failures=show)
         return web.Response(body=payload, status=status, content_type="application/json", headers={"Cache-Control": "no-store"})
 
     return handle

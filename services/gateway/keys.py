@@ -14,15 +14,17 @@ import os
 import socket
 from pathlib import Path
 
+import asyncpg
+
 from shared.config import Config
 from shared.logging import get_logger
-from shared.servicekeys import ServiceKeyError, SigningKey, load_key_files, register, usable_problem, utcnow
+from shared.servicekeys import ServiceKeyError, SigningKey, delete_long_expired_automatic, load_key_files, register, usable_problem, utcnow
 
 log = get_logger("gateway.keys")
 
 
 class InstanceKeys:
-    def __init__(self, config: Config, pool, config_dir: Path | None) -> None:
+    def __init__(self, config: Config, pool: asyncpg.Pool, config_dir: Path | None) -> None:
         self.config = config
         self.pool = pool
         self.config_dir = config_dir or Path.cwd()
@@ -62,10 +64,7 @@ class InstanceKeys:
             service=self.config.instance_service_key_service, jwk=key.jwk, expires_at=expires,
             approval_type="automatic", metadata={"region": self.config.meridian_region, "rotation": True},
         )
-        # Keys that expired a day ago can verify nothing; drop them so the table stays small.
-        await self.pool.execute(
-            "DELETE FROM service_keys WHERE approval_type = 'automatic' AND expires_at < now() - interval '1 day'"
-        )
+        await delete_long_expired_automatic(self.pool)
         self.current = key
 
     async def _rotate_forever(self) -> None:

@@ -8,13 +8,13 @@ from aiohttp import web
 
 from shared import health
 from shared.bus import Bus
+from shared.callers import is_superuser_caller
 from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import RequestMetrics, observe_pool, render
-from shared.model.accounts import api_token_principal
 from shared.servicekeys import ServiceKeyError, load_key_files
 
 log = get_logger("health")
@@ -40,19 +40,12 @@ def _signing_kid(config: Config, config_dir: Path | None):
     return kid
 
 
-async def _superuser(request: web.Request, ctx: health.HealthContext) -> bool:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return False
-    found = await api_token_principal(ctx.pool, token.strip(), "bearer", ctx.config.super_users)
-    return bool(found and found[0].superuser)
-
-
 def handler(kind: str):
     async def handle(request: web.Request) -> web.Response:
         ctx = request.app[CONTEXT]
         try:
-            show = await _superuser(request, ctx)
+            # Only Bearer API tokens here: this service signs no sessions and takes no cookies.
+            show = await is_superuser_caller(ctx.pool, ctx.config, None, authorization=request.headers.get("Authorization", ""))
         except Exception:
             show = False
         payload, status = await health.evaluate(ctx, kind, show_failures=show)

@@ -1,8 +1,27 @@
-"""Plain-SQL data access, one module per entity. Functions take an asyncpg connection or pool."""
+"""Plain-SQL data access, one module per entity. Functions take a `Db`: an asyncpg connection (pooled
+or not) or the pool itself; those that must run inside the caller's transaction say so and take a
+connection."""
 from __future__ import annotations
 
+from typing import Any, Protocol
 
-async def fetch_id_retrying(conn, sql: str, *args) -> int:
+import asyncpg
+
+
+class Db(Protocol):
+    """What a model function needs to run a query: asyncpg.Pool, asyncpg.Connection and a pooled
+    connection all fit."""
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str: ...
+
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, query: str, *args: Any, column: int = 0, timeout: float | None = None) -> Any: ...
+
+
+async def fetch_id_retrying(conn: Db, sql: str, *args: Any) -> int:
     """Run an insert-or-select statement until it yields an id.
 
     `INSERT .. ON CONFLICT DO NOTHING RETURNING id UNION ALL SELECT id ..` yields nothing when a

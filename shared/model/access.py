@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.model import fetch_id_retrying
+from shared.model import Db, fetch_id_retrying
 from shared.model.accounts import Principal
 
 REPO_ROLES = ("read", "write", "admin")
@@ -39,7 +39,7 @@ def role_name(rank: int) -> str | None:
     return REPO_ROLES[rank - 1] if rank else None
 
 
-async def repository_role(conn, principal: Principal | None, full_name: str):
+async def repository_role(conn: Db, principal: Principal | None, full_name: str) -> tuple[asyncpg.Record | None, str | None]:
     """(repository row or None, role or None). The row has id, namespace_id, visibility, state."""
     row = await conn.fetchrow(
         f"""
@@ -57,7 +57,7 @@ async def repository_role(conn, principal: Principal | None, full_name: str):
     return row, role_name(row["rank"])
 
 
-async def namespace_role(conn, principal: Principal | None, namespace_id: int) -> str | None:
+async def namespace_role(conn: Db, principal: Principal | None, namespace_id: int) -> str | None:
     """'admin', 'creator', 'member' or None for the principal in a namespace."""
     if principal is None:
         return None
@@ -110,7 +110,7 @@ async def create_repository(
     return inserted, True
 
 
-async def apply_creation_permissions(conn, repository_id: int, namespace_id: int, creator: Principal | None) -> None:
+async def apply_creation_permissions(conn: Db, repository_id: int, namespace_id: int, creator: Principal | None) -> None:
     grants: dict[tuple[str, int], str] = {}
     owner = await conn.fetchval("SELECT owner_user_id FROM namespaces WHERE id = $1", namespace_id)
     if creator is not None and creator.id != owner:
@@ -128,7 +128,7 @@ async def apply_creation_permissions(conn, repository_id: int, namespace_id: int
         await set_permission(conn, repository_id, kind, ident, role)
 
 
-async def set_permission(conn, repository_id: int, kind: str, ident: int, role: str | None) -> None:
+async def set_permission(conn: Db, repository_id: int, kind: str, ident: int, role: str | None) -> None:
     """Grant `role` to a user/robot (kind "user") or team on a repository; None removes it."""
     column = "user_id" if kind == "user" else "team_id"
     if role is None:
@@ -140,3 +140,72 @@ async def set_permission(conn, repository_id: int, kind: str, ident: int, role: 
         repository_id, ident, role,
     )
 
+
+# Who holds a permission, by kind: "user" (users and robots) or "team".
+_HOLDER_COLUMNS = {"user": "user_id", "team": "team_id"}
+# How a holder is found by name: the join to its table and the column naming it.
+_HOLDER_NAMES = {
+    "user": ("JOIN users h ON h.id = p.user_id", "h.username"),
+    "team": ("JOIN teams h ON h.id = p.team_id", "h.name"),
+}
+
+
+async def user_permissions_on(conn: Db, repository_id: int) -> list[asyncpg.Record]:
+    """Enabled users' and robots' roles on the repository by name: username, robot, role."""
+    return await conn.fetch(
+        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot, p.role FROM repository_permissions p "
+        "JOIN users u ON u.id = p.user_id WHERE p.repository_id = $1 AND u.enabled ORDER BY u.username",
+        repository_id,
+    )
+
+
+async def team_permissions_on(conn: Db, repository_id: int) -> list[asyncpg.Record]:
+    """Teams' roles on the repository by name: name, role."""
+    return await conn.fetch(
+        "SELECT t.name, p.role FROM repository_permissions p JOIN teams t ON t.id = p.team_id "
+        "WHERE p.repository_id = $1 ORDER BY t.name",
+        repository_id,
+    )
+
+
+async def role_of_holder_named(conn: Db, repository_id: int, kind: str, name: str) -> str | None:
+    """The role granted on the repository to the user/robot (kind "user") or team called `name`."""
+    join, column = _HOLDER_NAMES[kind]
+    return await conn.fetchval(
+        f"SELECT p.role FROM repository_permissions p {join} WHERE p.repository_id = $1 AND {column} = $2", repository_id, name)
+
+
+async def has_permission(conn: Db, repository_id: int, kind: str, ident: int) -> bool:
+    """Whether the user/robot (kind "user") or team `ident` holds any role on the repository."""
+    return bool(await conn.fetchval(
+        f"SELECT 1 FROM repository_permissions WHERE repository_id = $1 AND {_HOLDER_COLUMNS[kind]} = $2", repository_id, ident))
+
+
+async def permissions_held(conn: Db, kind: str, ident: int) -> list[asyncpg.Record]:
+    """The live repositories a user/robot (kind "user") or team holds roles on: full_name, visibility, role."""
+    return await conn.fetch(
+        "SELECT r.full_name, r.visibility, p.role FROM repository_permissions p JOIN repositories r ON r.id = p.repository_id "
+        f"WHERE p.{_HOLDER_COLUMNS[kind]} = $1 AND r.state <> 'deleted' ORDER BY r.full_name",
+        ident,
+    )
+
+
+async def grantable_repository_id(conn: Db, namespace_id: int, full_name: str) -> int | None:
+    """The id of a live repository of the namespace, which its robots may be granted roles on."""
+    return await conn.fetchval(
+        "SELECT id FROM repositories WHERE full_name = $1 AND namespace_id = $2 AND state <> 'deleted'", full_name, namespace_id
+    )
+
+
+async def readable_repository_names(conn: Db, principal: Principal | None, after: str | None, limit: int) -> list[str]:
+    """Names of the live repositories the principal (None: anonymous) may read, after `after`, in order."""
+    rows = await conn.fetch(
+        f"""
+        SELECT r.full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+        WHERE r.state <> 'deleted' AND n.deleted_at IS NULL AND r.full_name > $1
+          AND {readable_sql('$2::bigint', '$3::boolean')}
+        ORDER BY r.full_name LIMIT $4
+        """,
+        after or "", principal.id if principal else None, bool(principal and principal.superuser), limit,
+    )
+    return [r["full_name"] for r in rows]

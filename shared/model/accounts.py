@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
+from shared.model import Db
 from shared.secrets import hash_password, new_token, token_hash, verify_password
 
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -52,17 +55,24 @@ class Principal:
         return "robot" if self.robot else "user"
 
 
-def _principal(row, super_users) -> Principal:
+def is_superuser(username: str, super_users: Collection[str], *, robot: bool = False) -> bool:
+    """The one rule: a user (never a robot) whose name SUPER_USERS lists. `Principal.superuser` is
+    computed by it wherever a principal is made, and every "is this caller a superuser" reads that."""
+    return not robot and username in super_users
+
+
+def _principal(row: asyncpg.Record, super_users: Collection[str]) -> Principal:
     robot = row["robot_namespace_id"] is not None
-    return Principal(row["id"], row["username"], robot, (not robot) and row["username"] in super_users, row["robot_namespace_id"])
+    return Principal(row["id"], row["username"], robot, is_superuser(row["username"], super_users, robot=robot),
+                     row["robot_namespace_id"])
 
 
-async def principal_by_id(conn, user_id: int, super_users=()) -> Principal | None:
+async def principal_by_id(conn: Db, user_id: int, super_users: Collection[str] = ()) -> Principal | None:
     row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE id = $1 AND enabled", user_id)
     return _principal(row, super_users) if row else None
 
 
-async def check_password(conn, username: str, password: str, super_users=()) -> Principal | None:
+async def check_password(conn: Db, username: str, password: str, super_users: Collection[str] = ()) -> Principal | None:
     row = await conn.fetchrow(
         "SELECT id, username, robot_namespace_id, password_hash FROM users "
         "WHERE username = $1 AND enabled AND robot_namespace_id IS NULL",
@@ -73,7 +83,7 @@ async def check_password(conn, username: str, password: str, super_users=()) -> 
     return _principal(row, super_users)
 
 
-async def check_robot_token(conn, robot_name: str, token: str) -> Principal | None:
+async def check_robot_token(conn: Db, robot_name: str, token: str) -> Principal | None:
     try:
         row = await conn.fetchrow(
             "UPDATE users SET last_accessed = now() WHERE username = $1 AND robot_token_hash = $2 AND enabled "
@@ -87,7 +97,8 @@ async def check_robot_token(conn, robot_name: str, token: str) -> Principal | No
     return _principal(row, ()) if row else None
 
 
-async def api_token_principal(pool, token: str, kind: str, super_users) -> tuple[Principal, dict] | None:
+async def api_token_principal(pool: Db, token: str, kind: str,
+                              super_users: Collection[str]) -> tuple[Principal, dict[str, Any]] | None:
     try:
         row = await pool.fetchrow(
             "UPDATE api_tokens SET last_used = now() WHERE token_hash = $1 AND kind = $2 "
@@ -144,7 +155,7 @@ async def create_organization(conn: asyncpg.Connection, name: str, email: str | 
     return namespace_id
 
 
-async def namespace_row(conn, name: str):
+async def namespace_row(conn: Db, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, name, kind, owner_user_id, email, tag_expiration_s, created_at FROM namespaces "
         "WHERE name = $1 AND deleted_at IS NULL",
@@ -152,7 +163,7 @@ async def namespace_row(conn, name: str):
     )
 
 
-async def create_robot(conn, namespace_id: int, full_name: str, description: str) -> str:
+async def create_robot(conn: Db, namespace_id: int, full_name: str, description: str) -> str:
     """Returns the token; only its hash is stored."""
     if await conn.fetchval("SELECT 1 FROM users WHERE username = $1", full_name):
         raise NameTaken(full_name)
@@ -164,7 +175,7 @@ async def create_robot(conn, namespace_id: int, full_name: str, description: str
     return token
 
 
-async def create_api_token(conn, user_id: int, title: str = "", days: int | None = None) -> tuple[int, str, object]:
+async def create_api_token(conn: Db, user_id: int, title: str = "", days: int | None = None) -> tuple[int, str, object]:
     """A personal bearer token for the API (and `$token` on /v2/auth): (id, the token, expiry).
     Only its hash is stored; the token is shown once."""
     token = new_token(48)
@@ -173,16 +184,17 @@ async def create_api_token(conn, user_id: int, title: str = "", days: int | None
         "CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END) RETURNING id, expires_at",
         token_hash(token), user_id, title, days,
     )
+    assert row is not None  # INSERT .. RETURNING yields the row it inserted
     return row["id"], token, row["expires_at"]
 
 
-async def regenerate_robot_token(conn, robot_id: int) -> str:
+async def regenerate_robot_token(conn: Db, robot_id: int) -> str:
     token = new_token()
     await conn.execute("UPDATE users SET robot_token_hash = $2 WHERE id = $1", robot_id, token_hash(token))
     return token
 
 
-async def mark_repository_deleted(conn, repository_id: int) -> None:
+async def mark_repository_deleted(conn: Db, repository_id: int) -> None:
     """Hide a repository at once and free its name; gc purges its rows and unreferenced blobs later."""
     await conn.execute(
         "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id WHERE id = $1 AND state <> 'deleted'",
@@ -190,7 +202,7 @@ async def mark_repository_deleted(conn, repository_id: int) -> None:
     )
 
 
-async def mark_namespace_deleted(conn, namespace_id: int) -> None:
+async def mark_namespace_deleted(conn: asyncpg.Connection, namespace_id: int) -> None:
     """Hide a namespace, its repositories and robots at once and free the names; gc purges them later."""
     await conn.execute(
         "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id "
@@ -204,5 +216,98 @@ async def mark_namespace_deleted(conn, namespace_id: int) -> None:
     await conn.execute(
         "UPDATE namespaces SET deleted_at = now(), name = name || '+deleted+' || id, owner_user_id = NULL "
         "WHERE id = $1 AND deleted_at IS NULL",
+        namespace_id,
+    )
+
+
+# Users
+
+async def user_id_by_name(conn: Db, username: str, *, include_disabled: bool = False) -> int | None:
+    """The id of the user (not robot) called `username`."""
+    return await conn.fetchval(
+        "SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL AND (enabled OR $2)", username, include_disabled)
+
+
+async def account_by_name(conn: Db, name: str) -> asyncpg.Record | None:
+    """An enabled user or robot: id, username, robot_namespace_id."""
+    return await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE username = $1 AND enabled", name)
+
+
+async def user_profile(conn: Db, user_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT username, email, created_at FROM users WHERE id = $1", user_id)
+
+
+async def organizations_of_user(conn: Db, user_id: int) -> list[asyncpg.Record]:
+    """Namespaces in whose teams the user sits: name, is_admin (in an admin team)."""
+    return await conn.fetch(
+        "SELECT DISTINCT n.name, bool_or(t.role = 'admin') OVER (PARTITION BY n.name) AS is_admin FROM namespaces n "
+        "JOIN teams t ON t.namespace_id = n.id JOIN team_members tm ON tm.team_id = t.id "
+        "WHERE tm.user_id = $1 AND n.deleted_at IS NULL ORDER BY n.name",
+        user_id,
+    )
+
+
+async def all_users(conn: Db) -> list[asyncpg.Record]:
+    """Every user (no robots): username, email, enabled, created_at."""
+    return await conn.fetch(
+        "SELECT username, email, enabled, created_at FROM users WHERE robot_namespace_id IS NULL ORDER BY username"
+    )
+
+
+async def delete_user(conn: asyncpg.Connection, user_id: int) -> None:
+    """The account goes now; the user's namespace is marked deleted (purged later by gc). The caller
+    holds the transaction."""
+    namespace_id = await conn.fetchval("SELECT id FROM namespaces WHERE owner_user_id = $1", user_id)
+    if namespace_id is not None:
+        await mark_namespace_deleted(conn, namespace_id)
+    await delete_account(conn, user_id)
+
+
+async def delete_account(conn: Db, account_id: int) -> None:
+    """A user or robot row; team memberships and permissions go with it (ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM users WHERE id = $1", account_id)
+
+
+# Sessions and API tokens (only their hashes are stored)
+
+async def create_session(conn: Db, user_id: int, session: str, csrf_token: str, lifetime_s: float) -> None:
+    await conn.execute(
+        "INSERT INTO api_tokens (token_hash, user_id, kind, csrf_token, expires_at) "
+        "VALUES ($1, $2, 'session', $3, now() + make_interval(secs => $4))",
+        token_hash(session), user_id, csrf_token, float(lifetime_s),
+    )
+
+
+async def end_session(conn: Db, session: str) -> None:
+    await conn.execute("DELETE FROM api_tokens WHERE token_hash = $1 AND kind = 'session'", token_hash(session))
+
+
+async def api_tokens_of(conn: Db, user_id: int) -> list[asyncpg.Record]:
+    """The user's bearer tokens (never their secrets): id, title, created_at, expires_at, last_used."""
+    return await conn.fetch(
+        "SELECT id, title, created_at, expires_at, last_used FROM api_tokens WHERE user_id = $1 AND kind = 'bearer' ORDER BY id",
+        user_id,
+    )
+
+
+async def revoke_api_token(conn: Db, token_id: int, user_id: int) -> bool:
+    """Whether the user had that bearer token."""
+    return await conn.fetchval(
+        "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 AND kind = 'bearer' RETURNING id", token_id, user_id
+    ) is not None
+
+
+# Organisations
+
+async def update_namespace_settings(conn: Db, namespace_id: int, email: str | None, tag_expiration_s: int | None) -> None:
+    await conn.execute("UPDATE namespaces SET email = $2, tag_expiration_s = $3 WHERE id = $1", namespace_id, email, tag_expiration_s)
+
+
+async def organization_members(conn: Db, namespace_id: int) -> list[asyncpg.Record]:
+    """Enabled users and robots in any team of the namespace: username, robot, teams (names, sorted)."""
+    return await conn.fetch(
+        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot, array_agg(t.name ORDER BY t.name) AS teams "
+        "FROM team_members tm JOIN teams t ON t.id = tm.team_id JOIN users u ON u.id = tm.user_id "
+        "WHERE t.namespace_id = $1 AND u.enabled GROUP BY u.id ORDER BY u.username",
         namespace_id,
     )

@@ -14,7 +14,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+
 from shared.logging import get_logger
+from shared.model import Db
 from shared.model.accounts import Principal
 
 log = get_logger("audit")
@@ -59,17 +62,17 @@ class Entry:
         )
 
 
-async def record(conn, entry: Entry) -> None:
+async def record(conn: Db, entry: Entry) -> None:
     await conn.execute(_INSERT, *entry.args())
 
 
 class AuditBuffer:
-    def __init__(self, pool, flush_every: float = 0.5, max_rows: int = 1000, *, enabled: bool = True) -> None:
+    def __init__(self, pool: asyncpg.Pool, flush_every: float = 0.5, max_rows: int = 1000, *, enabled: bool = True) -> None:
         self.pool = pool
         self.enabled = enabled  # read-only mode writes nothing, usage logs included
         self.flush_every = flush_every
         self.max_rows = max_rows
-        self._rows: list[tuple] = []
+        self._rows: list[Entry] = []
         self._task: asyncio.Task | None = None
 
     def add(self, entry: Entry) -> None:
@@ -136,7 +139,16 @@ def decode_cursor(token: str) -> tuple[dt.datetime, int] | None:
         return None
 
 
-async def query(conn, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *,
+def row_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A row of `query` as the API and export files show it."""
+    metadata = json.loads(row["metadata"]) if isinstance(row["metadata"], str) else row["metadata"]
+    return {"kind": row["kind"], "metadata": metadata, "ip": row["ip"],
+            "datetime": row["datetime"].isoformat() if row["datetime"] is not None else None,
+            "namespace": row["namespace"], "repository": row["repository"],
+            **({"performer": {"name": row["performer"]}} if row["performer"] else {})}
+
+
+async def query(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *,
                 performer: str | None = None, cursor: tuple[dt.datetime, int] | None = None, limit: int = 100):
     """Rows with start <= datetime < end, newest first, after `cursor`."""
     column = SCOPE_COLUMNS[scope]
@@ -152,7 +164,7 @@ async def query(conn, scope: str, scope_id: int, start: dt.datetime, end: dt.dat
     )
 
 
-async def aggregate(conn, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None):
+async def aggregate(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None):
     column = SCOPE_COLUMNS[scope]
     return await conn.fetch(
         f"""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from shared.contract import blob_written_id
-from shared.db import Db
+from shared.model import Db
 from shared.messages import BlobPlaced, BlobWritten
 
 from .change import Change

@@ -21,7 +21,6 @@ import msgspec
 
 from shared import outbox
 from shared.contract import Subjects
-from shared.db import Db
 from shared.messages import ANONYMOUS, SYSTEM, Actor
 from shared.model.accounts import Principal
 from shared.outbox import OutboxEntry, OutboxRelay
@@ -58,7 +57,7 @@ class Registry:
     """One per process: where changes run (the pool) and where their events go after commit."""
 
     def __init__(self, pool: asyncpg.Pool, subjects: Subjects, region: str, relay: OutboxRelay | None = None) -> None:
-        self.pool: Db = pool
+        self.pool = pool
         self.subjects = subjects
         self.region = region
         self.relay = relay

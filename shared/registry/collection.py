@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.db import Db
+from shared.model import Db
 from shared.messages import ManifestDeleted, TagDeleted
 
 from . import blobs

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.db import Db
+from shared.model import Db
 from shared.errors import RegistryError
 from shared.messages import ManifestDeleted, ManifestPushed
 from shared.model import fetch_id_retrying, labels

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.db import Db
+from shared.model import Db
 from shared.messages import BlobMissingCopy
 
 from .change import Change

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.db import Db
+from shared.model import Db
 from shared.messages import RepositoryChanged
 from shared.model import access, fetch_id_retrying
 from shared.model.accounts import Principal

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.db import Db
+from shared.model import Db
 from shared.messages import TagChanged, TagDeleted
 
 from .change import Change

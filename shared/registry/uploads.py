@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from shared.db import Db
+from shared.model import Db
 
 
 @dataclass(frozen=True)

@@ -205,3 +205,12 @@ async def test_default_permissions_apply_to_repositories_created_by_push(world):
     rita = await world.as_actor("rita", "repository:acme/walts:pull,push")
     async with rita.http.get(rita.v2("acme/walts/tags/list")) as r:
         assert r.status == 404
+
+
+async def test_a_team_named_twice_for_a_new_robot_is_one_membership(world):
+    async with world.reg.http.put(world.api("organization/acme/robots/twice"), json={"teams": ["owners", "owners"]},
+                                  headers=world.api_headers("root")) as r:
+        assert r.status == 201, await r.text()
+        assert (await r.json())["teams"] == [{"name": "owners"}]
+    assert await world.conn.fetchval(
+        "SELECT count(*) FROM team_members tm JOIN users u ON u.id = tm.user_id WHERE u.username = 'acme+twice'") == 1

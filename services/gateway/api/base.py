@@ -5,23 +5,22 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal, overload
 
 from aiohttp import web
 
+from shared.callers import api_caller
 from shared.errors import ApiError
+from shared.model import Db, accounts
 from shared.model import access as access_model
-from shared.model import accounts
 from shared.model.accounts import Principal
 from shared.model.audit import Entry, record
-
-from shared.model.accounts import api_token_principal
 
 from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
-CALLER = web.RequestKey("caller", object)
+CALLER: web.RequestKey[Principal | None] = web.RequestKey("caller")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 PARAM_PATTERNS = {
@@ -60,49 +59,19 @@ async def caller(request: web.Request) -> Principal | None:
     if CALLER in request:
         return request[CALLER]
     gw = gateway(request)
-    principal = None
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "the API takes `Authorization: Bearer <token>` (create one with POST /api/v1/user/tokens "
-                                "or `meridian user token`) or a session cookie from POST /api/v1/signin",
-                           error_type="invalid_token")
-        found = await api_token_principal(gw.pool, token.strip(), "bearer", gw.config.super_users)
-        if found is None:
-            raise ApiError(401, "the bearer token is invalid or expired", error_type="invalid_token")
-        principal = found[0]
-    elif SESSION_COOKIE in request.cookies:
-        cookie = request.cookies[SESSION_COOKIE]
-        if cookie.count(".") == 2:  # a signed session from read-only mode
-            found = await signed_session_principal(gw, cookie)
-        else:
-            found = await api_token_principal(gw.pool, cookie, "session", gw.config.super_users)
-        if found is not None:
-            principal, row = found
-            if request.method in WRITE_METHODS and request.headers.get("X-CSRF-Token") != row["csrf_token"]:
-                raise ApiError(403, "missing or wrong X-CSRF-Token header: send the csrf_token from sign-in with "
-                                    "every change made with a session cookie", error_type="csrf_failure")
+    found = await api_caller(gw.pool, gw.config, gw.public_keys, authorization=request.headers.get("Authorization", ""),
+                             session=request.cookies.get(SESSION_COOKIE))
+    principal = found.principal if found else None
+    if found is not None and found.by_session:
+        if request.method in WRITE_METHODS and request.headers.get("X-CSRF-Token") != found.csrf_token:
+            raise ApiError(403, "missing or wrong X-CSRF-Token header: send the csrf_token from sign-in with "
+                                "every change made with a session cookie", error_type="csrf_failure")
     request[CALLER] = principal
     return principal
 
 
-async def signed_session_principal(gw, cookie: str):
-    import jwt
-
-    try:
-        kid = jwt.get_unverified_header(cookie).get("kid")
-        key = await gw.public_keys.get(kid) if kid else None
-        if key is None:
-            return None
-        claims = jwt.decode(cookie, key, algorithms=["RS256"], audience=gw.config.server_hostname,
-                            issuer=gw.config.instance_service_key_service)
-    except jwt.PyJWTError:
-        return None
-    if claims.get("typ") != "session":
-        return None
-    principal = await accounts.principal_by_id(gw.pool, int(claims["sub"]), gw.config.super_users)
-    return (principal, {"csrf_token": claims.get("csrf")}) if principal else None
+def not_signed_in() -> ApiError:
+    return ApiError(401, "sign in first: POST /api/v1/signin, or send a Bearer API token", error_type="unauthorized")
 
 
 def request_principal(request: web.Request) -> Principal | None:
@@ -113,7 +82,15 @@ def request_principal(request: web.Request) -> Principal | None:
 async def signed_in(request: web.Request) -> Principal:
     principal = await caller(request)
     if principal is None:
-        raise ApiError(401, "sign in first: POST /api/v1/signin, or send a Bearer API token", error_type="unauthorized")
+        raise not_signed_in()
+    return principal
+
+
+async def signed_in_superuser(request: web.Request, may: str = "do this") -> Principal:
+    """The caller, who must be a superuser (401 when not signed in, 403 otherwise)."""
+    principal = await signed_in(request)
+    if not principal.superuser:
+        raise ApiError(403, f"only superusers (SUPER_USERS in config.yaml) may {may}", error_type="insufficient_scope")
     return principal
 
 
@@ -127,6 +104,15 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the JSON body must be an object")
     return body
+
+
+@overload
+def text_field(body: dict, key: str, *, required: Literal[True], max_length: int = 4096, default: str | None = None) -> str: ...
+
+
+@overload
+def text_field(body: dict, key: str, *, required: bool = False, max_length: int = 4096,
+               default: str | None = None) -> str | None: ...
 
 
 def text_field(body: dict, key: str, *, required: bool = False, max_length: int = 4096, default: str | None = None) -> str | None:
@@ -149,6 +135,15 @@ def namespace_name(body: dict, key: str) -> str:
     if problem:
         raise ApiError(400, problem)
     return name
+
+
+@overload
+def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: Literal[True] = True,
+                 default: str | None = None) -> str: ...
+
+
+@overload
+def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool, default: str | None = None) -> str | None: ...
 
 
 def choice_field(body: dict, key: str, options: tuple[str, ...], *, required: bool = True, default: str | None = None) -> str | None:
@@ -209,7 +204,7 @@ async def repository_for(request: web.Request, repository: str, need: str = "rea
     return row, role
 
 
-async def log_action(conn, request: web.Request, kind: str, *, namespace_id=None, namespace=None, repository_id=None,
+async def log_action(conn: Db, request: web.Request, kind: str, *, namespace_id=None, namespace=None, repository_id=None,
                      repository=None, **metadata) -> None:
     principal = request.get(CALLER)
     await record(conn, Entry(kind, namespace_id, namespace, repository_id, repository, principal, request.remote, metadata))

@@ -6,9 +6,10 @@ from aiohttp import web
 from shared.config import parse_duration
 from shared.errors import ApiError
 from shared.model import accounts
+from shared.model import teams as teams_model
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, namespace_name, ok, organization_for, signed_in, text_field, iso
+from .base import ApiRoute, Op, iso, json_body, log_action, namespace_name, ok, organization_for, signed_in, text_field
 
 
 def expiration_options(config) -> list[int]:
@@ -35,11 +36,7 @@ async def _view(gw, row, role) -> dict:
     view = {"name": row["name"], "is_member": role is not None, "is_admin": role == "admin"}
     if role is None:
         return view
-    teams = await gw.pool.fetch(
-        "SELECT t.name, t.role, t.description, count(tm.user_id) AS members FROM teams t "
-        "LEFT JOIN team_members tm ON tm.team_id = t.id WHERE t.namespace_id = $1 GROUP BY t.id ORDER BY t.name",
-        row["id"],
-    )
+    teams = await teams_model.teams_with_member_counts(gw.pool, row["id"])
     return {**view, "email": row["email"], "created": iso(row["created_at"]),
             "tag_expiration_s": row["tag_expiration_s"] if row["tag_expiration_s"] is not None
             else parse_duration(gw.config.default_tag_expiration),
@@ -67,7 +64,7 @@ async def update_organization(request: web.Request, orgname: str) -> web.Respons
             raise ApiError(400, f"field 'tag_expiration_s' must be one of {options} (TAG_EXPIRATION_OPTIONS); got {expiration!r}")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            await conn.execute("UPDATE namespaces SET email = $2, tag_expiration_s = $3 WHERE id = $1", row["id"], email, expiration)
+            await accounts.update_namespace_settings(conn, row["id"], email, expiration)
             await log_action(conn, request, "org_change_details", namespace_id=row["id"], namespace=orgname,
                              email=email, tag_expiration_s=expiration)
     row = await accounts.namespace_row(gw.pool, orgname)
@@ -87,12 +84,7 @@ async def delete_organization(request: web.Request, orgname: str) -> web.Respons
 async def list_members(request: web.Request, orgname: str) -> web.Response:
     gw = gateway(request)
     row, _ = await organization_for(request, orgname, need="member")
-    rows = await gw.pool.fetch(
-        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot, array_agg(t.name ORDER BY t.name) AS teams "
-        "FROM team_members tm JOIN teams t ON t.id = tm.team_id JOIN users u ON u.id = tm.user_id "
-        "WHERE t.namespace_id = $1 AND u.enabled GROUP BY u.id ORDER BY u.username",
-        row["id"],
-    )
+    rows = await accounts.organization_members(gw.pool, row["id"])
     return ok({"members": [{"name": r["username"], "kind": "robot" if r["robot"] else "user",
                             "teams": [{"name": t} for t in r["teams"]]} for r in rows]})
 

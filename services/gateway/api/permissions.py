@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.errors import ApiError
+from shared.model import Db, accounts
 from shared.model import access as access_model
 
 from ..v2.base import gateway
@@ -11,8 +12,8 @@ from .base import ApiRoute, Op, choice_field, json_body, log_action, ok, reposit
 from .teams import team_row
 
 
-async def _user(conn, repo, username: str):
-    row = await conn.fetchrow("SELECT id, username, robot_namespace_id FROM users WHERE username = $1 AND enabled", username)
+async def _user(conn: Db, repo, username: str):
+    row = await accounts.account_by_name(conn, username)
     if row is None:
         raise ApiError(404, f"user or robot {username!r} not found", error_type="not_found")
     if row["robot_namespace_id"] is not None and row["robot_namespace_id"] != repo["namespace_id"]:
@@ -23,40 +24,27 @@ async def _user(conn, repo, username: str):
 async def list_user_permissions(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "admin")
-    rows = await gw.pool.fetch(
-        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot, p.role FROM repository_permissions p "
-        "JOIN users u ON u.id = p.user_id WHERE p.repository_id = $1 AND u.enabled ORDER BY u.username",
-        repo["id"],
-    )
+    rows = await access_model.user_permissions_on(gw.pool, repo["id"])
     return ok({"permissions": {r["username"]: {"name": r["username"], "role": r["role"], "is_robot": r["robot"]} for r in rows}})
 
 
 async def list_team_permissions(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "admin")
-    rows = await gw.pool.fetch(
-        "SELECT t.name, p.role FROM repository_permissions p JOIN teams t ON t.id = p.team_id "
-        "WHERE p.repository_id = $1 ORDER BY t.name",
-        repo["id"],
-    )
+    rows = await access_model.team_permissions_on(gw.pool, repo["id"])
     return ok({"permissions": {r["name"]: {"name": r["name"], "role": r["role"]} for r in rows}})
 
 
-# The holder of a permission: (join to its table, the column naming it, how a missing one is called).
-_HOLDERS = {
-    "user": ("JOIN users h ON h.id = p.user_id", "h.username", "{}"),
-    "team": ("JOIN teams h ON h.id = p.team_id", "h.name", "team {}"),
-}
+# How a holder without a permission is called in the 404.
+_HOLDER_LABELS = {"user": "{}", "team": "team {}"}
 
 
 async def _get(request: web.Request, repository: str, kind: str, name: str) -> web.Response:
     gw = gateway(request)
     repo, _ = await repository_for(request, repository, "admin")
-    join, column, label = _HOLDERS[kind]
-    role = await gw.pool.fetchval(f"SELECT p.role FROM repository_permissions p {join} WHERE p.repository_id = $1 AND {column} = $2",
-                                  repo["id"], name)
+    role = await access_model.role_of_holder_named(gw.pool, repo["id"], kind, name)
     if role is None:
-        raise ApiError(404, f"{label.format(name)} has no permission on {repository}", error_type="not_found")
+        raise ApiError(404, f"{_HOLDER_LABELS[kind].format(name)} has no permission on {repository}", error_type="not_found")
     return ok({"name": name, "role": role})
 
 
@@ -77,9 +65,7 @@ async def _change(request, repository: str, kind: str, name: str, role: str | No
                 ident = (await _user(conn, repo, name))["id"]
             else:
                 ident = (await team_row(conn, repo["namespace_id"], name))["id"]
-            if role is None and not await conn.fetchval(
-                f"SELECT 1 FROM repository_permissions WHERE repository_id = $1 AND {kind}_id = $2", repo["id"], ident
-            ):
+            if role is None and not await access_model.has_permission(conn, repo["id"], kind, ident):
                 raise ApiError(404, f"{name} has no permission on {repository}", error_type="not_found")
             await access_model.set_permission(conn, repo["id"], kind, ident, role)
             await log_action(conn, request, "change_repo_permission" if role else "delete_repo_permission",

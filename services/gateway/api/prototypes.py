@@ -7,6 +7,7 @@ import uuid
 from aiohttp import web
 
 from shared.errors import ApiError
+from shared.model import Db, default_permissions
 from shared.model import access as access_model
 
 from ..v2.base import gateway
@@ -21,13 +22,6 @@ def _view(row) -> dict:
             "activating_user": {"name": row["activating_user"]} if row["activating_user"] else None}
 
 
-_SELECT = """
-SELECT d.id, d.role, a.username AS activating_user, u.username AS delegate_user, t.name AS delegate_team
-FROM default_permissions d LEFT JOIN users a ON a.id = d.activating_user_id
-LEFT JOIN users u ON u.id = d.delegate_user_id LEFT JOIN teams t ON t.id = d.delegate_team_id
-"""
-
-
 def _name_of(value, key: str) -> str | None:
     if value is None:
         return None
@@ -39,7 +33,7 @@ def _name_of(value, key: str) -> str | None:
 async def list_prototypes(request: web.Request, orgname: str) -> web.Response:
     gw = gateway(request)
     namespace, _ = await organization_for(request, orgname, need="admin")
-    rows = await gw.pool.fetch(_SELECT + " WHERE d.namespace_id = $1 ORDER BY d.id", namespace["id"])
+    rows = await default_permissions.in_namespace(gw.pool, namespace["id"])
     return ok({"prototypes": [_view(r) for r in rows]})
 
 
@@ -60,23 +54,20 @@ async def create_prototype(request: web.Request, orgname: str) -> web.Response:
             activating_id = await member_id(conn, namespace, activating) if activating else None
             user_id = await member_id(conn, namespace, delegate_name) if kind == "user" else None
             team_id = (await team_row(conn, namespace["id"], delegate_name))["id"] if kind == "team" else None
-            await conn.execute(
-                "INSERT INTO default_permissions (id, namespace_id, activating_user_id, delegate_user_id, delegate_team_id, role) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                prototype_id, namespace["id"], activating_id, user_id, team_id, role,
-            )
+            await default_permissions.create(conn, prototype_id, namespace["id"], activating_user_id=activating_id,
+                                             delegate_user_id=user_id, delegate_team_id=team_id, role=role)
             await log_action(conn, request, "create_prototype_permission", namespace_id=namespace["id"], namespace=orgname,
                              role=role, delegate={"name": delegate_name, "kind": kind}, activating_user=activating)
-            row = await conn.fetchrow(_SELECT + " WHERE d.id = $1", prototype_id)
+            row = await default_permissions.by_id(conn, prototype_id)
     return ok(_view(row), 201)
 
 
-async def _prototype(conn, namespace, prototypeid: str):
+async def _prototype(conn: Db, namespace, prototypeid: str):
     try:
         ident = uuid.UUID(prototypeid)
     except ValueError:
         raise ApiError(404, f"default permission {prototypeid} not found", error_type="not_found") from None
-    row = await conn.fetchrow(_SELECT + " WHERE d.id = $1 AND d.namespace_id = $2", ident, namespace["id"])
+    row = await default_permissions.by_id_in_namespace(conn, ident, namespace["id"])
     if row is None:
         raise ApiError(404, f"default permission {prototypeid} not found", error_type="not_found")
     return row
@@ -89,10 +80,10 @@ async def update_prototype(request: web.Request, orgname: str, prototypeid: str)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             row = await _prototype(conn, namespace, prototypeid)
-            await conn.execute("UPDATE default_permissions SET role = $2 WHERE id = $1", row["id"], role)
+            await default_permissions.set_role(conn, row["id"], role)
             await log_action(conn, request, "modify_prototype_permission", namespace_id=namespace["id"], namespace=orgname,
                              id=prototypeid, role=role)
-            row = await conn.fetchrow(_SELECT + " WHERE d.id = $1", row["id"])
+            row = await default_permissions.by_id(conn, row["id"])
     return ok(_view(row))
 
 
@@ -102,7 +93,7 @@ async def delete_prototype(request: web.Request, orgname: str, prototypeid: str)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             row = await _prototype(conn, namespace, prototypeid)
-            await conn.execute("DELETE FROM default_permissions WHERE id = $1", row["id"])
+            await default_permissions.delete(conn, row["id"])
             await log_action(conn, request, "delete_prototype_permission", namespace_id=namespace["id"], namespace=orgname,
                              id=prototypeid)
     return ok(status=204)

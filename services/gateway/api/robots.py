@@ -5,39 +5,32 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared.errors import ApiError
+from shared.model import Db, accounts
 from shared.model import access as access_model
-from shared.model import accounts
+from shared.model import robots as robots_model
+from shared.model import teams as teams_model
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, ok, organization_for, text_field, iso
+from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for, text_field
 from .teams import team_row
 
 
-async def robot_row(conn, namespace, shortname: str):
-    row = await conn.fetchrow(
-        "SELECT id, username, description, created_at, last_accessed FROM users WHERE username = $1 AND robot_namespace_id = $2 AND enabled",
-        f"{namespace['name']}+{shortname}", namespace["id"],
-    )
+async def robot_row(conn: Db, namespace, shortname: str):
+    row = await robots_model.robot_in_namespace(conn, namespace["id"], f"{namespace['name']}+{shortname}")
     if row is None:
         raise ApiError(404, f"robot {namespace['name']}+{shortname} not found", error_type="not_found")
     return row
 
 
-async def _permissions(conn, robot_id: int) -> list[dict]:
-    rows = await conn.fetch(
-        "SELECT r.full_name, r.visibility, p.role FROM repository_permissions p JOIN repositories r ON r.id = p.repository_id "
-        "WHERE p.user_id = $1 AND r.state <> 'deleted' ORDER BY r.full_name",
-        robot_id,
-    )
+async def _permissions(conn: Db, robot_id: int) -> list[dict]:
+    rows = await access_model.permissions_held(conn, "user", robot_id)
     return [{"repository": {"name": r["full_name"], "is_public": r["visibility"] == "public"}, "role": r["role"]} for r in rows]
 
 
-async def _view(conn, row, *, permissions: bool) -> dict:
-    teams = await conn.fetch(
-        "SELECT t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id WHERE tm.user_id = $1 ORDER BY t.name", row["id"]
-    )
+async def _view(conn: Db, row, *, permissions: bool) -> dict:
+    teams = await teams_model.team_names_of_member(conn, row["id"])
     view = {"name": row["username"], "description": row["description"], "created": iso(row["created_at"]),
-            "last_accessed": iso(row["last_accessed"]), "teams": [{"name": t["name"]} for t in teams]}
+            "last_accessed": iso(row["last_accessed"]), "teams": [{"name": t} for t in teams]}
     if permissions:
         perms = await _permissions(conn, row["id"])
         view["repositories"] = [p["repository"]["name"] for p in perms]
@@ -45,7 +38,7 @@ async def _view(conn, row, *, permissions: bool) -> dict:
     return view
 
 
-async def _repository_ids(conn, namespace, roles: dict) -> list[tuple[int, str, str | None]]:
+async def _repository_ids(conn: Db, namespace, roles: dict) -> list[tuple[int, str, str | None]]:
     """Validate {"ns/repo": role-or-null} against this namespace; every problem is reported at once."""
     if not isinstance(roles, dict):
         raise ApiError(400, "field 'permissions' must be an object like {\"org/repo\": \"write\", \"org/old\": null}")
@@ -54,9 +47,7 @@ async def _repository_ids(conn, namespace, roles: dict) -> list[tuple[int, str, 
         if role is not None and role not in access_model.REPO_ROLES:
             problems.append(f"{name}: role must be read, write, admin or null, got {role!r}")
             continue
-        repo_id = await conn.fetchval(
-            "SELECT id FROM repositories WHERE full_name = $1 AND namespace_id = $2 AND state <> 'deleted'", name, namespace["id"]
-        )
+        repo_id = await access_model.grantable_repository_id(conn, namespace["id"], name)
         if repo_id is None:
             problems.append(f"{name}: no such repository in {namespace['name']}")
             continue
@@ -71,11 +62,7 @@ async def list_robots(request: web.Request, orgname: str) -> web.Response:
     namespace, _ = await organization_for(request, orgname, need="admin")
     with_permissions = request.query.get("permissions", "false").lower() == "true"
     async with gw.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id, username, description, created_at, last_accessed FROM users WHERE robot_namespace_id = $1 AND enabled "
-            "ORDER BY username",
-            namespace["id"],
-        )
+        rows = await robots_model.robots_in_namespace(conn, namespace["id"])
         robots = [await _view(conn, row, permissions=with_permissions) for row in rows]
     return ok({"robots": robots})
 
@@ -107,14 +94,14 @@ async def create_robot(request: web.Request, orgname: str, robot_shortname: str)
                 token = await accounts.create_robot(conn, namespace["id"], full_name, description)
             except accounts.NameTaken:
                 raise ApiError(409, f"robot {full_name} already exists", error_type="conflict") from None
-            robot_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", full_name)
+            robot = await robot_row(conn, namespace, robot_shortname)
             for team_id in team_ids:
-                await conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, robot_id)
+                await teams_model.add_team_member(conn, team_id, robot["id"])
             for repo_id, _, role in grants:
-                await access_model.set_permission(conn, repo_id, "user", robot_id, role)
+                await access_model.set_permission(conn, repo_id, "user", robot["id"], role)
             await log_action(conn, request, "create_robot", namespace_id=namespace["id"], namespace=orgname, robot=full_name,
                              teams=teams, repositories={name: role for _, name, role in grants})
-            view = await _view(conn, await robot_row(conn, namespace, robot_shortname), permissions=True)
+            view = await _view(conn, robot, permissions=True)
     return ok({**view, "token": token}, 201)
 
 
@@ -124,7 +111,7 @@ async def delete_robot(request: web.Request, orgname: str, robot_shortname: str)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             row = await robot_row(conn, namespace, robot_shortname)
-            await conn.execute("DELETE FROM users WHERE id = $1", row["id"])
+            await accounts.delete_account(conn, row["id"])
             await log_action(conn, request, "delete_robot", namespace_id=namespace["id"], namespace=orgname, robot=row["username"])
     return ok(status=204)
 

@@ -8,18 +8,14 @@ import jwt
 from aiohttp import web
 from jwt.algorithms import RSAAlgorithm
 
-from shared.errors import ApiError
 from shared import servicekeys
+from shared.errors import ApiError
+from shared.model import Db
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, ok, signed_in, text_field, iso
+from .base import ApiRoute, Op, iso, json_body, log_action, ok, signed_in_superuser, text_field
 
-
-async def _superuser(request: web.Request):
-    principal = await signed_in(request)
-    if not principal.superuser:
-        raise ApiError(403, "only superusers (SUPER_USERS in config.yaml) may manage service keys", error_type="insufficient_scope")
-    return principal
+MAY = "manage service keys"  # completes "only superusers ... may"
 
 
 def _view(row) -> dict:
@@ -38,13 +34,13 @@ def _days(body: dict) -> int | None:
 
 async def list_keys(request: web.Request) -> web.Response:
     gw = gateway(request)
-    await _superuser(request)
+    await signed_in_superuser(request, MAY)
     return ok({"keys": [_view(r) for r in await servicekeys.all_keys(gw.pool)]})
 
 
 async def add_key(request: web.Request) -> web.Response:
     gw = gateway(request)
-    principal = await _superuser(request)
+    principal = await signed_in_superuser(request, MAY)
     body = await json_body(request)
     jwk = body.get("jwk")
     if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not isinstance(jwk.get("n"), str) or not isinstance(jwk.get("e"), str):
@@ -64,12 +60,12 @@ async def add_key(request: web.Request) -> web.Response:
                                        jwk={"kty": "RSA", "n": jwk["n"], "e": jwk["e"], "kid": kid}, expires_at=expires,
                                        approval_type="superuser", approved_by=principal.username)
             await log_action(conn, request, "service_key_create", kid=kid, name=name)
-            row = await conn.fetchrow("SELECT * FROM service_keys WHERE kid = $1", kid)
+            row = await servicekeys.key_row(conn, kid)
     return ok(_view(row), 201)
 
 
-async def _key(conn, kid: str):
-    row = await conn.fetchrow("SELECT * FROM service_keys WHERE kid = $1", kid)
+async def _key(conn: Db, kid: str):
+    row = await servicekeys.key_row(conn, kid)
     if row is None:
         raise ApiError(404, f"service key {kid} not found", error_type="not_found")
     return row
@@ -78,7 +74,7 @@ async def _key(conn, kid: str):
 async def update_key(request: web.Request, kid: str) -> web.Response:
     """{"expiration_days": n | null} sets the expiry from now; {"approve": true} approves."""
     gw = gateway(request)
-    principal = await _superuser(request)
+    principal = await signed_in_superuser(request, MAY)
     body = await json_body(request)
     if "expiration_days" not in body and body.get("approve") is not True:
         raise ApiError(400, "give expiration_days (a number of days, or null for never) and/or approve: true")
@@ -98,7 +94,7 @@ async def update_key(request: web.Request, kid: str) -> web.Response:
 
 async def delete_key(request: web.Request, kid: str) -> web.Response:
     gw = gateway(request)
-    await _superuser(request)
+    await signed_in_superuser(request, MAY)
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             await _key(conn, kid)

@@ -2,26 +2,29 @@
 and the repository permissions they hold."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from shared.errors import ApiError
-from shared.model import accounts
+from shared.model import Db, accounts
+from shared.model import access as access_model
+from shared.model import teams as teams_model
 
 from ..v2.base import gateway
 from .base import ApiRoute, Op, choice_field, json_body, log_action, ok, organization_for, text_field
 
 
-async def team_row(conn, namespace_id: int, name: str):
-    row = await conn.fetchrow("SELECT id, name, role, description FROM teams WHERE namespace_id = $1 AND name = $2",
-                              namespace_id, name)
+async def team_row(conn: Db, namespace_id: int, name: str):
+    row = await teams_model.team_by_name(conn, namespace_id, name)
     if row is None:
         raise ApiError(404, f"team {name!r} not found", error_type="not_found")
     return row
 
 
-async def member_id(conn, namespace, name: str) -> int:
+async def member_id(conn: Db, namespace, name: str) -> int:
     """A user, or a robot of this organisation; others' robots cannot join."""
-    row = await conn.fetchrow("SELECT id, robot_namespace_id FROM users WHERE username = $1 AND enabled", name)
+    row = await accounts.account_by_name(conn, name)
     if row is None:
         raise ApiError(404, f"user or robot {name!r} not found", error_type="not_found")
     if row["robot_namespace_id"] is not None and row["robot_namespace_id"] != namespace["id"]:
@@ -46,17 +49,12 @@ async def _create_or_update(request, orgname: str, teamname: str, body: dict, *,
     description = text_field(body, "description", max_length=4096, default="") or ""
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            existing = await conn.fetchrow("SELECT id, role FROM teams WHERE namespace_id = $1 AND name = $2", namespace["id"], teamname)
+            existing = await teams_model.team_by_name(conn, namespace["id"], teamname)
             if existing is not None and create_only:
                 raise ApiError(409, f"team {teamname!r} already exists in {orgname}", error_type="conflict")
             if existing is not None and teamname == accounts.OWNERS_TEAM and role != "admin":
                 raise ApiError(400, "the owners team must keep the admin role")
-            row = await conn.fetchrow(
-                "INSERT INTO teams (namespace_id, name, role, description) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (namespace_id, name) DO UPDATE SET role = EXCLUDED.role, description = EXCLUDED.description "
-                "RETURNING name, role, description",
-                namespace["id"], teamname, role, description,
-            )
+            row = await teams_model.put_team(conn, namespace["id"], teamname, role, description)
             kind = "org_create_team" if existing is None else "org_set_team_role"
             await log_action(conn, request, kind, namespace_id=namespace["id"], namespace=orgname, team=teamname, role=role)
     return ok(_view(row), 201 if existing is None else 200)
@@ -80,7 +78,7 @@ async def delete_team(request: web.Request, orgname: str, teamname: str) -> web.
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             team = await team_row(conn, namespace["id"], teamname)
-            await conn.execute("DELETE FROM teams WHERE id = $1", team["id"])
+            await teams_model.delete_team(conn, team["id"])
             await log_action(conn, request, "org_delete_team", namespace_id=namespace["id"], namespace=orgname, team=teamname)
     return ok(status=204)
 
@@ -89,11 +87,7 @@ async def list_team_members(request: web.Request, orgname: str, teamname: str) -
     gw = gateway(request)
     namespace, _ = await organization_for(request, orgname, need="member")
     team = await team_row(gw.pool, namespace["id"], teamname)
-    rows = await gw.pool.fetch(
-        "SELECT u.username, u.robot_namespace_id IS NOT NULL AS robot FROM team_members tm JOIN users u ON u.id = tm.user_id "
-        "WHERE tm.team_id = $1 AND u.enabled ORDER BY u.username",
-        team["id"],
-    )
+    rows = await teams_model.team_members(gw.pool, team["id"])
     return ok({"name": teamname, "members": [{"name": r["username"], "kind": "robot" if r["robot"] else "user"} for r in rows]})
 
 
@@ -104,7 +98,7 @@ async def add_team_member(request: web.Request, orgname: str, teamname: str, mem
         async with conn.transaction():
             team = await team_row(conn, namespace["id"], teamname)
             user_id = await member_id(conn, namespace, membername)
-            await conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", team["id"], user_id)
+            await teams_model.add_team_member(conn, team["id"], user_id)
             await log_action(conn, request, "org_add_team_member", namespace_id=namespace["id"], namespace=orgname,
                              team=teamname, member=membername)
     return ok({"name": membername, "team": teamname})
@@ -117,10 +111,9 @@ async def remove_team_member(request: web.Request, orgname: str, teamname: str, 
         async with conn.transaction():
             team = await team_row(conn, namespace["id"], teamname)
             user_id = await member_id(conn, namespace, membername)
-            removed = await conn.fetchval("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 RETURNING user_id", team["id"], user_id)
-            if removed is None:
+            if not await teams_model.remove_team_member(conn, team["id"], user_id):
                 raise ApiError(404, f"{membername} is not a member of {teamname}", error_type="not_found")
-            if teamname == accounts.OWNERS_TEAM and not await conn.fetchval("SELECT 1 FROM team_members WHERE team_id = $1", team["id"]):
+            if teamname == accounts.OWNERS_TEAM and not await teams_model.team_has_members(conn, team["id"]):
                 raise ApiError(400, "the owners team must keep at least one member")
             await log_action(conn, request, "org_remove_team_member", namespace_id=namespace["id"], namespace=orgname,
                              team=teamname, member=membername)
@@ -131,16 +124,12 @@ async def team_permissions(request: web.Request, orgname: str, teamname: str) ->
     gw = gateway(request)
     namespace, _ = await organization_for(request, orgname, need="member")
     team = await team_row(gw.pool, namespace["id"], teamname)
-    rows = await gw.pool.fetch(
-        "SELECT r.full_name, r.visibility, p.role FROM repository_permissions p JOIN repositories r ON r.id = p.repository_id "
-        "WHERE p.team_id = $1 AND r.state <> 'deleted' ORDER BY r.full_name",
-        team["id"],
-    )
+    rows = await access_model.permissions_held(gw.pool, "team", team["id"])
     return ok({"permissions": [{"repository": {"name": r["full_name"], "is_public": r["visibility"] == "public"},
                                 "role": r["role"]} for r in rows]})
 
 
-TEAM_BODY = {"type": "object", "required": ["role"],
+TEAM_BODY: dict[str, Any] = {"type": "object", "required": ["role"],
              "properties": {"role": {"enum": list(accounts.TEAM_ROLES)}, "description": {"type": "string"}}}
 ROUTES = [
     ApiRoute("teams", "/organization/{orgname}/team/", {

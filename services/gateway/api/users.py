@@ -10,11 +10,24 @@ from aiohttp import web
 from shared.errors import ApiError
 from shared.model import accounts
 from shared.model.audit import Entry, record
-from shared.secrets import new_token, token_hash
+from shared.secrets import new_token
 
 from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
-from .base import ApiRoute, Op, json_body, log_action, namespace_name, ok, signed_in, text_field, iso
+from .base import (
+    ApiRoute,
+    Op,
+    iso,
+    json_body,
+    log_action,
+    namespace_name,
+    not_signed_in,
+    ok,
+    signed_in,
+    signed_in_superuser,
+    text_field,
+)
+
 
 async def signin(request: web.Request) -> web.Response:
     gw = gateway(request)
@@ -37,11 +50,7 @@ async def signin(request: web.Request) -> web.Response:
     else:
         async with gw.pool.acquire() as conn:
             async with conn.transaction():
-                await conn.execute(
-                    "INSERT INTO api_tokens (token_hash, user_id, kind, csrf_token, expires_at) "
-                    "VALUES ($1, $2, 'session', $3, now() + make_interval(secs => $4))",
-                    token_hash(session), principal.id, csrf, float(lifetime),
-                )
+                await accounts.create_session(conn, principal.id, session, csrf, lifetime)
                 await record(conn, Entry("login_success", performer=principal, ip=request.remote, metadata={"type": "api"}))
     response = ok({"success": True, "username": principal.username, "csrf_token": csrf})
     response.set_cookie(SESSION_COOKIE, session, max_age=lifetime, httponly=True, samesite="Strict",
@@ -54,7 +63,7 @@ async def signout(request: web.Request) -> web.Response:
     await signed_in(request)
     session = request.cookies.get(SESSION_COOKIE)
     if session and not gw.read_only:
-        await gw.pool.execute("DELETE FROM api_tokens WHERE token_hash = $1 AND kind = 'session'", token_hash(session))
+        await accounts.end_session(gw.pool, session)
     response = ok({"success": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -63,13 +72,10 @@ async def signout(request: web.Request) -> web.Response:
 async def current_user(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await signed_in(request)
-    row = await gw.pool.fetchrow("SELECT username, email, created_at FROM users WHERE id = $1", principal.id)
-    orgs = await gw.pool.fetch(
-        "SELECT DISTINCT n.name, bool_or(t.role = 'admin') OVER (PARTITION BY n.name) AS is_admin FROM namespaces n "
-        "JOIN teams t ON t.namespace_id = n.id JOIN team_members tm ON tm.team_id = t.id "
-        "WHERE tm.user_id = $1 AND n.deleted_at IS NULL ORDER BY n.name",
-        principal.id,
-    )
+    row = await accounts.user_profile(gw.pool, principal.id)
+    if row is None:  # deleted since the credentials were checked
+        raise not_signed_in()
+    orgs = await accounts.organizations_of_user(gw.pool, principal.id)
     return ok({
         "username": row["username"], "email": row["email"], "super_user": principal.superuser,
         "is_robot": principal.robot, "created": iso(row["created_at"]),
@@ -98,10 +104,7 @@ async def create_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await signed_in(request)
-    rows = await gw.pool.fetch(
-        "SELECT id, title, created_at, expires_at, last_used FROM api_tokens WHERE user_id = $1 AND kind = 'bearer' ORDER BY id",
-        principal.id,
-    )
+    rows = await accounts.api_tokens_of(gw.pool, principal.id)
     return ok({"tokens": [{"id": r["id"], "title": r["title"], "created": iso(r["created_at"]),
                            "expires": iso(r["expires_at"]), "last_used": iso(r["last_used"])} for r in rows]})
 
@@ -113,41 +116,30 @@ async def revoke_token(request: web.Request, tokenid: str) -> web.Response:
         raise ApiError(404, f"token {tokenid} not found", error_type="not_found")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            done = await conn.fetchval(
-                "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 AND kind = 'bearer' RETURNING id", int(tokenid), principal.id
-            )
-            if done is None:
+            if not await accounts.revoke_api_token(conn, int(tokenid), principal.id):
                 raise ApiError(404, f"token {tokenid} not found", error_type="not_found")
             await log_action(conn, request, "revoke_api_token", token_id=int(tokenid))
     return ok(status=204)
 
 
-async def _superuser(request: web.Request):
-    principal = await signed_in(request)
-    if not principal.superuser:
-        raise ApiError(403, "only superusers (SUPER_USERS in config.yaml) may do this", error_type="insufficient_scope")
-    return principal
-
-
 async def list_users(request: web.Request) -> web.Response:
     gw = gateway(request)
-    await _superuser(request)
-    rows = await gw.pool.fetch(
-        "SELECT username, email, enabled, created_at FROM users WHERE robot_namespace_id IS NULL ORDER BY username"
-    )
+    await signed_in_superuser(request)
+    rows = await accounts.all_users(gw.pool)
     return ok({"users": [{"username": r["username"], "email": r["email"], "enabled": r["enabled"],
-                          "super_user": r["username"] in gw.config.super_users, "created": iso(r["created_at"])} for r in rows]})
+                          "super_user": accounts.is_superuser(r["username"], gw.config.super_users),
+                          "created": iso(r["created_at"])} for r in rows]})
 
 
 async def create_user(request: web.Request) -> web.Response:
     gw = gateway(request)
-    await _superuser(request)
+    await signed_in_superuser(request)
     body = await json_body(request)
     username = namespace_name(body, "username")
     email = text_field(body, "email", max_length=255)
     password = text_field(body, "password", max_length=1024)
     generated = password is None
-    if generated:
+    if password is None:
         password = new_token(20)
     problem = accounts.password_problem(password)
     if problem:
@@ -161,19 +153,15 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request, username: str) -> web.Response:
     gw = gateway(request)
-    principal = await _superuser(request)
+    principal = await signed_in_superuser(request)
     if username == principal.username:
         raise ApiError(400, "you cannot delete yourself")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1 AND robot_namespace_id IS NULL", username)
+            user_id = await accounts.user_id_by_name(conn, username, include_disabled=True)
             if user_id is None:
                 raise ApiError(404, f"user {username!r} not found", error_type="not_found")
-            # The user's namespace is marked deleted (purged later by gc); the account goes now.
-            namespace_id = await conn.fetchval("SELECT id FROM namespaces WHERE owner_user_id = $1", user_id)
-            if namespace_id is not None:
-                await accounts.mark_namespace_deleted(conn, namespace_id)
-            await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+            await accounts.delete_user(conn, user_id)
             await log_action(conn, request, "user_delete", username=username)
     return ok(status=204)
 

@@ -1,0 +1,135 @@
+"""The usage-log export worker: writes an export's JSON file to this region's storage and announces
+it to the callback URL or e-mail address. The API (api/logs.py) queues an export and starts it here
+at once; `resume_exports` picks up, in any gateway, exports whose own gateway died (the claim is
+atomic, so each runs once at a time)."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import smtplib
+import socket
+import uuid
+from collections.abc import AsyncIterator, Collection
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+
+from shared.config import Config
+from shared.storage import paths
+from shared.logging import get_logger
+from shared.model import audit, log_exports
+
+from .state import Gateway
+
+log = get_logger("gateway.logs")
+PAGE = 1000  # log rows read per query while writing a file
+_running: set[asyncio.Task] = set()
+
+
+async def callback_problem(url: str, allowed_hosts: Collection[str]) -> str | None:
+    """Why a callback URL must not be called: only http(s) to public addresses, unless allow-listed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "callback_url must be an http:// or https:// URL"
+    host = parts.hostname
+    if host in allowed_hosts:
+        return None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"callback_url host {host!r} does not resolve"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            return (f"callback_url {host!r} resolves to {address}, a loopback, private or reserved address; only public "
+                    "addresses are called (operators may allow internal hosts with MERIDIAN_CALLBACK_ALLOWED_HOSTS)")
+    return None
+
+
+def start_export(gw: Gateway, export_id: uuid.UUID) -> None:
+    """Run a just-queued export in the background of this process."""
+    task = asyncio.get_running_loop().create_task(run_export(gw, export_id))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def _rows(gw: Gateway, export: asyncpg.Record) -> AsyncIterator[bytes]:
+    yield b'{"export_id": "%s", "logs": [' % str(export["id"]).encode()
+    cursor, first = None, True
+    while True:
+        rows = await audit.query(gw.pool, export["scope_kind"], export["scope_id"], export["starttime"], export["endtime"],
+                                 cursor=cursor, limit=PAGE)
+        for row in rows:
+            yield (b"" if first else b",") + json.dumps(audit.row_view(row)).encode()
+            first = False
+        if len(rows) < PAGE:
+            break
+        cursor = (rows[-1]["datetime"], rows[-1]["id"])
+    yield b"]}\n"
+
+
+async def resume_exports(gw: Gateway, interval: float = 60.0) -> None:
+    """Exports whose gateway died (queued and never started, or running with a stale claim) are picked
+    up by any gateway; the claim is atomic, so each runs once at a time."""
+    while True:
+        try:
+            await log_exports.requeue_stale_claims(gw.pool)
+            for export_id in await log_exports.waiting_ids(gw.pool):
+                await run_export(gw, export_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resuming log exports failed; the next round retries")
+        await asyncio.sleep(interval)
+
+
+async def run_export(gw: Gateway, export_id: uuid.UUID) -> None:
+    export = await log_exports.claim(gw.pool, export_id)
+    if export is None:
+        return  # another gateway has it
+    path = paths.export(export_id)
+    link = f"{gw.config.preferred_url_scheme}://{gw.config.server_hostname}/api/v1/exportlogs/{export_id}/file"
+    try:
+        await gw.write_driver.write(path, _rows(gw, export))
+        await log_exports.mark_done(gw.pool, export_id, path)
+        status, error = "done", None
+    except Exception as exc:
+        log.exception("log export failed", export_id=str(export_id))
+        await log_exports.mark_failed(gw.pool, export_id, str(exc))
+        status, error = "failed", "the export could not be written"
+    notice = {"export_id": str(export_id), "status": status, "url": link if status == "done" else None, "error": error}
+    try:
+        if export["callback_url"]:
+            # Checked again at delivery: the name may resolve elsewhere by now.
+            problem = await callback_problem(export["callback_url"], gw.config.meridian_callback_allowed_hosts)
+            if problem:
+                raise ValueError(problem)
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                async with http.post(export["callback_url"], json=notice, allow_redirects=False) as response:
+                    if response.status >= 400:
+                        raise ValueError(f"callback answered {response.status}")
+        if export["callback_email"]:
+            await asyncio.to_thread(_send_mail, gw.config, export["callback_email"], notice)
+    except Exception as exc:
+        log.warning("log export notification failed", export_id=str(export_id), error=str(exc))
+        await log_exports.note_notification_failure(gw.pool, export_id, f"notification failed: {exc}")
+
+
+def _send_mail(config: Config, to: str, notice: dict) -> None:
+    if not config.mail_server:  # queued where MAIL_SERVER was set, resumed by a gateway without it
+        raise ValueError("this gateway has no MAIL_SERVER configured")
+    message = EmailMessage()
+    message["Subject"] = f"{config.registry_title_short}: usage log export {notice['status']}"
+    message["From"] = config.mail_default_sender
+    message["To"] = to
+    message.set_content(f"Your usage log export {notice['export_id']} is {notice['status']}.\n"
+                        + (f"Download it (signed in) from {notice['url']}\n" if notice["url"] else ""))
+    with smtplib.SMTP(config.mail_server, config.mail_port, timeout=30) as smtp:
+        if config.mail_use_tls:
+            smtp.starttls()
+        if config.mail_username:
+            smtp.login(config.mail_username, config.mail_password or "")
+        smtp.send_message(message)
