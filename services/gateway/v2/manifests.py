@@ -100,7 +100,7 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     for descriptor in blob_refs:
         hit = found.get(descriptor.digest)
         if hit is None:
-            if descriptor.media_type in rules.NON_DISTRIBUTABLE:
+            if descriptor is not parsed.config and rules.missing_layer_allowed(descriptor, gw.config):
                 continue
             raise unknown_reference("blob", descriptor.digest, name)
         if hit[1] != descriptor.size:
@@ -111,6 +111,12 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
         known = await manifests.ids_in_repository(gw.pool, repo.id, [c.digest for c in parsed.children])
         for child in parsed.children:
             if child.digest not in known:
+                if rules.missing_child_allowed(child, gw.config):
+                    continue  # a sparse index: the child may come later, or never
+                if gw.config.feature_sparse_index:
+                    raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}; a sparse "
+                                        "index may omit only children whose platform.architecture is set and not in "
+                                        "SPARSE_INDEX_REQUIRED_ARCHS", detail={"digest": child.digest})
                 raise unknown_reference("manifest", child.digest, name)
             manifest.child_ids.append(known[child.digest])
             manifest.total_size += child.size
