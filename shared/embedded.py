@@ -165,6 +165,7 @@ def _runtime_dir_for_pgserver(pgdata: Path) -> None:
     if len(str(pgdata / ".s.PGSQL.5432").encode()) > 100:
         runtime = Path(tempfile.gettempdir()) / f"meridian-run-{os.getuid()}"
     runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores (and warns about) a runtime folder others may read
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
