@@ -146,7 +146,7 @@ def _check_data_layout(data: Path, regions: list[str] | None) -> None:
               f"give the regions their own folder: `meridian up --regions {','.join(regions)} --data {data}-regions`")
     dropped = [r for r in earlier if r not in regions]
     if dropped:
-        _fail(f"{data} was run with region(s) {', '.join(dropped)} whose images are stored only there; keep them: "
+        _fail(f"{data} was run with region(s) {', '.join(dropped)}, whose storage holds images; keep them: "
               f"`meridian up --regions {','.join(regions + dropped)} --data {data}`, or use another --data folder")
 
 
