@@ -61,7 +61,7 @@ async def registry_middleware(request: web.Request, handler):
             content_type="application/json",
             headers=exc.headers,
         )
-        if exc.status >= 500 or exc.status == 401:
+        if exc.status >= 500:  # the access line has the status; this adds the code (a 401 is routine: a challenge)
             log.info("registry error", code=exc.code, status=exc.status, path=request.path)
     except web.HTTPException as exc:  # aiohttp's own answers (an unknown path outside /v2)
         status = exc.status
