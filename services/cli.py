@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import os
 import re
@@ -17,8 +18,8 @@ from typing import Any, NoReturn
 import yaml
 
 from shared.config import Config, ConfigError, load_config, parse_config, read_document
-from shared.logging import configure_logging
 from shared.embedded import EmbeddedProcess, port_open
+from shared.logging import configure_logging
 from shared.tls import server_context
 
 DEFAULT_DATA = Path(".meridian")
@@ -46,10 +47,8 @@ def _prepare_workers(workers: int, metrics_dir: Path) -> None:
 
 def _die_with_parent() -> None:
     # Linux: a worker gets SIGTERM when the process that started it goes away, even on SIGKILL.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _log_json(args: argparse.Namespace) -> bool | None:
@@ -225,7 +224,8 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
 
     await _prepare_database(config)
     workers = _spawn_workers(args.workers - 1, config_path, config.meridian_listen, _log_json(args))
-    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, {args.workers} worker(s))", flush=True)
+    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, "
+          f"{args.workers} worker(s))", flush=True)
     if config.meridian_insecure_open_access:
         print("  open access: anyone may push and pull without signing in (the development default; "
               "`meridian up --config config.yaml` turns it off)", flush=True)
@@ -268,7 +268,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     doc.setdefault("MERIDIAN_SERVICE_SECRET", os.urandom(24).hex())
     storage = {r: ["LocalStorage", {"storage_path": str(data / f"storage-{r}")}] for r in regions}
     gateway_ports = {args.port + index for index in range(len(regions))}
-    blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports))}
+    blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports), strict=True)}
     docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
     try:
         first = parse_config(docs[regions[0]], args.config or "embedded default")
@@ -443,6 +443,7 @@ def cmd_config_validate(args: argparse.Namespace) -> None:
     if errors:
         print(f"meridian: {args.path}: {len(errors)} error(s); nothing was started", file=sys.stderr)
         raise SystemExit(2)
+    assert config is not None  # no error: check_file gave the Config
     opened = config.directly_opened_locations()
     remote = [name for name in config.distributed_storage_config if name not in opened]
     print(scrub(f"{args.path}: valid ({len(config.storage_locations())} storage location(s), preference "
@@ -493,7 +494,7 @@ def _run_tool(coro) -> dict:
         return asyncio.run(coro)
     except ToolRefused as exc:
         print(str(exc), file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 def cmd_backfill(args: argparse.Namespace) -> None:

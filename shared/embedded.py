@@ -21,9 +21,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def free_ports(count: int, exclude: set[int] = frozenset()) -> list[int]:
+def free_ports(count: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:
     """`count` distinct free ports: the sockets are held together, so no two answers coincide."""
-    held, ports = [], []
+    held: list[socket.socket] = []
+    ports: list[int] = []
     try:
         while len(ports) < count:
             sock = socket.socket()

@@ -21,10 +21,9 @@ from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.audit import AuditBuffer
-from shared.registry import uploads
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.registry import Registry
+from shared.registry import Registry, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 

@@ -40,7 +40,7 @@ class Up:
         self.env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         self.env.pop("XDG_RUNTIME_DIR", None)
         self.process = subprocess.Popen([*MERIDIAN, "up", "--data", str(self.data), "--port", str(self.port), *args],
-                                        stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT, env=self.env)
+                                        stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, env=self.env)  # noqa: SIM115
 
     @property
     def output(self) -> str:
@@ -217,10 +217,10 @@ async def test_cli_commands_reach_the_embedded_database_of_up(tmp_path):
             process = await asyncio.create_subprocess_exec(*cli("user", "create", "admin", "--password-stdin"),
                                                            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                                                            stderr=asyncio.subprocess.PIPE)
-            out, err = await process.communicate(b"first-hour-password\n")
-            assert process.returncode == 0, err.decode()
-            assert out.decode().strip() == "created user admin (a superuser: listed in SUPER_USERS)"
-            assert "embedded database" in err.decode()
+            created, note = await process.communicate(b"first-hour-password\n")
+            assert process.returncode == 0, note.decode()
+            assert created.decode().strip() == "created user admin (a superuser: listed in SUPER_USERS)"
+            assert "embedded database" in note.decode()
             # The user is in the database `up` serves: it signs in through /v2/auth.
             basic = {"Authorization": "Basic " + base64.b64encode(b"admin:first-hour-password").decode()}
             async with http.get(f"{up.url}/v2/auth", params={"service": f"localhost:{up.port}",

@@ -41,7 +41,7 @@ class Server:
     def __init__(self, command: str, cwd: Path, env: dict, port: int, log: Path) -> None:
         self.log, self.port = log, port
         self.process = subprocess.Popen(["bash", "-c", f"exec {command} --port {port}"], cwd=cwd, env=env,
-                                        stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+                                        stdout=log.open("wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
 
     async def ready(self, http: aiohttp.ClientSession, ports: list[int]) -> None:
         async def answering():

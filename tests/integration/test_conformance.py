@@ -14,6 +14,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -147,7 +148,7 @@ class DataSet:
 
 
 HELLO = {"org.opencontainers.conformance": "hello conformance test"}
-ARTIFACT = dict(artifact_type=EXAMPLE_1, config_type=OCI_EMPTY, config_bytes=b"{}", layers=1, layer_type=EXAMPLE_1)
+ARTIFACT: dict[str, Any] = dict(artifact_type=EXAMPLE_1, config_type=OCI_EMPTY, config_bytes=b"{}", layers=1, layer_type=EXAMPLE_1)
 
 
 def _image(d: DataSet): d.image(tag="image")
@@ -158,7 +159,8 @@ def _nested_index(d: DataSet): d.index([d.multi_platform(), d.multi_platform()],
 def _empty_index(d: DataSet): d.index([], tag="index")
 def _artifact(d: DataSet): d.image(tag="artifact", **ARTIFACT)
 def _artifact_index(d: DataSet): d.multi_platform("artifact-index", **ARTIFACT)
-def _artifact_without_layers(d: DataSet): d.image(tag="artifact-without-layers", **{**ARTIFACT, "layer_type": OCI_EMPTY, "layer_bytes": b"{}"})
+def _artifact_without_layers(d: DataSet):
+    d.image(tag="artifact-without-layers", **{**ARTIFACT, "layer_type": OCI_EMPTY, "layer_bytes": b"{}"})
 def _data_field(d: DataSet): d.image(tag="data-field", data_field=True)
 def _custom_fields(d: DataSet): d.multi_platform("custom-fields", extra_field=True)
 def _no_layers(d: DataSet): d.image(tag="no-layers", layers=0)
@@ -184,13 +186,15 @@ def _missing_subject(d: DataSet):
 
 
 def _non_distributable(d: DataSet):
-    foreign = []
+    foreign: list[dict[str, Any]] = []
+    diff_ids: list[str] = []
     for media_type, size in ((LAYER_ND_GZIP, 123456), (LAYER_ND, 12345)):
         digest = digest_of(os.urandom(256))
+        diff_ids.append(digest)
         foreign.append({"mediaType": media_type, "digest": digest, "size": size,
                         "urls": [f"https://store.example.com/blobs/sha256/{digest.split(':')[1]}"]})
     normal, diff_id = d.layer()
-    config = d.config([foreign[0]["digest"], foreign[1]["digest"], diff_id])
+    config = d.config([*diff_ids, diff_id])
     d.put({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": foreign + [normal]},
           "non-distributable-image")
 
@@ -335,10 +339,20 @@ class Client:
 
 
 async def _run_data_set(reg, data: DataSet) -> None:
+    tags = await _push(reg, data)
+    await _list(reg, tags)
+    await _head_and_pull(reg, data, tags)
+    await _referrers(reg, data)
+    await _delete(reg, data, tags)
+
+
+async def _push(reg, data: DataSet) -> dict[str, str]:
+    """Blobs through every API in turn, manifests by digest (with `?tag=` where the data set says),
+    then by tag; returns the tags that must exist."""
     client = Client(reg)
     for i, (digest, blob) in enumerate(data.blobs.items()):
         await client.push_blob(REPO, digest, blob, i)
-    for digest in data.order:  # push by digest
+    for digest in data.order:
         media_type, body = data.manifests[digest]
         params = [("tag", t) for t, d in data.tags.items() if d == digest] if digest in data.tag_param else None
         async with reg.http.put(reg.v2(f"{REPO}/manifests/{digest}"), data=body, params=params,
@@ -353,29 +367,33 @@ async def _run_data_set(reg, data: DataSet) -> None:
                 assert r.headers["OCI-Subject"] == subject["digest"]
             if params:
                 assert r.headers.getall("OCI-Tag") == [t for _, t in params]
-    pushed = [d for d in data.order if d not in data.bad_digest]
-    for tag, digest in data.tags.items():  # push by tag (a sha512 manifest takes its tags as parameters)
-        if digest in data.tag_param or digest in data.bad_digest:
+    tags = {t: d for t, d in data.tags.items() if d not in data.bad_digest}
+    for tag, digest in tags.items():  # a manifest pushed with ?tag= already has its tags
+        if digest in data.tag_param:
             continue
         media_type, body = data.manifests[digest]
         async with reg.http.put(reg.v2(f"{REPO}/manifests/{tag}"), data=body, headers={"Content-Type": media_type}) as r:
             assert r.status == 201, await r.text()
             assert r.headers["Docker-Content-Digest"] == digest
-    tags = {t: d for t, d in data.tags.items() if d not in data.bad_digest}
+    return tags
 
-    async with reg.http.get(reg.v2(f"{REPO}/tags/list")) as r:  # tag list, then `last`
+
+async def _list(reg, tags: dict[str, str]) -> None:
+    async with reg.http.get(reg.v2(f"{REPO}/tags/list")) as r:
         listed = (await r.json())["tags"] if r.status == 200 else []
         assert r.status == 200 if tags else r.status in (200, 404)
     assert set(tags) <= set(listed)
-    if len(listed) >= 2:
+    if len(listed) >= 2:  # `last`: exactly the tags after it
         ordered = sorted(listed)
         end = len(ordered) // 2
         async with reg.http.get(reg.v2(f"{REPO}/tags/list"), params={"last": ordered[end - 1]}) as r:
             assert r.status == 200 and (await r.json())["tags"] == ordered[end:]
 
+
+async def _head_and_pull(reg, data: DataSet, tags: dict[str, str]) -> None:
     accept = {"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
-    references = [(d, d) for d in pushed] + [(t, d) for t, d in tags.items() if d in data.manifests]
-    for reference, digest in references:  # head and pull by digest and by tag
+    pushed = [d for d in data.order if d not in data.bad_digest]
+    for reference, digest in [(d, d) for d in pushed] + list(tags.items()):
         media_type, body = data.manifests[digest]
         for method in (reg.http.head, reg.http.get):
             async with method(reg.v2(f"{REPO}/manifests/{reference}"), headers=accept) as r:
@@ -385,13 +403,16 @@ async def _run_data_set(reg, data: DataSet) -> None:
                 assert r.headers["Docker-Content-Digest"] == digest
                 if method is reg.http.get:
                     assert await r.read() == body
+    client = Client(reg)
     for digest, blob in data.blobs.items():
         await client.check_blob(REPO, digest, blob)
     for digest in data.not_pushed:
         async with reg.http.get(reg.v2(f"{REPO}/manifests/{digest}"), headers=accept) as r:
             assert r.status == 404
 
-    for subject, goals in data.referrers.items():  # referrers, then each artifactType filter
+
+async def _referrers(reg, data: DataSet) -> None:
+    for subject, goals in data.referrers.items():
         async with reg.http.get(reg.v2(f"{REPO}/referrers/{subject}")) as r:
             assert r.status == 200 and r.headers["Content-Type"] == OCI_INDEX
             found = (await r.json())["manifests"]
@@ -406,16 +427,20 @@ async def _run_data_set(reg, data: DataSet) -> None:
                 if goal["artifactType"] == artifact_type:
                     assert any(_matches(entry, goal) for entry in filtered), goal
 
-    for tag, digest in tags.items():  # deletes, each visible at once
+
+async def _delete(reg, data: DataSet, tags: dict[str, str]) -> None:
+    """Tags, then manifests (parents first), then blobs; each gone at once."""
+    for tag in tags:
         async with reg.http.delete(reg.v2(f"{REPO}/manifests/{tag}")) as r:
             assert r.status == 202, await r.text()
         async with reg.http.head(reg.v2(f"{REPO}/manifests/{tag}")) as r:
             assert r.status == 404
-    for digest in reversed(pushed):
+    for digest in reversed([d for d in data.order if d not in data.bad_digest]):
         async with reg.http.delete(reg.v2(f"{REPO}/manifests/{digest}")) as r:
             assert r.status == 202, await r.text()
         async with reg.http.head(reg.v2(f"{REPO}/manifests/{digest}")) as r:
             assert r.status == 404
+    client = Client(reg)
     for digest in data.blobs:
         await client.delete_blob(REPO, digest)
 
@@ -491,7 +516,7 @@ async def test_blob_apis(registry, algorithm):
         assert r.status == 204
     async with registry.http.get(location) as r:
         assert r.status == 404 and error_codes(await r.json()) == ["BLOB_UPLOAD_UNKNOWN"]
-    for name, data in (("empty", b""), ("emptyJSON", b"{}")):
+    for data in (b"", b"{}"):  # the empty blob and the empty JSON object
         digest = digest_of(data, algorithm)
         await client.push_blob(REPO, digest, data)
         await client.check_blob(REPO, digest, data)

@@ -41,7 +41,8 @@ def test_log_flags_force_a_format():
     ("/v2/acme/app/tags/list", "/v2/acme/app/tags/list"),
     ("/v2/acme/app/tags/list?n=5&last=v1", "/v2/acme/app/tags/list?n=5&last=v1"),
     ("/v2/auth?service=reg&access_token=abc&scope=repository:a/b:pull", "/v2/auth?service=reg&access_token=***&scope=repository:a/b:pull"),
-    ("/blob?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA&password=p&apikey=k&code=c", "/blob?X-Amz-Signature=***&X-Amz-Credential=***&password=***&apikey=***&code=***"),
+    ("/blob?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA&password=p&apikey=k&code=c",
+     "/blob?X-Amz-Signature=***&X-Amz-Credential=***&password=***&apikey=***&code=***"),
 ])
 def test_access_log_masks_credentials_in_the_query(target, logged):
     assert loggable_path(make_mocked_request("GET", target)) == logged
