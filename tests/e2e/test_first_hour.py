@@ -67,9 +67,14 @@ class Up:
         return self.output[before:]
 
     def kill(self) -> None:
+        """After a failure: Ctrl-C first, so `up` stops the NATS and PostgreSQL it started."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def log_events(output: str) -> list[dict]:

@@ -71,9 +71,14 @@ class Server:
                 assert not SCARY.search(line), line
 
     def kill(self) -> None:
+        """After a failure: Ctrl-C first, so `up` stops the NATS and PostgreSQL it started."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 async def test_readme_top_to_bottom(tmp_path, short_runroot):
