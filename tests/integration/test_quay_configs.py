@@ -19,7 +19,7 @@ import yaml
 
 from services.region import start_region
 from shared.config import parse_config
-from shared.digest import blob_path
+from shared.storage.paths import blob as blob_path
 from shared.embedded import free_port
 from shared.storage import open_driver
 from tests.conftest import S3_KEY, S3_SECRET
