@@ -25,7 +25,7 @@ from shared.servicekeys import PublicKeys
 
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .keys import InstanceKeys
-from . import health
+from . import health, ui
 from .api.logs import resume_exports
 from .api.routes import dispatch as api_dispatch
 from .routes import dispatch
@@ -181,4 +181,5 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/config", ui_config)
     health.add_routes(app)
+    ui.add_routes(app)  # last: the web UI answers what no route above took
     return app
