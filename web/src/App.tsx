@@ -1,0 +1,50 @@
+import { Bullseye, Spinner } from "@patternfly/react-core";
+import { lazy, ReactNode, Suspense } from "react";
+import { Navigate, Route, Routes, useLocation } from "react-router-dom";
+
+import { Shell } from "./components/Shell";
+import { SessionProvider, useSession } from "./session";
+
+// One chunk per route: the first page loads only what it shows.
+const SignIn = lazy(() => import("./pages/SignIn"));
+const RepositoriesList = lazy(() => import("./pages/RepositoriesList"));
+const RepositoryPage = lazy(() => import("./pages/RepositoryPage"));
+const TagDetails = lazy(() => import("./pages/TagDetails"));
+const Organizations = lazy(() => import("./pages/Organizations"));
+const NotFound = lazy(() => import("./pages/NotFound"));
+
+const loading = (
+  <Bullseye>
+    <Spinner aria-label="Loading" />
+  </Bullseye>
+);
+
+/** Anonymous visitors browse public repositories when the registry allows it; else sign in first. */
+function Guard({ children }: { children: ReactNode }) {
+  const { user, config } = useSession();
+  const location = useLocation();
+  if (!user && !config.features.ANONYMOUS_ACCESS) {
+    return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  }
+  return <>{children}</>;
+}
+
+export function App() {
+  return (
+    <SessionProvider fallback={loading}>
+      <Shell>
+        <Suspense fallback={loading}>
+          <Routes>
+            <Route path="/" element={<Navigate to="/repository" replace />} />
+            <Route path="/signin" element={<SignIn />} />
+            <Route path="/repository" element={<Guard><RepositoriesList /></Guard>} />
+            <Route path="/repository/*" element={<Guard><RepositoryPage /></Guard>} />
+            <Route path="/tag/*" element={<Guard><TagDetails /></Guard>} />
+            <Route path="/organization" element={<Guard><Organizations /></Guard>} />
+            <Route path="*" element={<NotFound />} />
+          </Routes>
+        </Suspense>
+      </Shell>
+    </SessionProvider>
+  );
+}
