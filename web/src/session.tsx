@@ -4,7 +4,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createContext, ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import { useLocation, useNavigate } from "react-router-dom";
 
-import { api, setCsrfToken, whenSessionEnds } from "./lib/api";
+import { api, setCsrfToken, whenRefused } from "./lib/api";
 import type { SessionInfo, SessionUser, UiConfig } from "./types";
 
 export const SESSION_ENDED = "Your session has ended. Sign in again to continue.";
@@ -59,14 +59,17 @@ export function SessionProvider({ children, fallback }: { children: ReactNode; f
   }, []);
 
   useEffect(() => {
-    whenSessionEnds(() => {
-      setCsrfToken(null);
-      setNotice(SESSION_ENDED);
-      queryClient.setQueryData<SessionInfo>(["session"], (old) => (old ? { ...old, user: null, csrf_token: null } : old));
-      queryClient.removeQueries({ predicate: (q) => q.queryKey[0] !== "session" && q.queryKey[0] !== "config" });
-      navigate(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
+    whenRefused(() => {
+      void api.get<SessionInfo>("/session").then((info) => {
+        if (info.user) return; // still signed in: the refusal was about the thing asked for
+        setCsrfToken(null);
+        setNotice(SESSION_ENDED);
+        queryClient.setQueryData<SessionInfo>(["session"], info);
+        queryClient.removeQueries({ predicate: (q) => q.queryKey[0] !== "session" && q.queryKey[0] !== "config" });
+        navigate(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
+      });
     });
-    return () => whenSessionEnds(null);
+    return () => whenRefused(null);
   }, [queryClient, navigate, location.pathname, location.search]);
 
   useEffect(() => {

@@ -58,7 +58,11 @@ async def session(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await caller(request)
     if principal is None:
-        return ok({"user": None, "csrf_token": None, "anonymous_access": gw.config.feature_anonymous_access})
+        response = ok({"user": None, "csrf_token": None, "anonymous_access": gw.config.feature_anonymous_access,
+                       "session_ended": SESSION_COOKIE in request.cookies})
+        if SESSION_COOKIE in request.cookies:  # expired or signed out elsewhere: browse on anonymously
+            response.del_cookie(SESSION_COOKIE, path="/")
+        return response
     csrf = None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and "Authorization" not in request.headers:

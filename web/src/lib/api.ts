@@ -12,15 +12,16 @@ export class ApiError extends Error {
 }
 
 let csrfToken: string | null = null;
-let onSessionEnded: (() => void) | null = null;
+let onAuthFailure: (() => void) | null = null;
 
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
-/** Called once when a request made with a session gets 401: the shell returns to sign-in. */
-export function whenSessionEnds(callback: (() => void) | null): void {
-  onSessionEnded = callback;
+/** Called when a request made with a session is refused (401) or finds nothing (404): the shell
+ * asks /session whether the session is still alive, and returns to sign-in when it is not. */
+export function whenRefused(callback: (() => void) | null): void {
+  onAuthFailure = callback;
 }
 
 type Query = Record<string, string | number | boolean | undefined | null>;
@@ -59,7 +60,9 @@ export async function request<T>(method: string, path: string, options: { query?
   if (!response.ok) {
     const body = (data ?? {}) as { error_message?: string; detail?: unknown; error_type?: string; message?: string };
     const message = body.error_message ?? body.message ?? `${response.status} ${response.statusText}`;
-    if (response.status === 401 && csrfToken && onSessionEnded && path !== "/signin") onSessionEnded();
+    if ((response.status === 401 || response.status === 404) && csrfToken && onAuthFailure && path !== "/signin" && path !== "/session") {
+      onAuthFailure();
+    }
     throw new ApiError(response.status, message, body.error_type, body.detail);
   }
   return data as T;

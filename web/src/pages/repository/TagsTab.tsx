@@ -36,7 +36,7 @@ import type { Paged, Repository, TagRow } from "../../types";
 type SortKey = "name" | "digest" | "size" | "last_modified" | "expires";
 
 export function TagsTab({ repository, repo }: { repository: string; repo: Repository }) {
-  const { config, readOnly, user } = useSession();
+  const { config, readOnly, user, toast } = useSession();
   const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
   const showRegions = !!config.features.STORAGE_REPLICATION;
@@ -325,6 +325,7 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
             await refresh();
             await queryClient.invalidateQueries({ queryKey: ["history", repository] });
             if (failures.length) throw new Error(failures.join("; "));
+            toast("success", deleting.length === 1 ? `Deleted tag ${deleting[0]}` : `Deleted ${deleting.length} tags`);
           }}
         />
       ) : null}
