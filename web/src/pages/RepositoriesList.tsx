@@ -40,7 +40,7 @@ import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { api, ApiError, repoPath } from "../lib/api";
 import { formatDateTime, humanSize } from "../lib/dates";
-import { filterParams, filterProblem, keepSelected, nextSort, Sort } from "../lib/filters";
+import { clampPage, filterParams, filterProblem, keepSelected, nextSort, Sort } from "../lib/filters";
 import { repositoryNameProblem } from "../lib/names";
 import { useDebounced } from "../lib/useDebounced";
 import { repositoryRoute } from "../lib/urls";
@@ -182,6 +182,13 @@ export default function RepositoriesList() {
     placeholderData: keepPreviousData,
   });
   const rows = list.data?.repositories ?? [];
+  useEffect(() => {
+    // After deletes, a page past the end shows the last one instead.
+    if (list.data && !list.isPlaceholderData && rows.length === 0 && list.data.total > 0) {
+      const last = clampPage(page, perPage, list.data.total);
+      if (last !== page) update({ page: last === 1 ? null : String(last) });
+    }
+  }, [list.data, list.isPlaceholderData]); // eslint-disable-line react-hooks/exhaustive-deps
   const fullNames = rows.map((r) => `${r.namespace}/${r.name}`);
   useEffect(() => setSelected((s) => keepSelected(s, fullNames)), [fullNames.join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
 
@@ -311,7 +318,6 @@ export default function RepositoriesList() {
                         isSelected: selected.includes(full),
                         isDisabled: !r.can_admin,
                       }}
-                      aria-label={`Select ${full}`}
                     />
                   ) : null}
                   <Td dataLabel="Name">

@@ -27,7 +27,7 @@ import { ChangeExpiration, EditLabels } from "../../components/tags/TagModals";
 import { api, ApiError, repoPath } from "../../lib/api";
 import { KIND_LABELS, platformName, summarizeReferrers } from "../../lib/artifacts";
 import { formatDateTime, humanSize, shortDigest } from "../../lib/dates";
-import { filterParams, filterProblem, keepSelected, nextSort, Sort } from "../../lib/filters";
+import { clampPage, filterParams, filterProblem, keepSelected, nextSort, Sort } from "../../lib/filters";
 import { useDebounced } from "../../lib/useDebounced";
 import { tagRoute } from "../../lib/urls";
 import { useSession } from "../../session";
@@ -84,6 +84,13 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
     placeholderData: keepPreviousData,
   });
   const rows = list.data?.tags ?? [];
+  useEffect(() => {
+    // After deletes, a page past the end shows the last one instead.
+    if (list.data && !list.isPlaceholderData && rows.length === 0 && list.data.total > 0) {
+      const last = clampPage(page, perPage, list.data.total);
+      if (last !== page) update({ page: last === 1 ? null : String(last) });
+    }
+  }, [list.data, list.isPlaceholderData]); // eslint-disable-line react-hooks/exhaustive-deps
   const names = rows.map((t) => t.name);
   useEffect(() => setSelected((s) => keepSelected(s, names)), [names.join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
   const canWrite = !!user && !readOnly && repo.can_write;
@@ -185,7 +192,6 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
                       onSelect: (_e, on) => setSelected((s) => (on ? [...s, t.name] : s.filter((x) => x !== t.name))),
                       isSelected: selected.includes(t.name),
                     }}
-                    aria-label={`Select ${t.name}`}
                   />
                 ) : null}
                 {t.is_manifest_list ? (
