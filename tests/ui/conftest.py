@@ -231,7 +231,7 @@ async def open_page(browser, ui_registry):
     visits: list[Visit] = []
 
     async def open_(user: str | None = "alice", *, theme: str = "light") -> Visit:
-        context = await browser.new_context(viewport={"width": 1366, "height": 900}, color_scheme=theme)
+        context = await browser.new_context(viewport={"width": 1366, "height": 900}, color_scheme=theme, timezone_id="UTC", locale="en-US")
         await context.add_init_script(  # the first visit's appearance; what the user picks later stays
             f"if (!localStorage.getItem('meridian.appearance')) localStorage.setItem('meridian.appearance', '{theme}')")
         page = await context.new_page()
