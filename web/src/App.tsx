@@ -6,10 +6,25 @@ import { Shell } from "./components/Shell";
 import { SessionProvider, useSession } from "./session";
 
 // One chunk per route: the first page loads only what it shows.
-const SignIn = lazy(() => import("./pages/SignIn"));
-const RepositoriesList = lazy(() => import("./pages/RepositoriesList"));
-const RepositoryPage = lazy(() => import("./pages/RepositoryPage"));
-const TagDetails = lazy(() => import("./pages/TagDetails"));
+const loaders = {
+  signin: () => import("./pages/SignIn"),
+  repositories: () => import("./pages/RepositoriesList"),
+  repository: () => import("./pages/RepositoryPage"),
+  tag: () => import("./pages/TagDetails"),
+};
+const SignIn = lazy(loaders.signin);
+const RepositoriesList = lazy(loaders.repositories);
+const RepositoryPage = lazy(loaders.repository);
+const TagDetails = lazy(loaders.tag);
+
+/** Starts loading the first page's chunk while /config and the session are fetched. */
+export function preloadRoute(path: string): void {
+  const first = path.split("/")[1] ?? "";
+  const rest = path.split("/").length > 2;
+  const loader = first === "signin" ? loaders.signin : first === "tag" ? loaders.tag
+    : first === "repository" && rest ? loaders.repository : loaders.repositories;
+  void loader();
+}
 const Organizations = lazy(() => import("./pages/Organizations"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 

@@ -7,10 +7,12 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
 
 import { ApiError } from "./lib/api";
+import { prefetchFirstPage } from "./lib/tagsQuery";
 import { applyAppearance, followDevice, storedAppearance } from "./lib/theme";
-import { App } from "./App";
+import { App, preloadRoute } from "./App";
 
 applyAppearance(storedAppearance());
+preloadRoute(window.location.pathname);
 followDevice();
 
 const queryClient = new QueryClient({
@@ -23,6 +25,8 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+prefetchFirstPage(queryClient, window.location.pathname, window.location.search);
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

@@ -2,9 +2,9 @@ import { Breadcrumb, BreadcrumbItem, Bullseye, Label, PageSection, Spinner, Tab,
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
-import { api, ApiError, repoPath } from "../lib/api";
+import { ApiError } from "../lib/api";
+import { repositoryQueryOptions, tagListState, tagsQuery, tagsQueryOptions, urlFilter } from "../lib/tagsQuery";
 import { useSession } from "../session";
-import type { Repository } from "../types";
 import NotFound from "./NotFound";
 import { HistoryTab } from "./repository/HistoryTab";
 import { InformationTab } from "./repository/InformationTab";
@@ -19,10 +19,9 @@ export default function RepositoryPage() {
   const { user } = useSession();
   const [params, setParams] = useSearchParams();
   const tab = (TABS.find((t) => t === params.get("tab")) ?? "information") as TabKey;
-  const repo = useQuery({
-    queryKey: ["repository", repository],
-    queryFn: () => api.get<Repository>(`/repository/${repoPath(repository)}`, { includeTags: "false" }),
-  });
+  // The Tags tab's first call starts now, beside the repository's, not after it.
+  useQuery({ ...tagsQueryOptions(repository, tagsQuery(urlFilter(params), tagListState(params))), enabled: tab === "tags", staleTime: 15_000 });
+  const repo = useQuery(repositoryQueryOptions(repository));
   if (repo.error) {
     if (repo.error instanceof ApiError && repo.error.status === 404) return <NotFound what={`Repository ${repository}`} />;
     return <PageSection>{(repo.error as Error).message}</PageSection>;

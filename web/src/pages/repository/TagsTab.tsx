@@ -27,26 +27,21 @@ import { ChangeExpiration, EditLabels } from "../../components/tags/TagModals";
 import { api, ApiError, repoPath } from "../../lib/api";
 import { KIND_LABELS, platformName, summarizeReferrers } from "../../lib/artifacts";
 import { formatDateTime, humanSize, shortDigest } from "../../lib/dates";
-import { clampPage, filterParams, filterProblem, keepSelected, nextSort, Sort } from "../../lib/filters";
+import { clampPage, filterProblem, keepSelected, nextSort } from "../../lib/filters";
+import { tagListState, TagSortKey, tagsQuery, tagsQueryOptions } from "../../lib/tagsQuery";
 import { useDebounced } from "../../lib/useDebounced";
 import { tagRoute } from "../../lib/urls";
 import { useSession } from "../../session";
-import type { Paged, Repository, TagRow } from "../../types";
+import type { Repository, TagRow } from "../../types";
 
-type SortKey = "name" | "digest" | "size" | "last_modified" | "expires";
+type SortKey = TagSortKey;
 
 export function TagsTab({ repository, repo }: { repository: string; repo: Repository }) {
   const { config, readOnly, user, toast } = useSession();
   const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
   const showRegions = !!config.features.STORAGE_REPLICATION;
-  const page = Math.max(1, Number(params.get("page")) || 1);
-  const perPage = [10, 25, 50, 100].includes(Number(params.get("perPage"))) ? Number(params.get("perPage")) : 25;
-  const sortKeys: SortKey[] = ["name", "digest", "size", "last_modified", "expires"];
-  const sort: Sort<SortKey> = {
-    by: (sortKeys.find((k) => k === params.get("sort")) ?? "name") as SortKey,
-    order: params.get("order") === "desc" ? "desc" : "asc",
-  };
+  const { page, perPage, sort } = tagListState(params);
   const [text, setText] = useState(params.get("filter") ?? "");
   const [regex, setRegex] = useState(params.get("regex") === "true");
   const filter = useDebounced({ text, regex });
@@ -73,13 +68,9 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filter.text, filter.regex]);
 
-  const query = useMemo(
-    () => ({ ...filterParams(filter), sort: sort.by, order: sort.order, page, limit: perPage }),
-    [filter, sort.by, sort.order, page, perPage],
-  );
+  const query = useMemo(() => tagsQuery(filter, { page, perPage, sort }), [filter, sort.by, sort.order, page, perPage]); // eslint-disable-line react-hooks/exhaustive-deps
   const list = useQuery({
-    queryKey: ["tags", repository, query],
-    queryFn: () => api.get<Paged & { tags: TagRow[]; can_write: boolean }>(`/browse/repository/${repoPath(repository)}/tags`, query),
+    ...tagsQueryOptions(repository, query),
     enabled: !problem,
     placeholderData: keepPreviousData,
   });
