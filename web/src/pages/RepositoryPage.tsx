@@ -16,7 +16,7 @@ type TabKey = (typeof TABS)[number];
 
 export default function RepositoryPage() {
   const repository = (useParams()["*"] ?? "").replace(/\/+$/, "");
-  const { user } = useSession();
+  const { user, readOnly } = useSession();
   const [params, setParams] = useSearchParams();
   const tab = (TABS.find((t) => t === params.get("tab")) ?? "information") as TabKey;
   // The Tags tab's first call starts now, beside the repository's, not after it.
@@ -34,7 +34,7 @@ export default function RepositoryPage() {
     );
   }
   const data = repo.data;
-  const showSettings = !!user && data.can_admin;
+  const showSettings = !!user && data.can_admin && !readOnly;
   return (
     <>
       <PageSection>
