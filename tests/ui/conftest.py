@@ -39,7 +39,6 @@ USERS = ("admin", "alice", "bob")
 TITLE, SHORT_TITLE = "Meridian Test Registry", "MTR"
 FOOTER_URL = "https://example.com/support"
 
-pytestmark = pytest.mark.ui
 
 
 @dataclass
