@@ -46,6 +46,8 @@ def _filter(query) -> tuple[str | None, bool]:
     text = query.get("filter") or None
     if text is not None and len(text) > MAX_FILTER:
         raise ApiError(400, f"filter is longer than {MAX_FILTER} characters")
+    if text is not None and "\x00" in text:
+        raise ApiError(400, "filter must not contain NUL characters")
     regex = query.get("regex", "false").lower()
     if regex not in ("true", "false"):
         raise ApiError(400, "regex must be true or false")
@@ -85,9 +87,12 @@ async def repositories(request: web.Request) -> web.Response:
     sort, descending = _sorting(query, browse_model.REPOSITORY_SORTS, "name")
     text, regex = _filter(query)
     public_only = query.get("public", "false").lower() == "true"
+    namespace = query.get("namespace") or None
+    if namespace is not None and "\x00" in namespace:
+        raise ApiError(400, "namespace must not contain NUL characters")
     try:
         rows, total = await browse_model.repositories_page(
-            gw.pool, principal, text=text, regex=regex, namespace=query.get("namespace") or None, public_only=public_only,
+            gw.pool, principal, text=text, regex=regex, namespace=namespace, public_only=public_only,
             sort=sort, descending=descending, limit=limit, offset=offset)
     except browse_model.BadFilter as exc:
         raise ApiError(400, str(exc)) from None
