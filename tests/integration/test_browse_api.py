@@ -57,6 +57,9 @@ async def test_repositories_filter_sort_and_page_on_the_server(world):
     assert status == 400 and "regular expression" in body["error_message"]
     status, body = await api(world, "browse/repositories", params={"sort": "color"})
     assert status == 400
+    for params in ({"filter": "a\x00b"}, {"namespace": "ac\x00me"}, {"page": "0"}, {"limit": "101"}, {"regex": "maybe"}):
+        status, body = await api(world, "browse/repositories", params=params)
+        assert status == 400 and body["error_message"], params
     # Anonymous callers see public repositories only; private ones are not counted either.
     status, body = await api(world, "browse/repositories", "anonymous", params={"namespace": "acme"})
     assert {r["name"] for r in body["repositories"]} == {"public"} and body["total"] == 1
