@@ -261,6 +261,16 @@ async def settle(page, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def screenshot(page, path: Path) -> None:
+    """The whole page: PatternFly scrolls inside <main>, so the viewport grows to its content first."""
+    size = page.viewport_size
+    height = await page.evaluate("Math.max(...[...document.querySelectorAll('main, [role=dialog]')].map(e => e.scrollHeight), 0)")
+    if height + 120 > size["height"]:
+        await page.set_viewport_size({"width": size["width"], "height": min(int(height) + 120, 8000)})
+    await page.screenshot(path=str(path))
+    await page.set_viewport_size(size)
+
+
 async def audit(page, name: str) -> None:
     """axe-core in the light and the dark theme (no serious or critical violation), with a full-page
     screenshot of each under tests/ui/screenshots/<name>-<theme>.png. Leaves the page light."""
@@ -275,6 +285,6 @@ async def audit(page, name: str) -> None:
         result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         serious = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
                    for v in result["violations"] if v["impact"] in ("serious", "critical")]
-        await page.screenshot(path=str(SCREENSHOTS / f"{name}-{theme}.png"), full_page=True)
+        await screenshot(page, SCREENSHOTS / f"{name}-{theme}.png")
         assert not serious, f"{name} ({theme}):\n" + "\n".join(serious)
     await page.evaluate("document.documentElement.classList.remove('pf-v6-theme-dark')")

@@ -298,7 +298,7 @@ export default function RepositoriesList() {
                 />
               ) : null}
               {COLUMNS.map((c, i) => (
-                <Th key={c.key} sort={sortProps(i, c.key)}>
+                <Th key={c.key} sort={sortProps(i, c.key)} modifier="wrap">
                   {c.label}
                 </Th>
               ))}

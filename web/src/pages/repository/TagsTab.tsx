@@ -163,7 +163,7 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
             ) : null}
             <Th screenReaderText="Platforms" />
             {columns.map((c, i) => (
-              <Th key={c.label} sort={c.key ? sortProps(i, c.key) : undefined}>
+              <Th key={c.label} sort={c.key ? sortProps(i, c.key) : undefined} modifier="wrap">
                 {c.label}
               </Th>
             ))}
