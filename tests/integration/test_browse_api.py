@@ -8,7 +8,7 @@ import json
 import pytest_asyncio
 
 from services.gateway.credentials import SESSION_COOKIE
-from tests.helpers import OCI_INDEX, OCI_MANIFEST, descriptor, push_image, sha256
+from tests.helpers import OCI_INDEX, OCI_MANIFEST, descriptor, push_image
 from tests.identity_world import PASSWORD
 
 

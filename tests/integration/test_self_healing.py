@@ -114,7 +114,7 @@ async def test_pushes_fail_over_when_the_regions_own_storage_is_down(make_region
     weed = own_seaweedfs["server"]
     regions = await make_regions({"us": s3_location(weed.url, own_seaweedfs["bucket"]), "eu": local_spec(tmp_path / "eu")},
                                  MERIDIAN_HEALTH_CHECK_TIMEOUT_SEC=1, **FAST)
-    us, eu = regions["us"], regions["eu"]
+    us = regions["us"]
     weed.stop()
     from services.gateway.state import GATEWAY
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-import asyncpg
 from playwright.async_api import expect
 
 from tests.helpers import push_image

@@ -11,12 +11,13 @@ from aiohttp import web
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 from shared.model import access as access_model
-from shared.model import accounts
 from shared.model import browse as browse_model
 
 from ..credentials import SESSION_COOKIE
-from ..v2.base import gateway
-from .base import ApiRoute, Op, caller, ok, repository_for, signed_in, iso, signed_session_principal
+from shared.callers import api_caller
+
+from ..state import gateway
+from .base import ApiRoute, Op, caller, ok, repository_for, signed_in, iso
 
 MAX_FILTER = 256
 
@@ -68,9 +69,8 @@ async def session(request: web.Request) -> web.Response:
     csrf = None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and "Authorization" not in request.headers:
-        found = (await signed_session_principal(gw, cookie) if cookie.count(".") == 2
-                 else await accounts.api_token_principal(gw.pool, cookie, "session", gw.config.super_users))
-        csrf = found[1]["csrf_token"] if found else None
+        found = await api_caller(gw.pool, gw.config, gw.public_keys, authorization="", session=cookie)
+        csrf = found.csrf_token if found else None
     namespaces = await browse_model.creatable_namespaces(gw.pool, principal)
     return ok({
         "user": {"username": principal.username, "super_user": principal.superuser, "is_robot": principal.robot,
