@@ -857,7 +857,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from shared import eventloop
+
     args = build_parser().parse_args(argv)
+    eventloop.install()
     args.func(args)
 
 

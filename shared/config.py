@@ -627,6 +627,10 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_under_replication_warning_sec: float = 300.0
     # Upload sessions that received no byte are removed after this (abandoned POSTs).
     meridian_empty_upload_session_max_age_sec: float = 3600.0
+    # Quay's switch: true streams every blob through the registry; false (default) answers blob GETs
+    # from S3-family and Azure locations with a redirect to a short-lived signed URL of the store.
+    feature_proxy_storage: bool = False
+    meridian_redirect_expiry_sec: int = 300
     # A location that failed is skipped for this long before it is tried again.
     meridian_location_retry_after_sec: float = 30.0
     # Health: each check answers within this, so a hung dependency cannot hang a probe.

@@ -57,6 +57,7 @@ class RequestMetrics:
         latency.observe(seconds)
 
 
+REDIRECTS = Counter("meridian_blob_redirects", "Blob GETs answered with a redirect to the store", ["location"])
 REPLICATION_LAG = Histogram(
     "meridian_replication_lag_seconds",
     "Push commit to placement in this location",

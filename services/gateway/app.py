@@ -27,7 +27,7 @@ from shared.registry import Registry, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 
-from . import health
+from . import health, ui
 from .api.routes import dispatch as api_dispatch
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .exports import resume_exports
@@ -223,4 +223,5 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/config", ui_config)
     health.add_routes(app)
+    ui.add_routes(app)  # last: the web UI answers what no route above took
     return app

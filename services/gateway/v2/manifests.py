@@ -56,15 +56,18 @@ def _headers(manifest) -> dict[str, str]:
 
 async def get_manifest(request: web.Request, name: str, reference: str) -> web.Response:
     manifest, identity = await _load(request, name, reference)
+    body = await manifests.body_of(gateway(request).pool, manifest)
+    if body is None:  # deleted between the lookup and now
+        raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
     audit(request, "pull_repo", identity, name, repository_id=manifest.repository_id, namespace_id=manifest.namespace_id,
           **({"manifest_digest": manifest.digest} if _is_digest(reference) else {"tag": reference, "manifest_digest": manifest.digest}))
-    return web.Response(body=manifest.body, headers=_headers(manifest))
+    return web.Response(body=body, headers=_headers(manifest))
 
 
 async def head_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
     manifest, _ = await _load(request, name, reference)
     response = web.StreamResponse(status=200, headers=_headers(manifest))
-    response.content_length = len(manifest.body)
+    response.content_length = manifest.size
     await response.prepare(request)
     return response
 
