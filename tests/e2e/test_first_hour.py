@@ -30,13 +30,14 @@ BANNER = ("Meridian registry listening on", "  open access:", "  try:", "region 
 class Up:
     """`meridian up` with its output in a file (stderr is no terminal) and its own TMPDIR."""
 
-    def __init__(self, tmp_path: Path, *args: str, data: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, root: Path, *args: str, data: Path | None = None, port: int | None = None) -> None:
+        """root: the data_root fixture's folder (see tests/e2e/conftest.py)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.data = data or tmp_path / "data"
-        self.tmpdir = tmp_path / "tmp"
+        self.data = data or root / "data"
+        self.tmpdir = root / "tmp"
         self.tmpdir.mkdir(exist_ok=True)
-        self.log_path = tmp_path / f"up-{self.port}.log"
+        self.log_path = root / f"up-{self.port}.log"
         self.env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         self.env.pop("XDG_RUNTIME_DIR", None)
         self.process = subprocess.Popen([*MERIDIAN, "up", "--data", str(self.data), "--port", str(self.port), *args],
@@ -86,8 +87,8 @@ def log_events(output: str) -> list[dict]:
     return events
 
 
-async def test_json_logs_access_lines_and_a_clean_shutdown(tmp_path):
-    up = Up(tmp_path)
+async def test_json_logs_access_lines_and_a_clean_shutdown(data_root):
+    up = Up(data_root)
     try:
         async with aiohttp.ClientSession() as http:
             await up.ready(http)
@@ -135,11 +136,11 @@ class _Client:
         return f"{self.url}/v2/{path}"
 
 
-async def test_readable_logs_on_a_terminal(tmp_path):
+async def test_readable_logs_on_a_terminal(data_root):
     port = free_port()
     controller, terminal = pty.openpty()
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    process = subprocess.Popen([*MERIDIAN, "up", "--data", str(tmp_path / "data"), "--port", str(port)],
+    env = {**os.environ, "TMPDIR": str(data_root)}
+    process = subprocess.Popen([*MERIDIAN, "up", "--data", str(data_root / "data"), "--port", str(port)],
                                stdout=terminal, stderr=terminal, env=env)
     os.close(terminal)
     seen = b""
@@ -161,12 +162,12 @@ async def test_readable_logs_on_a_terminal(tmp_path):
     assert process.returncode == 0
 
 
-async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(tmp_path):
+async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(data_root):
     port = free_port()
     while port_open("127.0.0.1", port + 1):
         port = free_port()
-    data = tmp_path / "regions"
-    up = Up(tmp_path, "--regions", "us,eu", data=data, port=port)
+    data = data_root / "regions"
+    up = Up(data_root, "--regions", "us,eu", data=data, port=port)
     try:
         async with aiohttp.ClientSession() as http:
             await up.ready(http, f"http://127.0.0.1:{port + 1}")
@@ -196,8 +197,8 @@ async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(tmp_
     assert code == 2 and "eu" in out and "--regions us,eu" in out, out
 
 
-async def test_one_region_folder_is_not_reused_for_regions(tmp_path):
-    up = Up(tmp_path)
+async def test_one_region_folder_is_not_reused_for_regions(data_root):
+    up = Up(data_root)
     try:
         async with aiohttp.ClientSession() as http:
             await up.ready(http)
@@ -210,12 +211,12 @@ async def test_one_region_folder_is_not_reused_for_regions(tmp_path):
     assert not (up.data / "storage-us").exists()
 
 
-async def test_cli_commands_reach_the_embedded_database_of_up(tmp_path):
+async def test_cli_commands_reach_the_embedded_database_of_up(tmp_path, data_root):
     config = tmp_path / "config.yaml"
     config.write_text("SUPER_USERS: [admin]\n")
-    data = tmp_path / "data"
+    data = data_root / "data"
     cli = lambda *args: [*MERIDIAN, *args, "--config", str(config), "--data", str(data)]  # noqa: E731
-    up = Up(tmp_path, "--config", str(config), data=data)
+    up = Up(data_root, "--config", str(config), data=data)
     try:
         async with aiohttp.ClientSession() as http:
             await up.ready(http)
@@ -250,11 +251,11 @@ async def test_cli_commands_reach_the_embedded_database_of_up(tmp_path):
     assert subprocess.run(["pgrep", "-f", f"-D {data / 'postgres'}"], capture_output=True).stdout == b""
 
 
-async def test_oras_defaults_artifact_type_and_referrers_on_meridian_up(tmp_path):
+async def test_oras_defaults_artifact_type_and_referrers_on_meridian_up(tmp_path, data_root):
     import oras.client
     import oras.oci
 
-    up = Up(tmp_path)
+    up = Up(data_root)
     host = f"127.0.0.1:{up.port}"
     notes = tmp_path / "notes.txt"
     notes.write_text("hello from oras\n")

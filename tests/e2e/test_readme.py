@@ -81,13 +81,13 @@ class Server:
                 self.process.wait()
 
 
-async def test_readme_top_to_bottom(tmp_path, short_runroot):
+async def test_readme_top_to_bottom(tmp_path, short_runroot, data_root):
     blocks = readme_blocks()
     assert len(blocks) >= 6 and any("buildah from scratch" in b for b in blocks) and any("oras" in b for b in blocks)
     port = free_port()
     while port_open("127.0.0.1", port + 1):
         port = free_port()
-    work = tmp_path / "work"
+    work = data_root / "work"  # its .meridian/postgres must stay reachable for the pgserver user
     work.mkdir()
     (tmp_path / "storage.conf").write_text(
         f'[storage]\ndriver = "vfs"\ngraphroot = "{tmp_path / "containers"}"\nrunroot = "{short_runroot}"\n')
