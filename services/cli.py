@@ -229,7 +229,8 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     if config.meridian_insecure_open_access:
         print("  open access: anyone may push and pull without signing in (the development default; "
               "`meridian up --config config.yaml` turns it off)", flush=True)
-    print(f"  try: skopeo copy --dest-tls-verify=false oci:./layout:latest docker://{config.server_hostname}/acme/app:latest", flush=True)
+    print(f"  try: skopeo copy --dest-tls-verify=false oci:./my-layout:latest docker://{config.server_hostname}/acme/hello:latest "
+          "(README.md, Your first hour, makes ./my-layout)", flush=True)
     from services.gc.app import GcService
 
     gc = GcService(config, config_dir=config_path.parent)

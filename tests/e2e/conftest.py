@@ -1,3 +1,4 @@
+import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,3 +22,17 @@ def data_root():
     path = tempfile.mkdtemp(prefix="mdata", dir="/tmp")
     yield Path(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def port_pair() -> int:
+    """A port P with P and P+1 free, for `meridian up --regions us,eu` (gateways on P and P+1). Chosen
+    below the kernel's ephemeral range: ports handed out by bind(0) (the embedded NATS, blobstores)
+    are often consecutive, so P+1 next to a bind(0) port would soon be taken."""
+    from shared.embedded import port_open
+
+    for _ in range(200):
+        port = random.randrange(20000, 30000)
+        if not port_open("127.0.0.1", port) and not port_open("127.0.0.1", port + 1):
+            return port
+    raise RuntimeError("no two consecutive free ports in 20000-30000")

@@ -162,10 +162,8 @@ async def test_readable_logs_on_a_terminal(data_root):
     assert process.returncode == 0
 
 
-async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(data_root):
-    port = free_port()
-    while port_open("127.0.0.1", port + 1):
-        port = free_port()
+async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(data_root, port_pair):
+    port = port_pair
     data = data_root / "regions"
     up = Up(data_root, "--regions", "us,eu", data=data, port=port)
     try:

@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.embedded import free_port, port_open
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -81,12 +80,10 @@ class Server:
                 self.process.wait()
 
 
-async def test_readme_top_to_bottom(tmp_path, short_runroot, data_root):
+async def test_readme_top_to_bottom(tmp_path, short_runroot, data_root, port_pair):
     blocks = readme_blocks()
     assert len(blocks) >= 6 and any("buildah from scratch" in b for b in blocks) and any("oras" in b for b in blocks)
-    port = free_port()
-    while port_open("127.0.0.1", port + 1):
-        port = free_port()
+    port = port_pair
     work = data_root / "work"  # its .meridian/postgres must stay reachable for the pgserver user
     work.mkdir()
     (tmp_path / "storage.conf").write_text(
