@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -98,8 +97,3 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("fault suite: measured convergence")
     for name, seconds, bound in MEASURED:
         terminalreporter.write_line(f"{name:<70} {seconds:7.1f} s   (bound {bound:.0f} s)")
-
-
-@pytest.fixture
-def clock():
-    return time.monotonic

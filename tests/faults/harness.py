@@ -16,10 +16,12 @@ the end of each for a failure report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import hashlib
+import importlib.util
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,8 +35,9 @@ import asyncpg
 import yaml
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
 
-from shared.embedded import EmbeddedProcess, free_ports, port_open, start_nats, start_seaweedfs
+from shared.embedded import EmbeddedProcess, free_ports, start_nats, start_seaweedfs
 from shared.storage import paths
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +64,10 @@ TUNING = {
 
 
 async def wait_until(predicate: Callable[[], Awaitable[Any]], timeout: float, what: str, interval: float = 0.25,
-                     explain: Callable[[], Awaitable[str]] | None = None) -> Any:
-    """Wait for an async predicate to return a truthy value, with a deadline; `explain` says what is
-    still missing when it does not."""
-    deadline = time.monotonic() + timeout
+                     explain: Callable[[], Awaitable[str]] | None = None, started: float | None = None) -> Any:
+    """Wait for an async predicate to return a truthy value, with a deadline of `timeout` seconds from
+    `started` (time.monotonic(); default now); `explain` says what is still missing when it fails."""
+    deadline = (time.monotonic() if started is None else started) + timeout
     while True:
         value = await predicate()
         if value:
@@ -87,13 +90,23 @@ def _tail(path: Path, lines: int, skip: str | None = None) -> str:
     return "\n".join(kept[-lines:])
 
 
+def _die_with_parent(sig: int) -> None:
+    """Linux: the child gets `sig` when the test process goes away, even on SIGKILL, so an
+    interrupted run leaves no registry behind (its own session shields it from the terminal)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Process:
     """One OS process the harness owns: started in its own session so a signal reaches it (and any
     children) and nothing else; its output appended to one log file across restarts."""
 
     def __init__(self, name: str, command: list[str], log_path: Path, *, user: str | None = None,
-                 cwd: Path | None = None, env: dict | None = None) -> None:
+                 cwd: Path | None = None, env: dict | None = None, death_signal: int = signal.SIGTERM) -> None:
         self.name = name
+        self.death_signal = death_signal
         self.command = command
         self.log_path = log_path
         self.user = user
@@ -109,7 +122,8 @@ class Process:
             log.write(f"\n===== fault harness: starting {self.name} at {time.strftime('%H:%M:%S')} =====\n".encode())
             log.flush()
             self.popen = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                          user=self.user, cwd=self.cwd, env=self.env)
+                                          user=self.user, cwd=self.cwd, env=self.env,
+                                          preexec_fn=lambda: _die_with_parent(self.death_signal))
         self.expected_down = False
 
     @property
@@ -175,17 +189,18 @@ class Postgres:
     The postmaster is our direct child, so SIGKILL takes it and its backends down like a crash."""
 
     def __init__(self, folder: Path, port: int) -> None:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
-        self.bin = POSTGRES_BIN_PATH
+        # The wheel's binaries, found without importing pgserver (its import warns about XDG dirs).
+        self.bin = Path(importlib.util.find_spec("pgserver").submodule_search_locations[0]) / "pginstall" / "bin"
         self.folder = folder
         self.data = folder / "data"
         self.port = port
         self.user = None
-        if os.geteuid() == 0:
-            from pgserver.utils import ensure_user_exists
-
-            self.user = ensure_user_exists("pgserver").pw_name
+        if os.geteuid() == 0:  # postgres refuses to run as root; pgserver uses this user too
+            self.user = "pgserver"
+            try:
+                pwd.getpwnam(self.user)
+            except KeyError:
+                subprocess.run(["useradd", "-s", "/bin/bash", self.user], check=True, capture_output=True)
         folder.mkdir(parents=True, exist_ok=True)
         if self.user:
             entry = pwd.getpwnam(self.user)
@@ -197,7 +212,7 @@ class Postgres:
             str(self.bin / "postgres"), "-D", str(self.data), "-p", str(port), "-k", str(self.data),
             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=off",
             "-c", "shared_buffers=64MB",
-        ], folder / "postgres.log", user=self.user)
+        ], folder / "postgres.log", user=self.user, death_signal=signal.SIGQUIT)  # SIGQUIT: immediate shutdown
         if self.user:
             Path(self.process.log_path).touch()
             os.chown(self.process.log_path, entry.pw_uid, entry.pw_gid)
@@ -362,7 +377,6 @@ class Deployment:
             self.regions[name] = Region(name, folder, f"meridian-{name}", own, SeaweedFS(folder / "seaweedfs"),
                                         folder / "config.yaml")
         self.http: aiohttp.ClientSession | None = None
-        self._verified: set[tuple[str, str]] = set()
 
     @property
     def a(self) -> Region:
@@ -581,21 +595,25 @@ class Deployment:
     async def stored(self, region: Region, digest: str) -> Stored:
         """Read the blob's bytes from the region's own S3 bucket and hash them (streamed)."""
         async with s3_client(region.storage.url) as s3:
-            try:
-                obj = await s3.get_object(Bucket=region.bucket, Key=region.object_key(digest))
-            except Exception as exc:
-                if "NoSuchKey" in str(exc) or "404" in str(exc):
-                    return Stored(False)
-                raise
-            hasher = hashlib.sha256()
-            size = 0
-            body = obj["Body"]
-            try:
-                while block := await body.read(1 << 20):
-                    hasher.update(block)
-                    size += len(block)
-            finally:
-                body.close()
+            return await self._stored(s3, region, digest)
+
+    @staticmethod
+    async def _stored(s3, region: Region, digest: str) -> Stored:
+        try:
+            obj = await s3.get_object(Bucket=region.bucket, Key=region.object_key(digest))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return Stored(False)
+            raise
+        hasher = hashlib.sha256()
+        size = 0
+        body = obj["Body"]
+        try:
+            while block := await body.read(1 << 20):
+                hasher.update(block)
+                size += len(block)
+        finally:
+            body.close()
         return Stored(True, size, "sha256:" + hasher.hexdigest())
 
     async def multipart_uploads(self, region: Region, key_prefix: str | None = None) -> list[dict]:
@@ -611,31 +629,36 @@ class Deployment:
         return uploads
 
     async def missing(self, blobs: dict[str, int]) -> list[str]:
-        """What still keeps `blobs` (digest -> size) from being placed in every location, verified.
-
-        A placement counts only once its bytes, read back from that location's own storage, hash to
-        the digest with the right size. A placement whose bytes are absent or wrong is corruption and
-        fails at once (it would never heal by waiting)."""
-        problems = []
+        """Placements the database still lacks for `blobs` (digest -> size) in some location."""
         placed = await self.placements(list(blobs))
-        for digest, size in blobs.items():
-            for location in self.locations:
-                if location not in placed[digest]:
-                    problems.append(f"{digest[:19]} not placed in {location}")
-                    continue
-                if (digest, location) in self._verified:
-                    continue
-                stored = await self.stored(self.regions[location], digest)
-                if not stored.present or stored.size != size or stored.digest != digest:
-                    raise AssertionError(f"CORRUPT: {digest} is placed in {location} but its storage holds "
-                                         f"{stored} (expected {size} bytes)")
-                self._verified.add((digest, location))
-        return problems
+        return [f"{digest[:19]} not placed in {location}" for digest in blobs for location in self.locations
+                if location not in placed[digest]]
 
-    async def wait_converged(self, blobs: dict[str, int], bound: float, what: str) -> float:
-        """Wait until every blob is placed and verified in every location; returns the seconds it took.
-        Fails (with what is still missing and the bound) if it takes longer than `bound`."""
-        started = time.monotonic()
+    async def verify_bytes(self, blobs: dict[str, int]) -> None:
+        """Read every blob back from every location's own storage and hash it. A placement whose bytes
+        are absent or different is corruption: it fails at once (waiting would never heal it)."""
+        gate = asyncio.Semaphore(4)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = {name: await stack.enter_async_context(s3_client(region.storage.url))
+                       for name, region in self.regions.items()}
+
+            async def one(digest: str, size: int, location: str) -> str | None:
+                async with gate:
+                    stored = await self._stored(clients[location], self.regions[location], digest)
+                if not stored.present or stored.size != size or stored.digest != digest:
+                    return f"CORRUPT: {digest} is placed in {location} but its storage holds {stored} (expected {size} bytes)"
+                return None
+
+            found = await asyncio.gather(*(one(d, size, loc) for d, size in blobs.items() for loc in self.locations))
+        corrupt = [problem for problem in found if problem]
+        assert not corrupt, "\n".join(corrupt)
+
+    async def wait_converged(self, blobs: dict[str, int], bound: float, what: str, since: float | None = None) -> float:
+        """Wait until every blob is placed in every location (the database), then check each copy's
+        bytes in each location's own storage. `since` (time.monotonic(); default now) is when the
+        fault was lifted. Returns the seconds from then until the placements were complete; fails with
+        what is still missing if that takes longer than `bound`, or if any copy is wrong."""
+        started = time.monotonic() if since is None else since
         last: list[str] = []
 
         async def converged():
@@ -651,5 +674,7 @@ class Deployment:
             return f"{len(last)} placement(s) missing of {len(blobs) * len(self.locations)}: " + "; ".join(shown)
 
         await wait_until(converged, bound, f"{what}: convergence of {len(blobs)} blob(s) in {', '.join(self.locations)}",
-                         interval=1.0, explain=explain)
-        return time.monotonic() - started
+                         interval=0.5, explain=explain, started=started)
+        seconds = time.monotonic() - started
+        await self.verify_bytes(blobs)
+        return seconds

@@ -64,6 +64,7 @@ async def test_d_postgres_killed_for_8_seconds_during_pushes(deployment, converg
             "PATCH", a.gateway_url + location, expect={202}, body=session_data[CHUNK:],
             headers={"Content-Range": f"{CHUNK}-{2 * CHUNK - 1}", "Content-Type": "application/octet-stream"}))
         await asyncio.sleep(POSTGRES_OUTAGE)  # the outage itself
+        lifted = time.monotonic()
         await deployment.start_postgres()
         outage_ended = time.monotonic()
         print(f"PostgreSQL was down {outage_ended - outage_started:.1f} s; {images_done - done_before} image(s) completed meanwhile")
@@ -86,7 +87,8 @@ async def test_d_postgres_killed_for_8_seconds_during_pushes(deployment, converg
             problems.append(f"with PostgreSQL down the gateway must answer 503 with Retry-After; {len(client.violations())} "
                             "answer(s) were not:\n  " + "\n  ".join(str(s) for s in client.violations()[:8]))
         try:
-            seconds = await deployment.wait_converged(pushed, BOUND_D, f"{len(pushed)} blobs pushed around a PostgreSQL kill")
+            seconds = await deployment.wait_converged(pushed, BOUND_D, f"{len(pushed)} blobs pushed around a PostgreSQL kill",
+                                                      since=lifted)
             converged(seconds, BOUND_D)
         except AssertionError as exc:
             problems.append(str(exc))
@@ -235,8 +237,9 @@ async def test_f_own_storage_down_push_fails_over_and_replicates_back(deployment
             pulled = (tmp_path / "back" / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
             assert "sha256:" + hashlib.sha256(pulled).hexdigest() == digest
 
+        lifted = time.monotonic()
         await deployment.start_storage(a)
-        seconds = await deployment.wait_converged(blobs, BOUND_F, "blobs pushed to us-east while its storage was down")
+        seconds = await deployment.wait_converged(blobs, BOUND_F, "blobs pushed to us-east while its storage was down", since=lifted)
         converged(seconds, BOUND_F)
         assert not deployment.unexpected_deaths(), deployment.unexpected_deaths()
     finally:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -56,6 +57,7 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
     digest = await asyncio.to_thread(random_file, big, LARGE_BLOB)
     replicator = b.services["replicator"]
     client = PatientClient(a.gateway_url)
+    scenario_started = datetime.now(timezone.utc) - timedelta(seconds=2)
     try:
         # B's replicator is down while the blob is pushed, so each copy below starts when we say.
         replicator.stop()
@@ -65,7 +67,6 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
         await client.push_manifest("faults-a/large", "v1", image_manifest(
             config, [{"mediaType": LAYER_GZIP, "digest": digest, "size": LARGE_BLOB}]))
         blobs = {digest: LARGE_BLOB, sha256(config): len(config)}
-        key = b.object_key(digest)
         interrupted: set[str] = set()
 
         for attempt in range(1, KILLS + 1):
@@ -74,8 +75,9 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
             async def copy_under_way():
                 if not replicator.running:
                     raise AssertionError(f"eu-west's replicator exited on its own:\n{replicator.tail()}")
-                for upload in await deployment.multipart_uploads(b, key):
-                    if upload["UploadId"] not in interrupted and upload["PartCount"] >= 1:
+                # Any multipart upload with a part is the big copy: nothing else that large is written now.
+                for upload in await deployment.multipart_uploads(b):
+                    if upload["UploadId"] not in interrupted and upload["PartCount"] >= 1 and upload["Initiated"] >= scenario_started:
                         return upload["UploadId"]
                 return None
 
@@ -86,15 +88,19 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
             print(f"killed eu-west's replicator mid-copy ({attempt}/{KILLS})")
         assert (await deployment.placements([digest]))[digest] == {"us-east"}, "killed copies must place nothing"
 
+        lifted = time.monotonic()
         await deployment.restart(b, "replicator")
-        seconds = await deployment.wait_converged(blobs, BOUND_A, "256 MiB blob after 5 kills mid-copy")
+        seconds = await deployment.wait_converged(blobs, BOUND_A, "256 MiB blob after 5 kills mid-copy", since=lifted)
         converged(seconds, BOUND_A)
 
+        async def ours():  # multipart uploads begun during this scenario (earlier ones are not its business)
+            return [u for u in await deployment.multipart_uploads(b) if u["Initiated"] >= scenario_started]
+
         async def no_leftovers():
-            return not await deployment.multipart_uploads(b, key)
+            return not await ours()
 
         async def leftovers():
-            found = await deployment.multipart_uploads(b, key)
+            found = await ours()
             return f"{len(found)} unfinished multipart upload(s) of the killed copies remain in eu-west's bucket"
 
         await wait_until(no_leftovers, LEFTOVER_BOUND, "the killed copies' multipart uploads to be aborted", interval=1,
@@ -102,6 +108,7 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
         assert not client.server_errors(), [str(s) for s in client.server_errors()]
         assert not deployment.unexpected_deaths(), deployment.unexpected_deaths()
     finally:
+        big.unlink(missing_ok=True)
         await client.close()
 
 
@@ -115,8 +122,10 @@ async def test_b_other_region_storage_down_longer_than_the_whole_backoff(deploym
         deployment.stop_storage(b)
         blobs = await push_images_during(client, "faults-b/app", STORAGE_OUTAGE, count=20)
         assert not client.server_errors(), f"pushes to us-east failed while eu-west's storage was down: {[str(s) for s in client.server_errors()]}"
+        lifted = time.monotonic()
         await deployment.start_storage(b)
-        seconds = await deployment.wait_converged(blobs, BOUND_B, f"20 images pushed while eu-west's storage was down {STORAGE_OUTAGE:.0f} s")
+        seconds = await deployment.wait_converged(blobs, BOUND_B, f"20 images pushed while eu-west's storage was down {STORAGE_OUTAGE:.0f} s",
+                                                  since=lifted)
         converged(seconds, BOUND_B)
         assert not deployment.unexpected_deaths(), deployment.unexpected_deaths()
     finally:
@@ -133,8 +142,9 @@ async def test_c_nats_down_90_seconds_while_pushes_continue(deployment, converge
         deployment.kill_nats()
         blobs = await push_images_during(client, "faults-c/app", NATS_OUTAGE, every=3.0)
         assert not client.server_errors(), f"pushes failed while NATS was down: {[str(s) for s in client.server_errors()]}"
+        lifted = time.monotonic()
         deployment.start_nats()
-        seconds = await deployment.wait_converged(blobs, BOUND_C, f"{len(blobs)} blobs pushed while NATS was down")
+        seconds = await deployment.wait_converged(blobs, BOUND_C, f"{len(blobs)} blobs pushed while NATS was down", since=lifted)
         converged(seconds, BOUND_C)
         assert not deployment.unexpected_deaths(), deployment.unexpected_deaths()
     finally:
