@@ -491,7 +491,8 @@ class Deployment:
         process.start()
         await self.wait_service(region, service, timeout)
 
-    async def kill_postgres(self) -> None:
+    def kill_postgres(self) -> None:
+        """SIGKILL the postmaster and its backends together, like a crash of the database host."""
         self.postgres.process.kill()
 
     async def start_postgres(self) -> None:
