@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+import aiohttp
 import pytest
 
 from tests.e2e.clients import attempt
@@ -223,6 +224,15 @@ async def test_f_own_storage_down_push_fails_over_and_replicates_back(deployment
     client = PatientClient(a.gateway_url, give_up_after=60)
     try:
         deployment.stop_storage(a)
+
+        async def noticed() -> bool:
+            # The gateway probes its own location every few seconds; pushes fail over once it has seen
+            # the outage (a push in the instant before that gets 503 + Retry-After on its first chunk).
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{a.gateway_url}/metrics") as r:
+                    return 'meridian_location_up{location="us-east"} 0.0' in await r.text()
+
+        await wait_until(noticed, 30, "us-east's gateway to notice its storage is down")
         _, image = single_image(tmp_path / "src")
         target = f"docker://{a.host}/faults-f/app:v1"
         code, output = await attempt("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false",
@@ -232,8 +242,8 @@ async def test_f_own_storage_down_push_fails_over_and_replicates_back(deployment
         blobs.update(await client.push_image("faults-f/http", "v1", [os.urandom(512 * 1024)]))
         assert not client.seen, f"pushes failed while us-east's storage was down: {[str(s) for s in client.seen]}"
 
-        code, output = await attempt("skopeo", "copy", "--src-tls-verify=false", target, f"oci:{tmp_path / 'back'}:latest",
-                                     timeout=180)
+        code, output = await attempt("skopeo", "copy", "--preserve-digests", "--src-tls-verify=false", target,
+                                     f"oci:{tmp_path / 'back'}:latest", timeout=180)
         assert code == 0, f"skopeo could not pull from us-east while its storage was down (exit {code}):\n{output[-3000:]}"
         for digest in blobs.keys() & _layout_blobs(tmp_path / "src", image).keys():
             pulled = (tmp_path / "back" / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
