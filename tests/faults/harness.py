@@ -155,7 +155,7 @@ class Process:
         self.signal(signal.SIGKILL)
         if self.popen is not None:
             self.popen.wait()
-        self._note(f"killed with SIGKILL")
+        self._note("killed with SIGKILL")
 
     def pause(self) -> None:
         self.signal(signal.SIGSTOP)
