@@ -13,7 +13,7 @@ from .v2.base import GATEWAY
 
 def context(gw) -> health.HealthContext:
     return health.HealthContext(gw.config, gw.pool, gw.bus, gw.locations,
-                                signing_kid=lambda: gw.keys.current.kid if gw.keys.current else None)
+                                signing_kid=lambda: gw.keys.current.kid if gw.keys.current else None, served_by="gateway")
 
 
 def handler(kind: str):
