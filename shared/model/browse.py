@@ -22,12 +22,13 @@ class BadFilter(ValueError):
     """A regular expression PostgreSQL refuses."""
 
 
-def _name_condition(column: str, param: str, regex: bool) -> str:
+def name_condition(column: str, param: str, regex: bool) -> str:
     # Substring match is literal (strpos, no LIKE wildcards); a regex is PostgreSQL's ARE.
     return f"{column} ~ {param}" if regex else f"strpos({column}, {param}) > 0"
 
 
-async def _fetch(conn, sql: str, *args):
+async def fetch_filtered(conn, sql: str, *args):
+    """conn.fetch, with a regular expression PostgreSQL refuses reported as BadFilter."""
     import asyncpg
 
     try:
@@ -72,16 +73,16 @@ async def repositories_page(conn, principal, *, text: str | None, regex: bool, n
             FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
             WHERE r.state <> 'deleted' AND n.deleted_at IS NULL
               AND ($3::text IS NULL OR n.name = $3) AND (NOT $4 OR r.visibility = 'public')
-              AND ($5::text IS NULL OR {_name_condition('r.full_name', '$5', regex)})
+              AND ($5::text IS NULL OR {name_condition('r.full_name', '$5', regex)})
         )
     """
     readable = "($2 OR v.rank >= 1)"
     args = [principal.id if principal else None, bool(principal and principal.superuser), namespace, public_only, text or None]
-    total_rows = await _fetch(conn, f"{filtered} SELECT count(*) AS n FROM visible v WHERE {readable}", *args)
+    total_rows = await fetch_filtered(conn, f"{filtered} SELECT count(*) AS n FROM visible v WHERE {readable}", *args)
     total = total_rows[0]["n"]
     # Sizes cost a scan of each repository's blobs: computed for every row only when sorting by size.
     inner_size = f", {size_sql} AS size" if sort == "size" else ""
-    rows = await _fetch(conn, f"""
+    rows = await fetch_filtered(conn, f"""
         {filtered}
         SELECT page.*{'' if sort == 'size' else f', {size_sql.replace("v.id", "page.id")} AS size'} FROM (
             SELECT v.*, (SELECT max(t.lifetime_start) FROM tags t WHERE t.repository_id = v.id) AS last_modified{inner_size}
@@ -99,13 +100,13 @@ async def tags_page(conn, repository_id: int, *, text: str | None, regex: bool, 
     """(live tags of the page, total matching). Name and last-modified orders walk the tags indexes;
     sorting by size computes every live tag's size."""
     direction = "DESC" if descending else "ASC"
-    condition = f"t.repository_id = $1 AND {LIVE} AND ($2::text IS NULL OR {_name_condition('t.name', '$2', regex)})"
+    condition = f"t.repository_id = $1 AND {LIVE} AND ($2::text IS NULL OR {name_condition('t.name', '$2', regex)})"
     args = [repository_id, text or None]
-    total = (await _fetch(conn, f"SELECT count(*) AS n FROM tags t WHERE {condition}", *args))[0]["n"]
+    total = (await fetch_filtered(conn, f"SELECT count(*) AS n FROM tags t WHERE {condition}", *args))[0]["n"]
     size_sql = ("m.size + coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.id = mb.blob_id "
                 "WHERE mb.manifest_id = m.id), 0)")
     select_size = f", ({size_sql})::bigint AS size" if sort == "size" else ""
-    rows = await _fetch(conn, f"""
+    rows = await fetch_filtered(conn, f"""
         SELECT t.id, t.name, t.lifetime_start, t.expires_at, m.id AS manifest_id, m.digest, m.media_type,
                m.artifact_type, m.config_media_type{select_size}
         FROM tags t JOIN manifests m ON m.id = t.manifest_id

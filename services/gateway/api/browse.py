@@ -22,7 +22,7 @@ from .base import ApiRoute, Op, caller, ok, repository_for, signed_in, iso
 MAX_FILTER = 256
 
 
-def _paging(query) -> tuple[int, int, int]:
+def paging(query) -> tuple[int, int, int]:
     try:
         limit = int(query.get("limit", "25"))
         page = int(query.get("page", "1"))
@@ -33,7 +33,7 @@ def _paging(query) -> tuple[int, int, int]:
     return limit, page, (page - 1) * limit
 
 
-def _sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
+def sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
     sort = query.get("sort", default)
     if sort not in allowed:
         raise ApiError(400, f"sort must be one of {', '.join(allowed)}")
@@ -43,7 +43,7 @@ def _sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
     return sort, order == "desc"
 
 
-def _filter(query) -> tuple[str | None, bool]:
+def name_filter(query) -> tuple[str | None, bool]:
     text = query.get("filter") or None
     if text is not None and len(text) > MAX_FILTER:
         raise ApiError(400, f"filter is longer than {MAX_FILTER} characters")
@@ -83,9 +83,9 @@ async def repositories(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await caller(request)
     query = request.query
-    limit, page, offset = _paging(query)
-    sort, descending = _sorting(query, browse_model.REPOSITORY_SORTS, "name")
-    text, regex = _filter(query)
+    limit, page, offset = paging(query)
+    sort, descending = sorting(query, browse_model.REPOSITORY_SORTS, "name")
+    text, regex = name_filter(query)
     public_only = query.get("public", "false").lower() == "true"
     namespace = query.get("namespace") or None
     if namespace is not None and "\x00" in namespace:
@@ -132,9 +132,9 @@ async def tags(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     repo, role = await repository_for(request, repository, "read")
     query = request.query
-    limit, page, offset = _paging(query)
-    sort, descending = _sorting(query, browse_model.TAG_SORTS, "name")
-    text, regex = _filter(query)
+    limit, page, offset = paging(query)
+    sort, descending = sorting(query, browse_model.TAG_SORTS, "name")
+    text, regex = name_filter(query)
     async with gw.pool.acquire() as conn:
         try:
             rows, total = await browse_model.tags_page(conn, repo["id"], text=text, regex=regex, sort=sort,
