@@ -58,6 +58,28 @@ class UiRegistry:
             body = await r.json() if r.status != 204 else None
             return r.status, body
 
+    async def make_user(self, name: str, *, email: str | None = None) -> str:
+        """A user made through the API by the superuser, with PASSWORD and an API token in `tokens`."""
+        status, body = await self.call("POST", "superuser/users/", "admin",
+                                       json={"username": name, "password": PASSWORD, **({"email": email} if email else {})})
+        assert status == 201, body
+        async with aiohttp.ClientSession() as session:  # its own cookie jar: sign in, then make a token
+            async with session.post(self.api("signin"), json={"username": name, "password": PASSWORD}) as r:
+                assert r.status == 200, await r.text()
+                csrf = (await r.json())["csrf_token"]
+            async with session.post(self.api("user/tokens"), json={"title": "ui tests"}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 201, await r.text()
+                self.tokens[name] = (await r.json())["token"]
+        return name
+
+    async def sql(self, query: str, *args):
+        """Rows written straight to the registry's database, for what would take thousands of calls."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
     async def pusher(self, user: str, repository: str) -> Authed:
         params = [("service", self.host), ("scope", f"repository:{repository}:pull,push")]
         async with self.http.get(f"{self.url}/v2/auth", params=params, headers={"Authorization": basic(user, PASSWORD)}) as r:
@@ -133,6 +155,10 @@ async def ui_registry(servers, tmp_path_factory):
         "DISTRIBUTED_STORAGE_CONFIG": {"us": ["LocalStorage", {"storage_path": str(work / "us")}],
                                        "eu": ["LocalStorage", {"storage_path": str(work / "eu")}]},
         "DISTRIBUTED_STORAGE_PREFERENCE": ["us"], "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS": [],
+        # The time-machine choices an organisation's settings offer: Never, 1 week, 1 month, 1 year.
+        "TAG_EXPIRATION_OPTIONS": ["0s", "1w", "30d", "365d"], "DEFAULT_TAG_EXPIRATION": "1w",
+        # Usage-log exports announce themselves to a test server on this machine.
+        "MERIDIAN_CALLBACK_ALLOWED_HOSTS": ["127.0.0.1"],
     }
     config_path = work / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -188,9 +214,11 @@ class PageProblems:
     def __init__(self, page, allowed_statuses: set[int] = frozenset()):
         self.errors: list[str] = []
         self.allowed_statuses = set(allowed_statuses)
+        self.navigating = False  # loads the browser abandons because the test opens another page are no failures
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.method} {r.url} {r.failure}"))
+        page.on("requestfailed", lambda r: (self.navigating and r.failure == "net::ERR_ABORTED")
+                or self.errors.append(f"request failed: {r.method} {r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and r.status not in self.allowed_statuses
                 and self.errors.append(f"HTTP {r.status}: {r.request.method} {r.url}"))
         page.on("dialog", lambda d: self.errors.append(f"dialog opened: {d.message}"))
@@ -213,7 +241,11 @@ class Visit:
     registry: UiRegistry
 
     async def goto(self, path: str) -> None:
-        await self.page.goto(f"{self.registry.url}{path}")
+        self.problems.navigating = True
+        try:
+            await self.page.goto(f"{self.registry.url}{path}")
+        finally:
+            self.problems.navigating = False
 
     async def close(self) -> None:
         self.problems.check()

@@ -28,7 +28,7 @@ type Role = "read" | "write" | "admin";
 const ROLES: Role[] = ["read", "write", "admin"];
 interface Permission { name: string; role: Role; is_robot?: boolean }
 
-function Section({ title, children }: { title: string; children: React.ReactNode }) {
+export function Section({ title, children }: { title: string; children: React.ReactNode }) {
   return (
     <section style={{ marginBottom: "var(--pf-t--global--spacer--xl)" }}>
       <Title headingLevel="h2">{title}</Title>
@@ -126,7 +126,7 @@ function Permissions({ repository }: { repository: string }) {
   );
 }
 
-function Replication({ namespace }: { namespace: string }) {
+export function Replication({ namespace }: { namespace: string }) {
   const { toast } = useSession();
   const queryClient = useQueryClient();
   const current = useQuery({
