@@ -63,7 +63,7 @@ class UiRegistry:
         status, body = await self.call("POST", "superuser/users/", "admin",
                                        json={"username": name, "password": PASSWORD, **({"email": email} if email else {})})
         assert status == 201, body
-        async with aiohttp.ClientSession() as session:  # its own cookie jar: sign in, then make a token
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # sign in, then make a token
             async with session.post(self.api("signin"), json={"username": name, "password": PASSWORD}) as r:
                 assert r.status == 200, await r.text()
                 csrf = (await r.json())["csrf_token"]

@@ -82,29 +82,31 @@ export function Combobox({
           }
         }}
       />
-      <ul id={listId} role="listbox" aria-label={`${label} suggestions`} className="meridian-combobox-list" hidden={!shown}>
-        {status && options.length === 0 ? <li role="presentation" className="meridian-combobox-status">{status}</li> : null}
-        {groups.map((group) => (
-          <li key={group} role="presentation">
-            <div className="meridian-combobox-group" aria-hidden="true">{group}</div>
-            <ul role="group" aria-label={group}>
-              {options.map((o, index) => o.group !== group ? null : (
-                <li
-                  key={o.key}
-                  id={optionId(index)}
-                  role="option"
-                  aria-selected={index === active}
-                  className={index === active ? "meridian-combobox-option meridian-combobox-active" : "meridian-combobox-option"}
-                  onMouseDown={(e) => e.preventDefault()}
-                  onClick={() => pick(o)}
-                >
-                  {o.label}
-                </li>
-              ))}
-            </ul>
-          </li>
-        ))}
-      </ul>
+      <div className="meridian-combobox-list" hidden={!shown}>
+        {status && options.length === 0 ? <div role="status" className="meridian-combobox-status">{status}</div> : null}
+        <ul id={listId} role="listbox" aria-label={`${label} suggestions`} hidden={options.length === 0}>
+          {groups.map((group) => (
+            <li key={group} role="presentation">
+              <div className="meridian-combobox-group" aria-hidden="true">{group}</div>
+              <ul role="group" aria-label={group}>
+                {options.map((o, index) => o.group !== group ? null : (
+                  <li
+                    key={o.key}
+                    id={optionId(index)}
+                    role="option"
+                    aria-selected={index === active}
+                    className={index === active ? "meridian-combobox-option meridian-combobox-active" : "meridian-combobox-option"}
+                    onMouseDown={(e) => e.preventDefault()}
+                    onClick={() => pick(o)}
+                  >
+                    {o.label}
+                  </li>
+                ))}
+              </ul>
+            </li>
+          ))}
+        </ul>
+      </div>
     </div>
   );
 }

@@ -92,6 +92,8 @@ export interface ListTableProps<T, K extends string> {
   rows: T[];
   total: number;
   rowKey: (row: T) => string;
+  /** What the row is called in its kebab's label (default: its key). */
+  rowLabel?: (row: T) => string;
   pending: boolean;
   error: unknown;
   empty: { title: string; body: string };
@@ -222,7 +224,7 @@ export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
                         items={items}
                         popperProps={{ position: "right" }}
                         actionsToggle={({ onToggle, isOpen, toggleRef }) => (
-                          <MenuToggle ref={toggleRef} onClick={onToggle} isExpanded={isOpen} variant="plain" aria-label={`Actions for ${key}`}>
+                          <MenuToggle ref={toggleRef} onClick={onToggle} isExpanded={isOpen} variant="plain" aria-label={`Actions for ${props.rowLabel ? props.rowLabel(row) : key}`}>
                             ⋮
                           </MenuToggle>
                         )}

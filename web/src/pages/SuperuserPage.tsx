@@ -247,7 +247,10 @@ function KeysTab() {
   const shown = (keys.data?.keys ?? []).filter((k) => showRotating || k.approval_type !== "automatic");
   const page = localPage(shown, control.state, (k) => `${k.name} ${k.kid}`, (k, key) =>
     key === "created" ? new Date(k.created) : key === "expires" ? (k.expires ? new Date(k.expires) : null) : key === "approved" ? k.approved : k.name);
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ["service-keys"] });
+  const refresh = async () => {
+    await queryClient.invalidateQueries({ queryKey: ["service-keys"] });
+    await queryClient.invalidateQueries({ queryKey: ["registry-status"] });
+  };
   const approve = async (k: ServiceKey) => {
     try {
       await api.put(`/superuser/keys/${encodeURIComponent(k.kid)}`, { approve: true });

@@ -140,6 +140,7 @@ export function DefaultPermissionsTab({ org }: { org: string }) {
         rows={page.rows}
         total={page.total}
         rowKey={(p) => p.id}
+        rowLabel={(p) => `${p.delegate.name} when ${p.activating_user ? p.activating_user.name : "anyone"} creates`}
         pending={list.isPending}
         error={list.error}
         empty={{ title: "No default permissions", body: "Repositories get only their creator's permission." }}
