@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.model import Db
-from shared.model.browse import fetch_filtered, name_condition
+from shared.model.browse import caller_grants, fetch_filtered, joined_rank, name_condition
 
 LIVE_REPOSITORY = "r.state <> 'deleted'"
 ROLE_ORDER = "array_position(ARRAY['read','write','admin'], {})"
@@ -53,19 +53,31 @@ def _filter(column: str, param: str, regex: bool) -> str:
     return f"({param}::text IS NULL OR {name_condition(column, param, regex)})"
 
 
+def _readable_repositories(superuser: str, user: str, namespaces: str) -> str:
+    """CTEs: the caller's grants and `readable_repos` (id, namespace_id), the live repositories of
+    `namespaces` (a subquery of namespace ids) the caller may read. Counts, sizes and dates shown to
+    a member are of these only: what they may not read is not counted either."""
+    return f"""{caller_grants(user)},
+        readable_repos AS MATERIALIZED (
+            SELECT r.id, r.namespace_id FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+            LEFT JOIN granted g ON g.repository_id = r.id
+            WHERE r.namespace_id IN ({namespaces}) AND {LIVE_REPOSITORY} AND ({superuser} OR {joined_rank(user)} >= 1)
+        )"""
+
+
 # Organisations
 
 ORGANIZATION_SORTS = ("name", "email", "repositories", "teams", "members", "robots", "last_modified", "size")
 _ORG_COMPUTED = {
-    "repositories": f"(SELECT count(*) FROM repositories r WHERE r.namespace_id = {{row}}.id AND {LIVE_REPOSITORY})",
+    "repositories": "(SELECT count(*) FROM readable_repos rr WHERE rr.namespace_id = {row}.id)",
     "teams": "(SELECT count(*) FROM teams t WHERE t.namespace_id = {row}.id)",
     "members": "(SELECT count(DISTINCT tm.user_id) FROM teams t JOIN team_members tm ON tm.team_id = t.id "
                "JOIN users u ON u.id = tm.user_id WHERE t.namespace_id = {row}.id AND u.enabled AND u.robot_namespace_id IS NULL)",
     "robots": "(SELECT count(*) FROM users u WHERE u.robot_namespace_id = {row}.id AND u.enabled)",
-    "last_modified": f"(SELECT max(t.lifetime_start) FROM repositories r JOIN tags t ON t.repository_id = r.id "
-                     f"WHERE r.namespace_id = {{row}}.id AND {LIVE_REPOSITORY})",
-    "size": f"(SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b WHERE b.id IN (SELECT rb.blob_id FROM repository_blobs rb "
-            f"JOIN repositories r ON r.id = rb.repository_id WHERE r.namespace_id = {{row}}.id AND {LIVE_REPOSITORY}))",
+    "last_modified": "(SELECT max(t.lifetime_start) FROM readable_repos rr JOIN tags t ON t.repository_id = rr.id "
+                     "WHERE rr.namespace_id = {row}.id)",
+    "size": "(SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b WHERE b.id IN (SELECT rb.blob_id FROM repository_blobs rb "
+            "JOIN readable_repos rr ON rr.id = rb.repository_id WHERE rr.namespace_id = {row}.id))",
     "is_admin": "($1 OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id "
                 "WHERE t.namespace_id = {row}.id AND t.role = 'admin' AND tm.user_id = $2))",
 }
@@ -74,7 +86,7 @@ _ORG_COMPUTED = {
 async def organizations_page(conn: Db, *, user_id: int, superuser: bool, text: str | None, regex: bool, sort: str,
                              descending: bool, limit: int, offset: int):
     """Organisations the user sits in a team of (a superuser: all): name, email, created_at and the
-    counts, last_modified, size, is_admin."""
+    counts, last_modified, size (of the repositories the user may read), is_admin."""
     listing = Listing(
         cte=f"""
         WITH visible AS (
@@ -82,7 +94,8 @@ async def organizations_page(conn: Db, *, user_id: int, superuser: bool, text: s
             WHERE n.kind = 'organization' AND n.deleted_at IS NULL AND {_filter('n.name', '$3', regex)}
               AND ($1 OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id
                                  WHERE t.namespace_id = n.id AND tm.user_id = $2))
-        )""",
+        ),
+        {_readable_repositories('$1', '$2::bigint', 'SELECT id FROM visible')}""",
         columns={"name": "{row}.name", "email": "{row}.email"},
         computed=_ORG_COMPUTED,
     )
@@ -119,34 +132,36 @@ async def robots_page(conn: Db, namespace_id: int, *, text: str | None, regex: b
 TEAM_SORTS = ("name", "role", "members", "repositories")
 
 
-async def teams_page(conn: Db, namespace_id: int, *, text: str | None, regex: bool, sort: str, descending: bool,
-                     limit: int, offset: int):
+async def teams_page(conn: Db, namespace_id: int, *, viewer_id: int, superuser: bool, text: str | None, regex: bool, sort: str,
+                     descending: bool, limit: int, offset: int):
     """The namespace's teams: name, role, description, members (enabled users and robots),
-    repositories (live repositories the team holds a role on)."""
+    repositories (live repositories the team holds a role on that the viewer may read)."""
     listing = Listing(
         cte=f"""
         WITH visible AS (
             SELECT t.id, t.name, t.role, t.description FROM teams t
             WHERE t.namespace_id = $1 AND {_filter('t.name', '$2', regex)}
-        )""",
+        ),
+        {_readable_repositories('$3', '$4::bigint', '$1')}""",
         columns={"name": "{row}.name", "role": TEAM_ROLE_ORDER.format("{row}.role")},
         computed={
             "members": "(SELECT count(*) FROM team_members tm JOIN users u ON u.id = tm.user_id "
                        "WHERE tm.team_id = {row}.id AND u.enabled)",
-            "repositories": f"(SELECT count(*) FROM repository_permissions p JOIN repositories r ON r.id = p.repository_id "
-                            f"WHERE p.team_id = {{row}}.id AND {LIVE_REPOSITORY})",
+            "repositories": "(SELECT count(*) FROM repository_permissions p JOIN readable_repos rr ON rr.id = p.repository_id "
+                            "WHERE p.team_id = {row}.id)",
         },
     )
-    return await _page(conn, listing, [namespace_id, text], sort=sort, descending=descending, limit=limit, offset=offset)
+    return await _page(conn, listing, [namespace_id, text, superuser, viewer_id], sort=sort, descending=descending, limit=limit,
+                       offset=offset)
 
 
 MEMBER_SORTS = ("name", "teams", "repositories")
 
 
-async def members_page(conn: Db, namespace_id: int, *, text: str | None, regex: bool, kind: str | None, sort: str,
-                       descending: bool, limit: int, offset: int):
+async def members_page(conn: Db, namespace_id: int, *, viewer_id: int, superuser: bool, text: str | None, regex: bool,
+                       kind: str | None, sort: str, descending: bool, limit: int, offset: int):
     """Enabled users and robots in any team of the namespace: name, robot, teams (count), team_names,
-    repositories (direct permissions on the namespace's live repositories)."""
+    repositories (direct permissions on the namespace's live repositories the viewer may read)."""
     listing = Listing(
         cte=f"""
         WITH visible AS (
@@ -154,18 +169,20 @@ async def members_page(conn: Db, namespace_id: int, *, text: str | None, regex: 
             FROM teams t JOIN team_members tm ON tm.team_id = t.id JOIN users u ON u.id = tm.user_id
             WHERE t.namespace_id = $1 AND u.enabled AND {_filter('u.username', '$2', regex)}
               AND ($3::text IS NULL OR (u.robot_namespace_id IS NOT NULL) = ($3 = 'robot'))
-        )""",
+        ),
+        {_readable_repositories('$4', '$5::bigint', '$1')}""",
         columns={"name": "{row}.name"},
         computed={
             "teams": "(SELECT count(*) FROM team_members tm JOIN teams t ON t.id = tm.team_id "
                      "WHERE tm.user_id = {row}.id AND t.namespace_id = $1)",
-            "repositories": f"(SELECT count(*) FROM repository_permissions p JOIN repositories r ON r.id = p.repository_id "
-                            f"WHERE p.user_id = {{row}}.id AND r.namespace_id = $1 AND {LIVE_REPOSITORY})",
+            "repositories": "(SELECT count(*) FROM repository_permissions p JOIN readable_repos rr ON rr.id = p.repository_id "
+                            "WHERE p.user_id = {row}.id)",
             "team_names": "(SELECT coalesce(array_agg(t.name ORDER BY t.name), '{{}}') FROM team_members tm "
                           "JOIN teams t ON t.id = tm.team_id WHERE tm.user_id = {row}.id AND t.namespace_id = $1)",
         },
     )
-    return await _page(conn, listing, [namespace_id, text, kind], sort=sort, descending=descending, limit=limit, offset=offset)
+    return await _page(conn, listing, [namespace_id, text, kind, superuser, viewer_id], sort=sort, descending=descending,
+                       limit=limit, offset=offset)
 
 
 COLLABORATOR_SORTS = ("name", "repositories")

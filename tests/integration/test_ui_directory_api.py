@@ -100,6 +100,19 @@ async def test_robots_teams_members_and_collaborators_page_past_any_size(world):
     assert status == 200 and body["teams"][0]["name"] == team and body["teams"][0]["members"] == 46
     status, body = await call(world, "GET", "browse/organization/acme/members", params={"kind": "robot"})
     assert [m["name"] for m in body["members"]] == ["acme+ci"] and body["members"][0]["repositories"] == 1
+    # What a member may not read is not counted for them: a team's grant on acme/private counts for
+    # alice (an administrator) and not for tom; nor do acme's private repositories in his list.
+    hidden = unique("vault")
+    status, _ = await call(world, "PUT", f"organization/acme/team/{hidden}", json={"role": "member"})
+    status, _ = await call(world, "PUT", f"repository/acme/private/permissions/team/{hidden}", json={"role": "admin"})
+    assert status == 200
+    for actor, count in (("alice", 1), ("tom", 0)):
+        status, body = await call(world, "GET", "browse/organization/acme/teams", actor, params={"filter": hidden})
+        assert body["teams"][0]["repositories"] == count, actor
+    status, body = await call(world, "GET", "browse/organization/acme/members", "tom", params={"kind": "robot"})
+    assert body["members"][0]["repositories"] == 0  # acme+ci's write on acme/private
+    status, body = await call(world, "GET", "browse/organizations", "tom", params={"filter": "acme"})
+    assert body["organizations"][0]["repositories"] == 1  # acme/public only
     # Collaborators: direct permissions and no team (rita, walt); tom sits in a team.
     assert await names(world, "browse/organization/acme/collaborators") == ["rita", "walt"]
     # Who may list what: members see teams and members, administrators robots and collaborators.
@@ -253,3 +266,23 @@ async def test_registry_status_and_registry_wide_logs(world):
     assert body["aggregated"] == []
     status, _ = await call(world, "GET", "superuser/logs", "alice")
     assert status == 403
+
+
+async def test_listed_repositories_are_exactly_the_readable_ones(world):
+    """browse/repositories computes ranks by joins (shared/model/browse.joined_rank); each caller's
+    list must be exactly what the per-repository check (access.role_rank_sql) lets them read."""
+    team = await world.fresh_team("tom")
+    repo = await world.fresh_repo()
+    await world.conn.execute("INSERT INTO repository_permissions (repository_id, team_id, role) SELECT r.id, t.id, 'read' "
+                             "FROM repositories r, teams t WHERE r.full_name = $1 AND t.name = $2", repo, team)
+    everything = ["acme/private", "acme/public", "globex/secret", repo]
+    for actor in ("anonymous", "rita", "walt", "alice", "olga", "tom", "root"):
+        status, body = await call(world, "GET", "browse/repositories", actor, params={"limit": 100})
+        listed = {f"{r['namespace']}/{r['name']}" for r in body["repositories"]}
+        readable = set()
+        for name in everything:
+            status, _ = await call(world, "GET", f"repository/{name}", actor)
+            if status == 200:
+                readable.add(name)
+        assert listed == readable, actor
+        assert body["total"] == len(listed)

@@ -16,7 +16,7 @@ from shared.model import browse as browse_model
 from shared.model import teams as teams_model
 
 from ..state import gateway
-from .base import ApiRoute, Op, iso, namespace_for, ok, organization_for, signed_in, signed_in_superuser
+from .base import ApiRoute, Op, iso, namespace_for, ok, organization_for, request_principal, signed_in, signed_in_superuser
 from .browse import PAGE_QUERY, name_filter, paging, sorting
 
 
@@ -25,6 +25,11 @@ def _list_query(request: web.Request, sorts: tuple[str, ...], default: str = "na
     sort, descending = sorting(request.query, sorts, default)
     text, regex = name_filter(request.query)
     return {"limit": limit, "offset": offset, "page": page, "sort": sort, "descending": descending, "text": text, "regex": regex}
+
+
+def _viewer(principal) -> dict[str, Any]:
+    """Who counts are made for: what the viewer may not read is not counted."""
+    return {"viewer_id": principal.id if principal else None, "superuser": bool(principal and principal.superuser)}
 
 
 async def _run(fn, *args, **query) -> tuple[list, int, int, int]:
@@ -66,7 +71,8 @@ async def robots(request: web.Request, orgname: str) -> web.Response:
 async def teams(request: web.Request, orgname: str) -> web.Response:
     gw = gateway(request)
     namespace, role = await organization_for(request, orgname, need="member")
-    rows, total, page, limit = await _run(directory.teams_page, gw.pool, namespace["id"],
+    viewer = request_principal(request)
+    rows, total, page, limit = await _run(directory.teams_page, gw.pool, namespace["id"], **_viewer(viewer),
                                           **_list_query(request, directory.TEAM_SORTS))
     items = [{"name": r["name"], "role": r["role"], "description": r["description"], "members": r["members"],
               "repositories": r["repositories"]} for r in rows]
@@ -80,7 +86,7 @@ async def members(request: web.Request, orgname: str) -> web.Response:
     if kind not in (None, "user", "robot"):
         raise ApiError(400, "kind must be user or robot")
     rows, total, page, limit = await _run(directory.members_page, gw.pool, namespace["id"], kind=kind,
-                                          **_list_query(request, directory.MEMBER_SORTS))
+                                          **_viewer(request_principal(request)), **_list_query(request, directory.MEMBER_SORTS))
     items = [{"name": r["name"], "kind": "robot" if r["robot"] else "user", "teams": [{"name": t} for t in r["team_names"]],
               "repositories": r["repositories"]} for r in rows]
     return _paged("members", items, total, page, limit, is_admin=role == "admin")
