@@ -50,7 +50,9 @@ async def test_settings_permissions_visibility_state_replication_and_delete(open
     await visit.goto("/repository/alice/configured?tab=settings")
 
     # Permissions: grant bob read, raise to write, then remove.
-    await page.get_by_label("Name", exact=True).fill("bob")
+    await page.get_by_label("Name", exact=True).fill("bo")  # suggested as the name is typed
+    await page.get_by_role("option", name="bob User").click()
+    await expect(page.get_by_label("Name", exact=True)).to_have_value("bob")
     await page.locator("#grant-permission").click()
     await expect(page.get_by_test_id("permissions-table")).to_contain_text("bob")
     status, body = await ui_registry.call("GET", "repository/alice/configured/permissions/user/bob")
