@@ -71,7 +71,7 @@ async def creatable_namespaces(conn, principal) -> list[dict[str, Any]]:
            OR ($2 AND n.owner_user_id IS NULL)
            OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id
                        WHERE t.namespace_id = n.id AND tm.user_id = $1 AND t.role IN ('admin', 'creator')))
-        ORDER BY n.owner_user_id = $1 DESC, n.name
+        ORDER BY (n.owner_user_id IS NOT DISTINCT FROM $1) DESC, n.name
         """,
         principal.id, principal.superuser,
     )

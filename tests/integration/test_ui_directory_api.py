@@ -286,3 +286,10 @@ async def test_listed_repositories_are_exactly_the_readable_ones(world):
                 readable.add(name)
         assert listed == readable, actor
         assert body["total"] == len(listed)
+
+
+async def test_own_namespace_comes_first_where_repositories_may_be_created(world):
+    """The create-repository dialog preselects the first namespace: the user's own, before every
+    organisation (an organisation has no owner, and NULL must not sort first)."""
+    status, body = await call(world, "GET", "session")
+    assert body["user"]["creatable_namespaces"] == [{"name": "alice", "kind": "user"}, {"name": "acme", "kind": "organization"}]
