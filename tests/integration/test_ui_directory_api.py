@@ -35,17 +35,17 @@ async def org_with(world, name: str, *, size: int, modified: dt.datetime) -> Non
         blob_id = await conn.fetchval("INSERT INTO blobs (digest, size) VALUES ($1, $2) RETURNING id", digest, size)
         await conn.execute("INSERT INTO repository_blobs (repository_id, blob_id) VALUES ($1, $2)", repo_id, blob_id)
         manifest_id = await conn.fetchval(
-            "INSERT INTO manifests (repository_id, digest, media_type, size, body) VALUES ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 2, '{}') "
-            "RETURNING id", repo_id, digest)
+            "INSERT INTO manifests (repository_id, digest, media_type, size, body) "
+            "VALUES ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 2, '{}') RETURNING id", repo_id, digest)
         await conn.execute("INSERT INTO tags (repository_id, name, manifest_id, lifetime_start) VALUES ($1, 'v1', $2, $3)",
                            repo_id, manifest_id, modified)
 
 
 async def test_organizations_with_counts_sorted_as_dates_and_numbers(world):
     # Formatted as text, these dates and sizes sort in another order than in time and in bytes.
-    await org_with(world, "zeta", size=9, modified=dt.datetime(2026, 2, 2, tzinfo=dt.timezone.utc))
-    await org_with(world, "yotta", size=100, modified=dt.datetime(2025, 12, 25, tzinfo=dt.timezone.utc))
-    await org_with(world, "xeno", size=10, modified=dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc))
+    await org_with(world, "zeta", size=9, modified=dt.datetime(2026, 2, 2, tzinfo=dt.UTC))
+    await org_with(world, "yotta", size=100, modified=dt.datetime(2025, 12, 25, tzinfo=dt.UTC))
+    await org_with(world, "xeno", size=10, modified=dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
     status, body = await call(world, "GET", "browse/organizations", params={"filter": "acme"})
     assert status == 200 and body["total"] == 1
     acme = body["organizations"][0]
@@ -94,7 +94,8 @@ async def test_robots_teams_members_and_collaborators_page_past_any_size(world):
     for page in (1, 2, 3):
         seen += await names(world, f"browse/organization/acme/team/{team}/members", "tom", limit=20, page=page)
     assert sorted(seen) == sorted([*members, "tom", "acme+ci"]) and len(seen) == 46
-    status, body = await call(world, "GET", f"browse/organization/acme/team/{team}/members", "tom", params={"sort": "kind", "order": "desc", "limit": 1})
+    status, body = await call(world, "GET", f"browse/organization/acme/team/{team}/members", "tom",
+                              params={"sort": "kind", "order": "desc", "limit": 1})
     assert body["members"] == [{"name": "acme+ci", "kind": "robot"}] and body["is_admin"] is False
     status, body = await call(world, "GET", "browse/organization/acme/teams", "tom", params={"sort": "members", "order": "desc"})
     assert status == 200 and body["teams"][0]["name"] == team and body["teams"][0]["members"] == 46
@@ -135,7 +136,8 @@ async def test_repository_roles_of_a_team_or_robot(world):
     assert {r["name"]: r["role"] for r in body["repositories"]} == {"acme/private": None, "acme/public": "admin"}
     status, body = await call(world, "GET", "browse/organization/acme/repositories", params={"member": "acme+ci", "granted": "true"})
     assert [(r["name"], r["role"]) for r in body["repositories"]] == [("acme/private", "write")] and body["total"] == 1
-    status, body = await call(world, "GET", "browse/organization/acme/repositories", params={"member": "rita", "sort": "role", "order": "desc"})
+    status, body = await call(world, "GET", "browse/organization/acme/repositories",
+                              params={"member": "rita", "sort": "role", "order": "desc"})
     assert [r["role"] for r in body["repositories"]] == ["read", None]
     status, _ = await call(world, "GET", "browse/organization/acme/repositories", params={"team": "nonesuch"})
     assert status == 404

@@ -217,11 +217,14 @@ class PageProblems:
         self.navigating = False  # loads the browser abandons because the test opens another page are no failures
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: (self.navigating and r.failure == "net::ERR_ABORTED")
-                or self.errors.append(f"request failed: {r.method} {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: r.status >= 400 and r.status not in self.allowed_statuses
                 and self.errors.append(f"HTTP {r.status}: {r.request.method} {r.url}"))
         page.on("dialog", lambda d: self.errors.append(f"dialog opened: {d.message}"))
+
+    def _failed(self, request) -> None:
+        if not (self.navigating and request.failure == "net::ERR_ABORTED"):
+            self.errors.append(f"request failed: {request.method} {request.url} {request.failure}")
 
     def allow(self, *statuses: int) -> None:
         self.allowed_statuses.update(statuses)

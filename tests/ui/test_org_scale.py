@@ -42,7 +42,8 @@ async def timed(page, url: str, first) -> float:
 
 async def test_a_thousand_repositories_and_five_hundred_robots_under_a_second(open_page, ui_registry):
     await seed(ui_registry)
-    status, body = await ui_registry.call("GET", "browse/organization/scaleco/robots", params={"sort": "repositories", "order": "desc", "limit": 1})
+    status, body = await ui_registry.call("GET", "browse/organization/scaleco/robots",
+                                          params={"sort": "repositories", "order": "desc", "limit": 1})
     assert body["total"] == ROBOTS and body["robots"][0]["repositories"] == 7
     status, body = await ui_registry.call("GET", "browse/repositories", params={"namespace": "scaleco", "limit": 1})
     assert body["total"] == REPOSITORIES

@@ -101,8 +101,8 @@ async def test_create_settings_and_delete_organizations(open_page, ui_registry):
 
 async def test_dates_and_sizes_sort_as_dates_and_sizes(open_page, ui_registry):
     # Three organisations whose formatted dates and sizes sort differently as text than as values.
-    changed = {"sort-b": dt.datetime(2026, 2, 2, 9, tzinfo=dt.timezone.utc), "sort-c": dt.datetime(2025, 12, 25, 9, tzinfo=dt.timezone.utc),
-               "sort-a": dt.datetime(2026, 1, 10, 9, tzinfo=dt.timezone.utc)}
+    changed = {"sort-b": dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC), "sort-c": dt.datetime(2025, 12, 25, 9, tzinfo=dt.UTC),
+               "sort-a": dt.datetime(2026, 1, 10, 9, tzinfo=dt.UTC)}
     layers = {"sort-b": 1, "sort-c": 10, "sort-a": 5}  # 2 KiB layers: about 2.x KiB, 20 KiB, 10 KiB
     for name in changed:
         await make_org(ui_registry, name)
@@ -111,7 +111,8 @@ async def test_dates_and_sizes_sort_as_dates_and_sizes(open_page, ui_registry):
             await push_image(pusher, f"{name}/app", "v1", layers=layers[name])
         finally:
             await pusher.http.close()
-        await ui_registry.sql("UPDATE tags SET lifetime_start = $2 FROM repositories r WHERE r.id = tags.repository_id AND r.full_name = $1",
+        await ui_registry.sql("UPDATE tags SET lifetime_start = $2 FROM repositories r "
+                              "WHERE r.id = tags.repository_id AND r.full_name = $1",
                               f"{name}/app", changed[name])
     visit = await open_page("alice")
     page = visit.page
@@ -121,7 +122,8 @@ async def test_dates_and_sizes_sort_as_dates_and_sizes(open_page, ui_registry):
     await expect(names).to_have_text(["sort-a", "sort-b", "sort-c"])
     await table.get_by_role("button", name="Last modified").click()  # newest first
     await expect(names).to_have_text(["sort-b", "sort-a", "sort-c"])
-    await expect(table.locator("tbody tr td:nth-child(8)")).to_have_text(["Feb 2, 2026, 9:00 AM", "Jan 10, 2026, 9:00 AM", "Dec 25, 2025, 9:00 AM"])
+    await expect(table.locator("tbody tr td:nth-child(8)")).to_have_text(
+        ["Feb 2, 2026, 9:00 AM", "Jan 10, 2026, 9:00 AM", "Dec 25, 2025, 9:00 AM"])
     await table.get_by_role("button", name="Last modified").click()
     await expect(names).to_have_text(["sort-c", "sort-a", "sort-b"])
     await table.get_by_role("button", name="Size").click()  # largest first

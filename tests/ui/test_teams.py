@@ -125,7 +125,8 @@ async def test_team_members_page_past_twenty(open_page, ui_registry):
     assert status == 201
     # 44 users in the team, written directly (through the API this would be 44 sign-ups).
     await ui_registry.sql(
-        "INSERT INTO users (username, password_hash, email) SELECT 'crowd' || lpad(n::text, 2, '0'), NULL, NULL FROM generate_series(1, 44) n")
+        "INSERT INTO users (username, password_hash, email) "
+        "SELECT 'crowd' || lpad(n::text, 2, '0'), NULL, NULL FROM generate_series(1, 44) n")
     await ui_registry.sql(
         "INSERT INTO team_members (team_id, user_id) SELECT t.id, u.id FROM teams t JOIN namespaces n ON n.id = t.namespace_id, users u "
         "WHERE n.name = 'bigteam' AND t.name = 'crowd' AND u.username LIKE 'crowd%'")

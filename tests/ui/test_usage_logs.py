@@ -25,18 +25,20 @@ async def test_organization_logs_chart_paging_filters_and_export(open_page, ui_r
         SELECT k.kind, n.id, 'logco', k.performer, '10.0.0.1', '{"tag": "v1"}', k.at
         FROM namespaces n, (
             SELECT 'pull_repo' AS kind, 'ci' AS performer, now() - make_interval(secs => g) AS at FROM generate_series(1, 60) g
-            UNION ALL SELECT 'push_repo', 'alice', date_trunc('day', now()) - interval '12 hours' + make_interval(secs => g) FROM generate_series(1, 50) g
-            UNION ALL SELECT 'pull_repo', 'bob', date_trunc('day', now()) - interval '36 hours' + make_interval(secs => g) FROM generate_series(1, 40) g
+            UNION ALL SELECT 'push_repo', 'alice', date_trunc('day', now()) - interval '12 hours' + make_interval(secs => g)
+                      FROM generate_series(1, 50) g
+            UNION ALL SELECT 'pull_repo', 'bob', date_trunc('day', now()) - interval '36 hours' + make_interval(secs => g)
+                      FROM generate_series(1, 40) g
         ) k WHERE n.name = 'logco'
         """)
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     days = [(today - dt.timedelta(days=n)).isoformat() for n in (0, 1, 2)]
     visit = await open_page("alice")
     page = visit.page
     await visit.goto("/organization/logco?tab=logs")
     summary = page.get_by_test_id("logs-summary")
     await expect(summary).to_have_text("151 entries in this period; showing 1–100, newest first.")
-    for day, count in zip(days, (61, 50, 40)):
+    for day, count in zip(days, (61, 50, 40), strict=False):
         await expect(page.get_by_test_id(f"logs-chart-{day}")).to_have_attribute("data-count", str(count))
     rows = page.get_by_test_id("logs-table").locator("tbody tr")
     await expect(rows).to_have_count(100)
@@ -94,7 +96,9 @@ async def test_organization_logs_chart_paging_filters_and_export(open_page, ui_r
         await dialog.locator("#confirm-export").click()
         toast = page.get_by_text(re.compile(r"Logs exported with id [0-9a-f-]{36}"))
         await expect(toast).to_be_visible()
-        export_id = re.search(r"[0-9a-f-]{36}", await toast.inner_text()).group(0)
+        found = re.search(r"[0-9a-f-]{36}", await toast.inner_text())
+        assert found
+        export_id = found.group(0)
 
         async def done():
             status, body = await ui_registry.call("GET", f"exportlogs/{export_id}")

@@ -5,19 +5,19 @@ layers, platforms and referrers grouped by artifact type, and the registry's sto
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from aiohttp import web
 
+from shared.callers import api_caller
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 from shared.model import access as access_model
 from shared.model import browse as browse_model
 
 from ..credentials import SESSION_COOKIE
-from shared.callers import api_caller
-
 from ..state import gateway
-from .base import ApiRoute, Op, caller, ok, repository_for, signed_in, iso
+from .base import ApiRoute, Op, caller, iso, ok, repository_for, signed_in
 
 MAX_FILTER = 256
 
@@ -33,7 +33,7 @@ def paging(query) -> tuple[int, int, int]:
     return limit, page, (page - 1) * limit
 
 
-def sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
+def sorting(query, allowed: Collection[str], default: str) -> tuple[str, bool]:
     sort = query.get("sort", default)
     if sort not in allowed:
         raise ApiError(400, f"sort must be one of {', '.join(allowed)}")

@@ -56,6 +56,7 @@ async def update_user(request: web.Request, username: str) -> web.Response:
                 await user_admin.set_enabled(conn, row["id"], enabled)
                 await log_action(conn, request, "user_enable" if enabled else "user_disable", username=username)
             row = await user_admin.user_row(conn, username)
+            assert row is not None  # changed inside this transaction
     return ok({"username": row["username"], "email": row["email"], "enabled": row["enabled"], "created": iso(row["created_at"]),
                "super_user": accounts.is_superuser(row["username"], gw.config.super_users)})
 
