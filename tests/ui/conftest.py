@@ -11,8 +11,10 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -162,9 +164,9 @@ async def ui_registry(servers, tmp_path_factory):
     }
     config_path = work / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    log = open(work / "up.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--config", str(config_path), "--data", str(work / "data"),
-                                "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(work / "up.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--config", str(config_path), "--data",
+                                    str(work / "data"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     http = aiohttp.ClientSession()
     reg = UiRegistry(f"http://{host}", dsn, config_path, host, http)
     try:
@@ -211,16 +213,23 @@ class PageProblems:
     """Console errors, failed requests and 4xx/5xx answers seen by a page, and dialogs (there must be none:
     an alert() would mean injected script ran)."""
 
-    def __init__(self, page, allowed_statuses: set[int] = frozenset()):
+    def __init__(self, page, allowed_statuses: Iterable[int] = ()):
         self.errors: list[str] = []
         self.allowed_statuses = set(allowed_statuses)
         self.navigating = False  # loads the browser abandons because the test opens another page are no failures
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("requestfailed", self._failed)
-        page.on("response", lambda r: r.status >= 400 and r.status not in self.allowed_statuses
-                and self.errors.append(f"HTTP {r.status}: {r.request.method} {r.url}"))
+        page.on("response", self._response)
         page.on("dialog", lambda d: self.errors.append(f"dialog opened: {d.message}"))
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400 and response.status not in self.allowed_statuses:
+            self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
     def _failed(self, request) -> None:
         if not (self.navigating and request.failure == "net::ERR_ABORTED"):
@@ -238,8 +247,8 @@ class PageProblems:
 
 @dataclass
 class Visit:
-    page: object
-    context: object
+    page: Any  # playwright Page and BrowserContext
+    context: Any
     problems: PageProblems
     registry: UiRegistry
 

@@ -120,7 +120,8 @@ def _platforms(body: bytes) -> list[dict]:
     for entry in doc.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
-        platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        found = entry.get("platform")
+        platform: dict = found if isinstance(found, dict) else {}
         result.append({"digest": entry.get("digest"), "size": entry.get("size"), "media_type": entry.get("mediaType"),
                        "os": platform.get("os"), "architecture": platform.get("architecture"),
                        "variant": platform.get("variant"), "artifact_type": entry.get("artifactType"),
@@ -220,7 +221,7 @@ async def locations(request: web.Request) -> web.Response:
                "replication_enabled": gw.config.feature_storage_replication})
 
 
-PAGE_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
+PAGE_QUERY: dict[str, dict] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
               "order": {"type": "string", "enum": ["asc", "desc"]}, "filter": {"type": "string", "maxLength": MAX_FILTER},
               "regex": {"type": "string", "enum": ["true", "false"]}}
 ROUTES = [
