@@ -149,8 +149,9 @@ def row_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def query(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *,
-                performer: str | None = None, cursor: tuple[dt.datetime, int] | None = None, limit: int = 100):
-    """Rows with start <= datetime < end, newest first, after `cursor`."""
+                performer: str | None = None, cursor: tuple[dt.datetime, int] | None = None, limit: int = 100,
+                kind: str | None = None):
+    """Rows with start <= datetime < end, newest first, after `cursor`; of one kind when given."""
     column = SCOPE_COLUMNS[scope]
     return await conn.fetch(
         f"""
@@ -158,19 +159,22 @@ async def query(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt
         WHERE {column} = $1 AND datetime >= $2 AND datetime < $3
           AND ($4::text IS NULL OR performer = $4)
           AND ($5::timestamptz IS NULL OR (datetime, id) < ($5, $6))
+          AND ($8::text IS NULL OR kind = $8)
         ORDER BY datetime DESC, id DESC LIMIT $7
         """,
-        scope_id, start, end, performer, cursor[0] if cursor else None, cursor[1] if cursor else 0, limit,
+        scope_id, start, end, performer, cursor[0] if cursor else None, cursor[1] if cursor else 0, limit, kind,
     )
 
 
-async def aggregate(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None):
+async def aggregate(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None,
+                    kind: str | None = None):
     column = SCOPE_COLUMNS[scope]
     return await conn.fetch(
         f"""
         SELECT kind, date_trunc('day', datetime AT TIME ZONE 'UTC') AS day, count(*) AS count FROM audit_logs
         WHERE {column} = $1 AND datetime >= $2 AND datetime < $3 AND ($4::text IS NULL OR performer = $4)
+          AND ($5::text IS NULL OR kind = $5)
         GROUP BY kind, day ORDER BY day, kind
         """,
-        scope_id, start, end, performer,
+        scope_id, start, end, performer, kind,
     )

@@ -176,6 +176,20 @@ def api_cases():
         ("browse_tags", "GET"): ("repo-read", fixed("browse/repository/acme/private/tags")),
         ("browse_manifest", "GET"): ("repo-read", lambda w, a: _value((f"browse/repository/acme/private/manifest/{w.private_digest}", None))),
         ("browse_locations", "GET"): ("self", fixed("browse/locations")),
+        ("browse_organizations", "GET"): ("self", fixed("browse/organizations?sort=size&order=desc")),
+        ("browse_robots", "GET"): ("org-admin", fixed("browse/organization/acme/robots?sort=repositories")),
+        ("browse_teams", "GET"): ("org-member", fixed("browse/organization/acme/teams")),
+        ("browse_members", "GET"): ("org-member", fixed("browse/organization/acme/members")),
+        ("browse_collaborators", "GET"): ("org-admin", fixed("browse/organization/acme/collaborators")),
+        ("browse_team_members", "GET"): ("org-member", fixed("browse/organization/acme/team/owners/members")),
+        ("browse_repository_roles", "GET"): ("org-admin", fixed("browse/organization/acme/repositories?member=acme%2Bci")),
+        ("browse_users", "GET"): ("superuser", fixed("browse/users")),
+        ("entities", "GET"): ("self", fixed("entities?prefix=a")),
+        ("search", "GET"): ("optional", fixed("search?q=v1")),
+        ("superuser_registrystatus", "GET"): ("superuser", fixed("superuser/registrystatus")),
+        ("superuser_logs", "GET"): ("superuser", fixed("superuser/logs?kind=org_create")),
+        ("superuser_aggregatelogs", "GET"): ("superuser", fixed("superuser/aggregatelogs")),
+        ("superuser_user", "PUT"): ("superuser", lambda w, a: _with_body(new_user(w, a), {"email": "changed@example.com"})),
         ("superuser_keys", "GET"): ("superuser", fixed("superuser/keys")),
         ("superuser_keys", "POST"): ("superuser", lambda w, a: _value(("superuser/keys", {"jwk": _fresh_jwk(), "expiration_days": 1}))),
         ("superuser_key", "PUT"): ("superuser", lambda w, a: _wrap(_registered_key(w), "superuser/keys/{}", body={"expiration_days": 2})),
@@ -200,6 +214,11 @@ def api_cases():
 
 async def _value(value):
     return value
+
+
+async def _with_body(awaitable, body):
+    path, _ = await awaitable
+    return path, body
 
 
 def _fresh_jwk() -> dict:

@@ -11,8 +11,10 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -57,6 +59,28 @@ class UiRegistry:
         async with self.http.request(method, self.api(path), headers=headers, **kwargs) as r:
             body = await r.json() if r.status != 204 else None
             return r.status, body
+
+    async def make_user(self, name: str, *, email: str | None = None) -> str:
+        """A user made through the API by the superuser, with PASSWORD and an API token in `tokens`."""
+        status, body = await self.call("POST", "superuser/users/", "admin",
+                                       json={"username": name, "password": PASSWORD, **({"email": email} if email else {})})
+        assert status == 201, body
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # sign in, then make a token
+            async with session.post(self.api("signin"), json={"username": name, "password": PASSWORD}) as r:
+                assert r.status == 200, await r.text()
+                csrf = (await r.json())["csrf_token"]
+            async with session.post(self.api("user/tokens"), json={"title": "ui tests"}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 201, await r.text()
+                self.tokens[name] = (await r.json())["token"]
+        return name
+
+    async def sql(self, query: str, *args):
+        """Rows written straight to the registry's database, for what would take thousands of calls."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
 
     async def pusher(self, user: str, repository: str) -> Authed:
         params = [("service", self.host), ("scope", f"repository:{repository}:pull,push")]
@@ -133,12 +157,16 @@ async def ui_registry(servers, tmp_path_factory):
         "DISTRIBUTED_STORAGE_CONFIG": {"us": ["LocalStorage", {"storage_path": str(work / "us")}],
                                        "eu": ["LocalStorage", {"storage_path": str(work / "eu")}]},
         "DISTRIBUTED_STORAGE_PREFERENCE": ["us"], "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS": [],
+        # The time-machine choices an organisation's settings offer: Never, 1 week, 1 month, 1 year.
+        "TAG_EXPIRATION_OPTIONS": ["0s", "1w", "30d", "365d"], "DEFAULT_TAG_EXPIRATION": "1w",
+        # Usage-log exports announce themselves to a test server on this machine.
+        "MERIDIAN_CALLBACK_ALLOWED_HOSTS": ["127.0.0.1"],
     }
     config_path = work / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    log = open(work / "up.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--config", str(config_path), "--data", str(work / "data"),
-                                "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(work / "up.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--config", str(config_path), "--data",
+                                    str(work / "data"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     http = aiohttp.ClientSession()
     reg = UiRegistry(f"http://{host}", dsn, config_path, host, http)
     try:
@@ -185,15 +213,27 @@ class PageProblems:
     """Console errors, failed requests and 4xx/5xx answers seen by a page, and dialogs (there must be none:
     an alert() would mean injected script ran)."""
 
-    def __init__(self, page, allowed_statuses: set[int] = frozenset()):
+    def __init__(self, page, allowed_statuses: Iterable[int] = ()):
         self.errors: list[str] = []
         self.allowed_statuses = set(allowed_statuses)
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.navigating = False  # loads the browser abandons because the test opens another page are no failures
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.method} {r.url} {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and r.status not in self.allowed_statuses
-                and self.errors.append(f"HTTP {r.status}: {r.request.method} {r.url}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
         page.on("dialog", lambda d: self.errors.append(f"dialog opened: {d.message}"))
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400 and response.status not in self.allowed_statuses:
+            self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def _failed(self, request) -> None:
+        if not (self.navigating and request.failure == "net::ERR_ABORTED"):
+            self.errors.append(f"request failed: {request.method} {request.url} {request.failure}")
 
     def allow(self, *statuses: int) -> None:
         self.allowed_statuses.update(statuses)
@@ -207,13 +247,17 @@ class PageProblems:
 
 @dataclass
 class Visit:
-    page: object
-    context: object
+    page: Any  # playwright Page and BrowserContext
+    context: Any
     problems: PageProblems
     registry: UiRegistry
 
     async def goto(self, path: str) -> None:
-        await self.page.goto(f"{self.registry.url}{path}")
+        self.problems.navigating = True
+        try:
+            await self.page.goto(f"{self.registry.url}{path}")
+        finally:
+            self.problems.navigating = False
 
     async def close(self) -> None:
         self.problems.check()

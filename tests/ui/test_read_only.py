@@ -20,6 +20,8 @@ from tests.ui.conftest import PASSWORD, ROOT, UiRegistry, audit
 
 
 async def test_read_only_registry_shows_the_banner_and_offers_no_changes(open_page, ui_registry, tmp_path):
+    status, _ = await ui_registry.call("POST", "organization/", json={"name": "readonlyco"})  # while writable
+    assert status == 201
     key = SigningKey.generate()
     write_key_files(key, tmp_path / "ro-key")
     conn = await asyncpg.connect(ui_registry.dsn)
@@ -69,6 +71,20 @@ async def test_read_only_registry_shows_the_banner_and_offers_no_changes(open_pa
         await expect(page.get_by_label("Actions for v1.0")).to_have_count(0)
         await expect(page.get_by_role("tab", name="Settings")).to_have_count(0)
         await expect(page.locator("#edit-description")).to_have_count(0)
+        # Organisations: nothing to create, delete or change; settings closed with the reason.
+        await page.get_by_role("link", name="Organisations").click()
+        await expect(page.get_by_test_id("organizations-table")).to_be_visible()
+        await expect(page.locator("#create-organization")).to_have_count(0)
+        await visit.goto("/organization/readonlyco?tab=robots")
+        await expect(page.get_by_role("heading", name="No robot accounts")).to_be_visible()
+        await expect(page.locator("#create-robot")).to_have_count(0)
+        await expect(page.get_by_role("tab", name="Settings")).to_have_attribute("aria-disabled", "true")
+        await page.get_by_role("tab", name="Teams and membership").click()
+        await expect(page.get_by_test_id("teams-table-row-owners")).to_be_visible()
+        await expect(page.locator("#create-team")).to_have_count(0)
+        await audit(page, "organization-teams-read-only")
+        status, body = await ro.call("POST", "organization/", json={"name": "refusedco"})
+        assert status == 405 and body["error_message"] == READ_ONLY_MESSAGE
         status, body = await ro.call("POST", "repository", json={"namespace": "alice", "repository": "refused"})
         assert status == 405 and body["error_message"] == READ_ONLY_MESSAGE  # what the UI no longer offers
     finally:

@@ -25,7 +25,12 @@ export function preloadRoute(path: string): void {
     : first === "repository" && rest ? loaders.repository : loaders.repositories;
   void loader();
 }
-const Organizations = lazy(() => import("./pages/Organizations"));
+const Organizations = lazy(() => import("./pages/OrganizationsList"));
+const OrganizationPage = lazy(() => import("./pages/OrganizationPage"));
+const TeamPage = lazy(() => import("./pages/TeamPage"));
+const SearchPage = lazy(() => import("./pages/SearchPage"));
+const UserLogs = lazy(() => import("./pages/UserLogs"));
+const SuperuserPage = lazy(() => import("./pages/SuperuserPage"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = (
@@ -44,6 +49,14 @@ function Guard({ children }: { children: ReactNode }) {
   return <>{children}</>;
 }
 
+/** Pages about the signed-in user's own organisations and account: sign in first. */
+function SignedIn({ children }: { children: ReactNode }) {
+  const { user } = useSession();
+  const location = useLocation();
+  if (!user) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  return <>{children}</>;
+}
+
 export function App() {
   return (
     <SessionProvider fallback={loading}>
@@ -55,7 +68,12 @@ export function App() {
             <Route path="/repository" element={<Guard><RepositoriesList /></Guard>} />
             <Route path="/repository/*" element={<Guard><RepositoryPage /></Guard>} />
             <Route path="/tag/*" element={<Guard><TagDetails /></Guard>} />
-            <Route path="/organization" element={<Guard><Organizations /></Guard>} />
+            <Route path="/organization" element={<SignedIn><Organizations /></SignedIn>} />
+            <Route path="/organization/:org" element={<Guard><OrganizationPage /></Guard>} />
+            <Route path="/organization/:org/teams/:team" element={<SignedIn><TeamPage /></SignedIn>} />
+            <Route path="/search" element={<Guard><SearchPage /></Guard>} />
+            <Route path="/usage-logs" element={<SignedIn><UserLogs /></SignedIn>} />
+            <Route path="/superuser" element={<SignedIn><SuperuserPage /></SignedIn>} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -128,3 +128,116 @@ export interface HistoryRow {
   expiration: string | null;
   is_live: boolean;
 }
+
+// Organisations, teams, robots and the superuser pages.
+export type RepoRole = "read" | "write" | "admin";
+export type TeamRole = "member" | "creator" | "admin";
+
+export interface OrganizationRow {
+  name: string;
+  email: string | null;
+  created: string;
+  repositories: number;
+  teams: number;
+  members: number;
+  robots: number;
+  last_modified: string | null;
+  size: number;
+  is_admin: boolean;
+}
+
+export interface Organization {
+  name: string;
+  is_member: boolean;
+  is_admin: boolean;
+  email?: string | null;
+  created?: string;
+  tag_expiration_s?: number;
+  tag_expiration_options_s?: number[];
+  teams?: Record<string, { name: string; role: TeamRole; description: string; member_count: number }>;
+}
+
+export interface RobotRow {
+  name: string;
+  description: string;
+  created: string;
+  last_accessed: string | null;
+  teams: { name: string }[];
+  repositories: number;
+}
+
+export interface TeamRow {
+  name: string;
+  role: TeamRole;
+  description: string;
+  members: number;
+  repositories: number;
+}
+
+export interface MemberRow {
+  name: string;
+  kind: "user" | "robot";
+  teams?: { name: string }[];
+  repositories?: number;
+}
+
+export interface RepositoryRoleRow {
+  name: string;
+  short_name: string;
+  is_public: boolean;
+  role: RepoRole | null;
+}
+
+export interface Prototype {
+  id: string;
+  role: RepoRole;
+  delegate: { name: string; kind: "user" | "team" };
+  activating_user: { name: string } | null;
+}
+
+export interface Entity {
+  name: string;
+  kind: "user" | "robot" | "team";
+}
+
+export interface UserRow {
+  username: string;
+  email: string | null;
+  enabled: boolean;
+  created: string;
+  super_user: boolean;
+}
+
+export interface ServiceKey {
+  kid: string;
+  name: string;
+  service: string;
+  created: string;
+  expires: string | null;
+  approved: boolean;
+  approval_type: string | null;
+  approved_by: string | null;
+}
+
+export interface RegistryStatus {
+  state: string;
+  read_only: boolean;
+  pushes_disabled: boolean;
+  read_only_message: string | null;
+  region: string;
+  signing_key: { kid: string | null; pre_provisioned: boolean };
+  read_only_keys: { kid: string; name: string; expires: string | null }[];
+  unapproved_keys: number;
+  ready_for_read_only: boolean;
+  next_step: string;
+}
+
+export interface SearchResults {
+  query: string;
+  page: number;
+  limit: number;
+  has_additional: Partial<Record<"repositories" | "tags" | "digests", boolean>>;
+  repositories?: { name: string; namespace: string; short_name: string; is_public: boolean; description: string; last_modified: string | null }[];
+  tags?: { repository: string; name: string; manifest_digest: string; last_modified: string }[];
+  digests?: { repository: string; digest: string; media_type: string; artifact_type: string | null; created: string; tags: string[] }[];
+}

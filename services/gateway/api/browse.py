@@ -5,24 +5,24 @@ layers, platforms and referrers grouped by artifact type, and the registry's sto
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from aiohttp import web
 
+from shared.callers import api_caller
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 from shared.model import access as access_model
 from shared.model import browse as browse_model
 
 from ..credentials import SESSION_COOKIE
-from shared.callers import api_caller
-
 from ..state import gateway
-from .base import ApiRoute, Op, caller, ok, repository_for, signed_in, iso
+from .base import ApiRoute, Op, caller, iso, ok, repository_for, signed_in
 
 MAX_FILTER = 256
 
 
-def _paging(query) -> tuple[int, int, int]:
+def paging(query) -> tuple[int, int, int]:
     try:
         limit = int(query.get("limit", "25"))
         page = int(query.get("page", "1"))
@@ -33,7 +33,7 @@ def _paging(query) -> tuple[int, int, int]:
     return limit, page, (page - 1) * limit
 
 
-def _sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
+def sorting(query, allowed: Collection[str], default: str) -> tuple[str, bool]:
     sort = query.get("sort", default)
     if sort not in allowed:
         raise ApiError(400, f"sort must be one of {', '.join(allowed)}")
@@ -43,7 +43,7 @@ def _sorting(query, allowed: dict, default: str) -> tuple[str, bool]:
     return sort, order == "desc"
 
 
-def _filter(query) -> tuple[str | None, bool]:
+def name_filter(query) -> tuple[str | None, bool]:
     text = query.get("filter") or None
     if text is not None and len(text) > MAX_FILTER:
         raise ApiError(400, f"filter is longer than {MAX_FILTER} characters")
@@ -83,9 +83,9 @@ async def repositories(request: web.Request) -> web.Response:
     gw = gateway(request)
     principal = await caller(request)
     query = request.query
-    limit, page, offset = _paging(query)
-    sort, descending = _sorting(query, browse_model.REPOSITORY_SORTS, "name")
-    text, regex = _filter(query)
+    limit, page, offset = paging(query)
+    sort, descending = sorting(query, browse_model.REPOSITORY_SORTS, "name")
+    text, regex = name_filter(query)
     public_only = query.get("public", "false").lower() == "true"
     namespace = query.get("namespace") or None
     if namespace is not None and "\x00" in namespace:
@@ -120,7 +120,8 @@ def _platforms(body: bytes) -> list[dict]:
     for entry in doc.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
-        platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        found = entry.get("platform")
+        platform: dict = found if isinstance(found, dict) else {}
         result.append({"digest": entry.get("digest"), "size": entry.get("size"), "media_type": entry.get("mediaType"),
                        "os": platform.get("os"), "architecture": platform.get("architecture"),
                        "variant": platform.get("variant"), "artifact_type": entry.get("artifactType"),
@@ -132,9 +133,9 @@ async def tags(request: web.Request, repository: str) -> web.Response:
     gw = gateway(request)
     repo, role = await repository_for(request, repository, "read")
     query = request.query
-    limit, page, offset = _paging(query)
-    sort, descending = _sorting(query, browse_model.TAG_SORTS, "name")
-    text, regex = _filter(query)
+    limit, page, offset = paging(query)
+    sort, descending = sorting(query, browse_model.TAG_SORTS, "name")
+    text, regex = name_filter(query)
     async with gw.pool.acquire() as conn:
         try:
             rows, total = await browse_model.tags_page(conn, repo["id"], text=text, regex=regex, sort=sort,
@@ -220,7 +221,7 @@ async def locations(request: web.Request) -> web.Response:
                "replication_enabled": gw.config.feature_storage_replication})
 
 
-PAGE_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
+PAGE_QUERY: dict[str, dict] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
               "order": {"type": "string", "enum": ["asc", "desc"]}, "filter": {"type": "string", "maxLength": MAX_FILTER},
               "regex": {"type": "string", "enum": ["true", "false"]}}
 ROUTES = [

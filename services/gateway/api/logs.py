@@ -62,7 +62,7 @@ async def _list(request: web.Request, kind: str, name: str | None) -> web.Respon
             raise ApiError(400, "next_page is not a token this API gave out")
     limit = 100
     rows = await audit.query(gw.pool, kind, scope_id, start, end, performer=request.query.get("performer") or None,
-                             cursor=cursor, limit=limit + 1)
+                             cursor=cursor, limit=limit + 1, kind=request.query.get("kind") or None)
     result = {"start_time": iso(start), "end_time": iso(end), "logs": [audit.row_view(r) for r in rows[:limit]]}
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -74,7 +74,8 @@ async def _aggregate(request: web.Request, kind: str, name: str | None) -> web.R
     gw = gateway(request)
     scope_id = await _scope(request, kind, name)
     start, end = time_range(request)
-    rows = await audit.aggregate(gw.pool, kind, scope_id, start, end, performer=request.query.get("performer") or None)
+    rows = await audit.aggregate(gw.pool, kind, scope_id, start, end, performer=request.query.get("performer") or None,
+                                 kind=request.query.get("kind") or None)
     return ok({"aggregated": [{"kind": r["kind"], "count": r["count"], "datetime": r["day"].date().isoformat()} for r in rows]})
 
 
@@ -151,7 +152,7 @@ async def export_file(request: web.Request, exportid: str) -> web.StreamResponse
 
 
 RANGE_QUERY = {"starttime": {"type": "string"}, "endtime": {"type": "string"}, "performer": {"type": "string"},
-               "next_page": {"type": "string"}}
+               "kind": {"type": "string"}, "next_page": {"type": "string"}}
 EXPORT_BODY = {"type": "object", "properties": {"callback_url": {"type": "string"}, "callback_email": {"type": "string"}}}
 
 

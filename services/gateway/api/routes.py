@@ -9,13 +9,32 @@ from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError
 from shared.model import accounts
 
 from ..v2.base import ROUTE, gateway
-from . import browse, logs, organizations, permissions, prototypes, replication, repositories, robots, servicekeys, tags, teams, users
+from . import (
+    browse,
+    directory,
+    logs,
+    organizations,
+    permissions,
+    prototypes,
+    replication,
+    repositories,
+    robots,
+    search,
+    servicekeys,
+    superuser,
+    tags,
+    teams,
+    users,
+)
 from .base import WRITE_METHODS, ApiRoute, Op
 from .openapi import document
 
 # Sub-resources first: `repository/ns/app/logs` is the logs of ns/app, not a repository "ns/app/logs".
 API_ROUTES: list[ApiRoute] = [
     *browse.ROUTES,
+    *directory.ROUTES,
+    *search.ROUTES,
+    *superuser.ROUTES,
     *users.ROUTES,
     *servicekeys.ROUTES,
     *organizations.ROUTES,

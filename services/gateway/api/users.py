@@ -14,6 +14,7 @@ from shared.secrets import new_token
 
 from ..credentials import SESSION_COOKIE
 from ..v2.base import gateway
+from . import superuser
 from .base import (
     ApiRoute,
     Op,
@@ -186,5 +187,9 @@ ROUTES = [
                    body={"type": "object", "required": ["username"],
                          "properties": {"username": {"type": "string"}, "email": {"type": "string"}, "password": {"type": "string"}}}),
     }),
-    ApiRoute("superuser_user", "/superuser/users/{username}", {"DELETE": Op(delete_user, "Delete a user (superuser)", status=204)}),
+    ApiRoute("superuser_user", "/superuser/users/{username}", {
+        "DELETE": Op(delete_user, "Delete a user (superuser)", status=204),
+        "PUT": Op(superuser.update_user, "Change a user's e-mail or password, or disable or enable them (superuser); "
+                                         "a new password ends their sessions", body=superuser.USER_CHANGE),
+    }),
 ]

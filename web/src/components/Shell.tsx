@@ -32,6 +32,7 @@ import { ReactNode, useState } from "react";
 import { Link, useLocation, useNavigate } from "react-router-dom";
 
 import { Appearance, rememberAppearance, storedAppearance } from "../lib/theme";
+import { HeaderSearch } from "./HeaderSearch";
 import { useSession } from "../session";
 import { safeUrl } from "../lib/urls";
 
@@ -119,6 +120,11 @@ export function Shell({ children }: { children: ReactNode }) {
       <MastheadContent>
         <Toolbar isFullHeight isStatic>
           <ToolbarContent>
+            {user || config.features.ANONYMOUS_ACCESS ? (
+              <ToolbarItem>
+                <HeaderSearch />
+              </ToolbarItem>
+            ) : null}
             <ToolbarGroup align={{ default: "alignEnd" }}>
               {!user && location.pathname !== "/signin" ? (
                 <ToolbarItem>
@@ -144,9 +150,21 @@ export function Shell({ children }: { children: ReactNode }) {
             <NavItem isActive={section === "repository" || section === "tag"}>
               <Link to="/repository">Repositories</Link>
             </NavItem>
-            <NavItem isActive={section === "organization"}>
-              <Link to="/organization">Organisations</Link>
-            </NavItem>
+            {user ? (
+              <NavItem isActive={section === "organization"}>
+                <Link to="/organization">Organisations</Link>
+              </NavItem>
+            ) : null}
+            {user ? (
+              <NavItem isActive={section === "usage-logs"}>
+                <Link to="/usage-logs">Usage logs</Link>
+              </NavItem>
+            ) : null}
+            {user?.super_user ? (
+              <NavItem isActive={section === "superuser"}>
+                <Link to="/superuser">Superuser</Link>
+              </NavItem>
+            ) : null}
           </NavList>
         </Nav>
       </PageSidebarBody>

@@ -45,3 +45,22 @@ describe("names, theme and history", () => {
     expect(describeChange({ reversion: false, is_live: false, end_ts: 100, expiration: "1970-01-01T00:01:40Z" }, new Date(200_000))).toBe("Expired");
   });
 });
+
+describe("search targets", () => {
+  it("leads to the repository, the tag, or a digest's first tag", async () => {
+    const { searchTarget, organizationRoute } = await import("./urls");
+    expect(searchTarget({ kind: "repository", repository: "acme/app" })).toBe("/repository/acme/app");
+    expect(searchTarget({ kind: "tag", repository: "acme/app", tag: "v1+b" })).toBe("/tag/acme/app/v1%2Bb");
+    expect(searchTarget({ kind: "digest", repository: "acme/app", tags: ["a", "b"] })).toBe("/tag/acme/app/a");
+    expect(searchTarget({ kind: "digest", repository: "acme/app", tags: [] })).toBe("/repository/acme/app?tab=tags");
+    expect(organizationRoute("acme", "robots")).toBe("/organization/acme?tab=robots");
+  });
+});
+
+describe("namespace names", () => {
+  it("follow the API's grammar", async () => {
+    const { namespaceNameProblem } = await import("./names");
+    expect(namespaceNameProblem("build-team")).toBeNull();
+    for (const bad of ["", "a", "Acme", "acme-", "-acme", "ac--me", "a".repeat(256)]) expect(namespaceNameProblem(bad), bad).not.toBeNull();
+  });
+});

@@ -27,3 +27,21 @@ export function parseTagRoute(splat: string): { repository: string; tag: string 
   if (parts.length < 3) return null;
   return { repository: parts.slice(0, -1).join("/"), tag: decodeURIComponent(parts[parts.length - 1]) };
 }
+
+export type SearchHit =
+  | { kind: "repository"; repository: string }
+  | { kind: "tag"; repository: string; tag: string }
+  | { kind: "digest"; repository: string; tags: string[] };
+
+/** Where a search result leads: a repository, a tag's page, or for a digest its first tag's page
+ * (an untagged manifest: the repository's Tags tab). */
+export function searchTarget(hit: SearchHit): string {
+  if (hit.kind === "repository") return repositoryRoute(hit.repository);
+  if (hit.kind === "tag") return tagRoute(hit.repository, hit.tag);
+  return hit.tags.length ? tagRoute(hit.repository, hit.tags[0]) : repositoryRoute(hit.repository, "tags");
+}
+
+/** An organisation's page, on one of its tabs. */
+export function organizationRoute(name: string, tab?: string): string {
+  return `/organization/${encodeURIComponent(name)}${tab ? `?tab=${tab}` : ""}`;
+}

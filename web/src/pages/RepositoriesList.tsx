@@ -55,12 +55,13 @@ const COLUMNS: { key: SortKey; label: string }[] = [
   { key: "last_modified", label: "Last modified" },
 ];
 
-function CreateRepository({ onClose }: { onClose: () => void }) {
+function CreateRepository({ onClose, initialNamespace }: { onClose: () => void; initialNamespace?: string }) {
   const { user, toast } = useSession();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const namespaces = user?.creatable_namespaces ?? [];
-  const [namespace, setNamespace] = useState(namespaces[0]?.name ?? "");
+  const [namespace, setNamespace] = useState(
+    namespaces.find((n) => n.name === initialNamespace)?.name ?? namespaces[0]?.name ?? "");
   const [name, setName] = useState("");
   const [visibility, setVisibility] = useState<"public" | "private">("private");
   const [description, setDescription] = useState("");
@@ -137,6 +138,32 @@ async function setVisibility(names: string[], visibility: "public" | "private") 
 }
 
 export default function RepositoriesList() {
+  const { user } = useSession();
+  const [params, setParams] = useSearchParams();
+  const namespace = params.get("namespace") ?? "";
+  return (
+    <>
+      <PageSection>
+        <Title headingLevel="h1">Repositories</Title>
+        <Content component="p">
+          {user ? "Repositories you may read." : "Public repositories. Sign in to see the ones shared with you."}
+          {namespace ? <> Namespace: <Label onClose={() => {
+            const next = new URLSearchParams(params);
+            next.delete("namespace");
+            next.delete("page");
+            setParams(next, { replace: true });
+          }}>{namespace}</Label></> : null}
+        </Content>
+      </PageSection>
+      <PageSection>
+        <RepositoriesView />
+      </PageSection>
+    </>
+  );
+}
+
+/** The list of repositories: all the user may read, or one namespace's (an organisation's page). */
+export function RepositoriesView({ namespace: fixedNamespace }: { namespace?: string }) {
   const { user, readOnly, toast } = useSession();
   const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
@@ -146,7 +173,7 @@ export default function RepositoriesList() {
     by: (COLUMNS.find((c) => c.key === params.get("sort"))?.key ?? "name") as SortKey,
     order: params.get("order") === "desc" ? "desc" : "asc",
   };
-  const namespace = params.get("namespace") ?? "";
+  const namespace = fixedNamespace ?? params.get("namespace") ?? "";
   const [text, setText] = useState(params.get("filter") ?? "");
   const [regex, setRegex] = useState(params.get("regex") === "true");
   const filter = useDebounced({ text, regex });
@@ -192,7 +219,8 @@ export default function RepositoriesList() {
   const fullNames = rows.map((r) => `${r.namespace}/${r.name}`);
   useEffect(() => setSelected((s) => keepSelected(s, fullNames)), [fullNames.join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  const canCreate = !!user && !readOnly && (user.creatable_namespaces.length > 0);
+  const canCreate = !!user && !readOnly && (fixedNamespace
+    ? user.creatable_namespaces.some((n) => n.name === fixedNamespace) : user.creatable_namespaces.length > 0);
   const adminSelected = selected.filter((n) => rows.find((r) => `${r.namespace}/${r.name}` === n)?.can_admin);
   const refresh = () => queryClient.invalidateQueries({ queryKey: ["repositories"] });
   const changeVisibility = async (names: string[], visibility: "public" | "private") => {
@@ -230,14 +258,6 @@ export default function RepositoriesList() {
 
   return (
     <>
-      <PageSection>
-        <Title headingLevel="h1">Repositories</Title>
-        <Content component="p">
-          {user ? "Repositories you may read." : "Public repositories. Sign in to see the ones shared with you."}
-          {namespace ? <> Namespace: <Label onClose={() => update({ namespace: null, page: null })}>{namespace}</Label></> : null}
-        </Content>
-      </PageSection>
-      <PageSection>
         <Toolbar>
           <ToolbarContent>
             <ToolbarItem>
@@ -355,8 +375,7 @@ export default function RepositoriesList() {
           </EmptyState>
         ) : null}
         {pagination("bottom")}
-      </PageSection>
-      {creating ? <CreateRepository onClose={() => setCreating(false)} /> : null}
+      {creating ? <CreateRepository onClose={() => setCreating(false)} initialNamespace={namespace || undefined} /> : null}
       {deleting ? (
         <ConfirmDelete
           title={deleting.length === 1 ? "Delete repository?" : `Delete ${deleting.length} repositories?`}

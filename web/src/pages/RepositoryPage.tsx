@@ -2,6 +2,7 @@ import { Breadcrumb, BreadcrumbItem, Bullseye, Label, PageSection, Spinner, Tab,
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
+import { LogsView } from "../components/LogsView";
 import { ApiError } from "../lib/api";
 import { repositoryQueryOptions, tagListState, tagsQuery, tagsQueryOptions, urlFilter } from "../lib/tagsQuery";
 import { useSession } from "../session";
@@ -11,7 +12,7 @@ import { InformationTab } from "./repository/InformationTab";
 import { SettingsTab } from "./repository/SettingsTab";
 import { TagsTab } from "./repository/TagsTab";
 
-const TABS = ["information", "tags", "history", "settings"] as const;
+const TABS = ["information", "tags", "history", "logs", "settings"] as const;
 type TabKey = (typeof TABS)[number];
 
 export default function RepositoryPage() {
@@ -68,6 +69,13 @@ export default function RepositoryPage() {
           <Tab eventKey="history" title={<TabTitleText>Tag history</TabTitleText>}>
             <HistoryTab repository={repository} repo={data} />
           </Tab>
+          {!!user && data.can_admin ? (
+            <Tab eventKey="logs" title={<TabTitleText>Usage logs</TabTitleText>}>
+              <PageSection padding={{ default: "noPadding" }} style={{ paddingTop: "var(--pf-t--global--spacer--md)" }}>
+                <LogsView scope={{ kind: "repository", name: repository }} />
+              </PageSection>
+            </Tab>
+          ) : null}
           {showSettings ? (
             <Tab eventKey="settings" title={<TabTitleText>Settings</TabTitleText>}>
               <PageSection padding={{ default: "noPadding" }} style={{ paddingTop: "var(--pf-t--global--spacer--md)" }}>

@@ -11,7 +11,6 @@ import {
   FormSelect,
   FormSelectOption,
   Radio,
-  TextInput,
   Title,
 } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
@@ -20,6 +19,7 @@ import { useEffect, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
+import { EntityPicker } from "../../components/EntityPicker";
 import { api, ApiError, repoPath } from "../../lib/api";
 import { useSession } from "../../session";
 import type { Repository } from "../../types";
@@ -28,7 +28,7 @@ type Role = "read" | "write" | "admin";
 const ROLES: Role[] = ["read", "write", "admin"];
 interface Permission { name: string; role: Role; is_robot?: boolean }
 
-function Section({ title, children }: { title: string; children: React.ReactNode }) {
+export function Section({ title, children }: { title: string; children: React.ReactNode }) {
   return (
     <section style={{ marginBottom: "var(--pf-t--global--spacer--xl)" }}>
       <Title headingLevel="h2">{title}</Title>
@@ -107,7 +107,8 @@ function Permissions({ repository }: { repository: string }) {
           </FlexItem>
           <FlexItem>
             <FormGroup label="Name" fieldId="grant-name">
-              <TextInput id="grant-name" value={name} onChange={(_e, v) => setName(v)} placeholder={kind === "team" ? "team name" : "user or org+robot"} />
+              <EntityPicker id="grant-name" label="Name" namespace={repository.split("/")[0]} kinds={kind === "team" ? ["team"] : ["user", "robot"]}
+                            value={name} onChange={setName} onPick={(e) => setName(e.name)} />
             </FormGroup>
           </FlexItem>
           <FlexItem>
@@ -126,7 +127,7 @@ function Permissions({ repository }: { repository: string }) {
   );
 }
 
-function Replication({ namespace }: { namespace: string }) {
+export function Replication({ namespace }: { namespace: string }) {
   const { toast } = useSession();
   const queryClient = useQueryClient();
   const current = useQuery({
