@@ -120,6 +120,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         doc.setdefault("DISTRIBUTED_STORAGE_CONFIG", {"local": ["LocalStorage", {"storage_path": str(data / "storage")}]})
         doc.setdefault("SERVER_HOSTNAME", f"localhost:{args.port}")
         doc.setdefault("MERIDIAN_LISTEN", f"{args.host}:{args.port}")
+        if not args.regions:
+            doc.setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # up runs one (with --regions: in the first region)
         if not args.config:
             doc.setdefault("MERIDIAN_INSECURE_OPEN_ACCESS", True)
         if args.regions:
@@ -153,11 +155,25 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
 
     gc = GcService(config, config_dir=config_path.parent)
     await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
+    notifier = await _start_notifier(config)
     try:
         await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
     finally:
+        if notifier is not None:
+            await notifier.stop()
         await gc.stop()
         _stop(workers)
+
+
+async def _start_notifier(config: Config):
+    """The notifier beside the gateway when this region runs one (MERIDIAN_NOTIFIER_ENABLED)."""
+    if not config.meridian_notifier_enabled:
+        return None
+    from services.notifier.app import Notifier
+
+    notifier = Notifier(config)
+    await notifier.start()
+    return notifier
 
 
 async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: Path) -> None:
@@ -178,6 +194,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     gateway_ports = {args.port + index for index in range(len(regions))}
     blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports))}
     docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
+    docs[regions[0]].setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # one notifier serves every region
     try:
         first = parse_config(docs[regions[0]], args.config or "embedded default")
     except ConfigError as exc:
@@ -197,9 +214,12 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
 
         gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough
         await gc.start()
+        notifiers = [n for n in [await _start_notifier(region.config) for region in started] if n is not None]
         try:
             await _until_signal()
         finally:
+            for notifier in notifiers:
+                await notifier.stop()
             await gc.stop()
     finally:
         for region in reversed(started):
@@ -283,6 +303,35 @@ def cmd_replicator(args: argparse.Namespace) -> None:
             await replicator.stop()
 
     asyncio.run(run())
+
+
+def cmd_notifier(args: argparse.Namespace) -> None:
+    from services.notifier.app import Notifier, create_app
+
+    config = _load(args.config)
+    configure_logging(service="notifier", region=config.meridian_region, json=not args.pretty)
+
+    async def run() -> None:
+        await _check_migrated(config)
+        await _serve([(create_app(Notifier(config, config_dir=Path(args.config).resolve().parent)),
+                       args.listen or config.meridian_notifier_listen)])
+
+    asyncio.run(run())
+
+
+def cmd_quota_check(args: argparse.Namespace) -> None:
+    """Recompute every namespace's and repository's usage from the tags and manifests and compare it
+    with what the changes kept; exit 1 on any difference."""
+    from shared.registry import quota
+
+    config = _load(args.config)
+    report = asyncio.run(_with_db(config, quota.check))
+    for problem in report.problems:
+        print(f"meridian quota check: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"meridian quota check: {len(report.problems)} difference(s) (the first 50 of each kind shown)", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"usage is exact: {report.namespaces} namespace(s) recomputed from scratch, no difference")
 
 
 def cmd_health(args: argparse.Namespace) -> None:
@@ -593,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
             "host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
     service("health", cmd_health, "run this region's health service alone (/health/*, /metrics)",
             "host:port (default MERIDIAN_HEALTH_LISTEN)")
+    service("notifier", cmd_notifier, "run a notifier (webhook, Slack and e-mail notifications; any number anywhere)",
+            "host:port for /metrics (default MERIDIAN_NOTIFIER_LISTEN)")
     gc = service("gc", cmd_gc, "run the garbage collector service, or one pass with `gc run --once`",
                  "host:port for /metrics (default MERIDIAN_GC_LISTEN)", config_required=False)
 
@@ -661,6 +712,13 @@ def build_parser() -> argparse.ArgumentParser:
     gc_run.add_argument("--config", required=True)
     gc_run.add_argument("--pretty", action="store_true")
     gc_run.set_defaults(func=cmd_gc)
+
+    quota_parser = sub.add_parser("quota", help="storage quota tools")
+    quota_sub = quota_parser.add_subparsers(dest="quota_command", required=True)
+    check = quota_sub.add_parser("check", help="recompute every namespace's usage from scratch and compare (exit 1 on a "
+                                               "difference)")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_quota_check)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", required=True)

@@ -20,7 +20,7 @@ from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.audit import AuditBuffer
-from shared.registry import uploads
+from shared.registry import quota, uploads
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.registry import Registry
@@ -174,7 +174,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             keys=keys,
             audit=audit,
             public_keys=public_keys,
-            registry=Registry(pool, bus.subjects, config.meridian_region, relay),
+            registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config)),
         )
         app[GATEWAY] = gw
         await heartbeat.start()

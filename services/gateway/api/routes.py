@@ -10,6 +10,7 @@ from shared.model import accounts
 
 from ..v2.base import ROUTE, gateway
 from . import browse, logs, organizations, permissions, prototypes, replication, repositories, robots, servicekeys, tags, teams, users
+from . import notifications, quotas
 from .base import WRITE_METHODS, ApiRoute, Op
 from .openapi import document
 
@@ -24,6 +25,8 @@ API_ROUTES: list[ApiRoute] = [
     *prototypes.ROUTES,
     *permissions.ROUTES,
     *logs.ROUTES,
+    *quotas.ROUTES,
+    *notifications.ROUTES,
     *tags.ROUTES,
     *replication.ROUTES,
     *repositories.ROUTES[::-1],
