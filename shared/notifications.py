@@ -289,6 +289,7 @@ def apply_template(template: Any, data: dict[str, Any]) -> Any:
         flat: list[Any] = []
         for value in values:
             flat.extend(value if isinstance(value, list) else [value])
+        flat = [value for value in flat if value is not None]
         if not flat:
             return "(none)"
         return ",".join(v if isinstance(v, str) else json.dumps(v) for v in flat)

@@ -246,10 +246,10 @@ class Notifier:
             if last.ok:
                 if not test:
                     await notifications.succeeded(self.pool, target["id"])
-                log.info("notification delivered", notification=str(target["uuid"]), event=event, event_id=event_id,
+                log.info("notification delivered", notification=str(target["uuid"]), kind=event, event_id=event_id,
                          attempt=attempt, test=test)
                 return True
-            log.warning("notification attempt failed", notification=str(target["uuid"]), event=event, event_id=event_id,
+            log.warning("notification attempt failed", notification=str(target["uuid"]), kind=event, event_id=event_id,
                         attempt=attempt, error=last.error, status=last.status_code)
             if last.final or attempt == attempts:
                 break
