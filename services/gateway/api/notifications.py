@@ -105,7 +105,7 @@ async def _create(request: web.Request, scope: _Scope) -> web.Response:
     gw = gateway(request)
     body = await json_body(request)
     event = body.get("event")
-    if event not in kinds.EVENTS:
+    if not isinstance(event, str) or event not in kinds.EVENTS:
         raise ApiError(400, f"field 'event' must be one of {', '.join(kinds.EVENTS)}; got {event!r}")
     if scope.kind not in kinds.EVENTS[event].scopes:
         raise ApiError(400, f"event {event!r} cannot be notified for a {scope.kind}")

@@ -21,7 +21,9 @@ from .base import ApiRoute, Op, json_body, log_action, ok, organization_for, sig
 LIMIT_SCHEMA = {"type": "object", "properties": {"type": {"type": "string", "enum": list(quotas.LIMIT_TYPES)},
                                                  "threshold_percent": {"type": "integer", "minimum": 1, "maximum": 100}}}
 QUOTA_SCHEMA = {"type": "object", "properties": {"limit_bytes": {"type": "integer", "minimum": 1},
-                                                 "limit": {"type": "string", "examples": ["10 GiB"]}}}
+                                                 "limit": {"type": "string", "description": "e.g. 10 GiB"}}}
+CREATED = {"type": "string", "enum": ["Created"]}
+LIST = {"type": "array", "items": {"type": "object"}}  # Quay answers these with a bare list
 
 
 def _enabled(request: web.Request) -> None:
@@ -330,9 +332,9 @@ async def su_delete_user_quota_limit(request: web.Request, namespace: str, quota
 
 ROUTES = [
     ApiRoute("organization_quotas", "/organization/{orgname}/quota", {
-        "GET": Op(org_quotas, "The organization's quota with its limits (a list of at most one)"),
+        "GET": Op(org_quotas, "The organization's quota with its limits (a list of at most one)", response=LIST),
         "POST": Op(create_org_quota, "Set the organization's quota: {limit_bytes} or {limit: \"10 GiB\"}", status=201,
-                   body=QUOTA_SCHEMA),
+                   body=QUOTA_SCHEMA, response=CREATED),
     }),
     ApiRoute("organization_quota", "/organization/{orgname}/quota/{quota_id}", {
         "GET": Op(org_quota, "One quota"),
@@ -340,9 +342,9 @@ ROUTES = [
         "DELETE": Op(delete_org_quota, "Remove the quota and its limits", status=204),
     }),
     ApiRoute("organization_quota_limits", "/organization/{orgname}/quota/{quota_id}/limit", {
-        "GET": Op(org_quota_limits, "The quota's Warning and Reject limits"),
+        "GET": Op(org_quota_limits, "The quota's Warning and Reject limits", response=LIST),
         "POST": Op(create_org_quota_limit, "Add a limit: {type: Warning|Reject, threshold_percent}", status=201,
-                   body={**LIMIT_SCHEMA, "required": ["type", "threshold_percent"]}),
+                   body={**LIMIT_SCHEMA, "required": ["type", "threshold_percent"]}, response=CREATED),
     }),
     ApiRoute("organization_quota_limit", "/organization/{orgname}/quota/{quota_id}/limit/{limit_id}", {
         "GET": Op(org_quota_limit, "One limit"),
@@ -352,12 +354,13 @@ ROUTES = [
     ApiRoute("user_quota_report", "/user/quota/report", {
         "GET": Op(user_quota_report, "Your namespace's usage and quota (Quay's quota_report)"),
     }),
-    ApiRoute("user_quotas", "/user/quota", {"GET": Op(user_quotas, "Your namespace's quota (set by superusers)")}),
+    ApiRoute("user_quotas", "/user/quota", {"GET": Op(user_quotas, "Your namespace's quota (set by superusers)", response=LIST)}),
     ApiRoute("user_quota", "/user/quota/{quota_id}", {"GET": Op(user_quota, "One quota of your namespace")}),
-    ApiRoute("user_quota_limits", "/user/quota/{quota_id}/limit", {"GET": Op(user_quota_limits, "Its limits")}),
+    ApiRoute("user_quota_limits", "/user/quota/{quota_id}/limit", {"GET": Op(user_quota_limits, "Its limits", response=LIST)}),
     ApiRoute("superuser_user_quotas", "/superuser/users/{namespace}/quota", {
-        "GET": Op(su_user_quotas, "A user namespace's quota (superuser)"),
-        "POST": Op(su_create_user_quota, "Set a user namespace's quota (superuser)", status=201, body=QUOTA_SCHEMA),
+        "GET": Op(su_user_quotas, "A user namespace's quota (superuser)", response=LIST),
+        "POST": Op(su_create_user_quota, "Set a user namespace's quota (superuser)", status=201, body=QUOTA_SCHEMA,
+                   response=CREATED),
     }),
     ApiRoute("superuser_user_quota", "/superuser/users/{namespace}/quota/{quota_id}", {
         "PUT": Op(su_update_user_quota, "Change a user namespace's quota (superuser)", body=QUOTA_SCHEMA),
@@ -365,7 +368,7 @@ ROUTES = [
     }),
     ApiRoute("superuser_user_quota_limits", "/superuser/users/{namespace}/quota/{quota_id}/limit", {
         "POST": Op(su_create_user_quota_limit, "Add a limit to a user namespace's quota (superuser)", status=201,
-                   body={**LIMIT_SCHEMA, "required": ["type", "threshold_percent"]}),
+                   body={**LIMIT_SCHEMA, "required": ["type", "threshold_percent"]}, response=CREATED),
     }),
     ApiRoute("superuser_user_quota_limit", "/superuser/users/{namespace}/quota/{quota_id}/limit/{limit_id}", {
         "PUT": Op(su_update_user_quota_limit, "Change a limit of a user namespace's quota (superuser)", body=LIMIT_SCHEMA),
