@@ -133,6 +133,8 @@ async def ui_registry(servers, tmp_path_factory):
         "DISTRIBUTED_STORAGE_CONFIG": {"us": ["LocalStorage", {"storage_path": str(work / "us")}],
                                        "eu": ["LocalStorage", {"storage_path": str(work / "eu")}]},
         "DISTRIBUTED_STORAGE_PREFERENCE": ["us"], "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS": [],
+        # Notifications and quotas (test_notifications_quota.py): webhooks to the test's own receiver.
+        "FEATURE_QUOTA_MANAGEMENT": True, "MERIDIAN_CALLBACK_ALLOWED_HOSTS": ["127.0.0.1"],
     }
     config_path = work / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))

@@ -26,6 +26,7 @@ export function preloadRoute(path: string): void {
   void loader();
 }
 const Organizations = lazy(() => import("./pages/Organizations"));
+const OrganizationSettings = lazy(() => import("./pages/OrganizationSettings"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = (
@@ -56,6 +57,7 @@ export function App() {
             <Route path="/repository/*" element={<Guard><RepositoryPage /></Guard>} />
             <Route path="/tag/*" element={<Guard><TagDetails /></Guard>} />
             <Route path="/organization" element={<Guard><Organizations /></Guard>} />
+            <Route path="/organization/:name/settings" element={<Guard><OrganizationSettings /></Guard>} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

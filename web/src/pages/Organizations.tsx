@@ -1,13 +1,29 @@
 import { Content, EmptyState, EmptyStateBody, PageSection, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 
+import { api } from "../lib/api";
+import { humanSize } from "../lib/dates";
+import type { QuotaReport } from "../lib/quota";
 import { useSession } from "../session";
+
+/** An organisation's exact storage use (its quota_report, shown while quotas are on). */
+function NamespaceSize({ name }: { name: string }) {
+  const report = useQuery({
+    queryKey: ["quota-report", name],
+    queryFn: async () => (await api.get<{ quota_report?: QuotaReport }>(`/organization/${encodeURIComponent(name)}`)).quota_report ?? null,
+  });
+  const data = report.data;
+  if (!data) return <>—</>;
+  return <>{humanSize(data.quota_bytes)}{data.configured_quota ? ` of ${humanSize(data.configured_quota)}` : ""}</>;
+}
 
 /** The namespaces the user works in; organisation management is the next part of the UI. */
 export default function Organizations() {
-  const { user } = useSession();
+  const { user, config } = useSession();
   const namespaces = user?.creatable_namespaces ?? [];
+  const sizes = !!config.features.QUOTA_MANAGEMENT;
   return (
     <>
       <PageSection>
@@ -25,6 +41,8 @@ export default function Organizations() {
               <Tr>
                 <Th>Name</Th>
                 <Th>Kind</Th>
+                {sizes ? <Th>Size</Th> : null}
+                <Th screenReaderText="Settings" />
               </Tr>
             </Thead>
             <Tbody>
@@ -34,6 +52,12 @@ export default function Organizations() {
                     <Link to={`/repository?namespace=${encodeURIComponent(n.name)}`}>{n.name}</Link>
                   </Td>
                   <Td dataLabel="Kind">{n.kind === "user" ? "User" : "Organisation"}</Td>
+                  {sizes ? <Td dataLabel="Size">{n.kind === "organization" ? <NamespaceSize name={n.name} /> : "—"}</Td> : null}
+                  <Td dataLabel="Settings">
+                    {n.kind === "organization" ? (
+                      <Link to={`/organization/${encodeURIComponent(n.name)}/settings`} aria-label={`Settings of ${n.name}`}>Settings</Link>
+                    ) : null}
+                  </Td>
                 </Tr>
               ))}
             </Tbody>
