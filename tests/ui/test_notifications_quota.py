@@ -109,18 +109,19 @@ async def test_repository_events_and_notifications(open_page, ui_registry, recei
 
 async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, ui_registry, receiver):
     url, received = receiver
-    status, _ = await ui_registry.call("POST", "organization/", json={"name": "quotaorg"})
+    # The superuser makes and runs the organisation: other tests' users keep their namespaces as they were.
+    status, _ = await ui_registry.call("POST", "organization/", user="admin", json={"name": "quotaorg"})
     assert status == 201
-    pusher = await ui_registry.pusher("alice", "quotaorg/app")
+    pusher = await ui_registry.pusher("admin", "quotaorg/app")
     try:
         await push_image(pusher, "quotaorg/app", "v1", layers=2)
     finally:
         await pusher.http.close()
-    status, org = await ui_registry.call("GET", "organization/quotaorg")
+    status, org = await ui_registry.call("GET", "organization/quotaorg", user="admin")
     used = org["quota_report"]["quota_bytes"]
     assert used > 4096
 
-    visit = await open_page("alice")
+    visit = await open_page("admin")
     page = visit.page
     # The organisations list shows the size and leads to the settings.
     await visit.goto("/organization")
@@ -135,7 +136,7 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     await page.locator("#save-notification").click()
     await page.locator("#close-secret").click()
     await expect(page.get_by_test_id("notifications-table")).to_contain_text("Slack")
-    status, body = await ui_registry.call("GET", "organization/quotaorg/notifications")
+    status, body = await ui_registry.call("GET", "organization/quotaorg/notifications", user="admin")
     assert [(n["method"], n["config"]["url"]) for n in body["notifications"]] == [("slack", f"{url}/slack")]
     await audit(page, "organization-notifications")
 
@@ -154,7 +155,7 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
         await page.get_by_label("Threshold (%)").fill(percent)
         await page.locator("#add-quota-limit").click()
         await expect(page.get_by_test_id("quota-limits")).to_contain_text(f"{percent} %")
-    status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota")
+    status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas[0]["limit_bytes"] == 1024 ** 2
     assert sorted((l["type"], l["limit_percent"]) for l in quotas[0]["limits"]) == [("Reject", 100), ("Warning", 80)]
     usage = page.get_by_test_id("quota-usage")
@@ -169,7 +170,7 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     await expect(page.get_by_test_id("quota-error")).to_contain_text("Only one quota limit of type 'Reject' allowed.")
     await page.locator("#remove-quota").click()
     await expect(page.get_by_test_id("quota-usage")).to_contain_text("no quota is set")
-    status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota")
+    status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas == []
 
 
