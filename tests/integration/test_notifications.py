@@ -395,3 +395,39 @@ async def test_notifiers_share_one_consumer_and_each_event_is_delivered_once(mak
     bodies = [json.loads(r["body"]) for r in receiver.requests]
     assert sorted(b["updated_tags"][0] for b in bodies) == tags
     assert len({b["event_id"] for b in bodies}) == len(tags)
+
+
+async def test_meridian_notifier_runs_alone_and_health_expects_it(make_registry, receiver, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    reg = await make_registry(MERIDIAN_CALLBACK_ALLOWED_HOSTS=["127.0.0.1"], MERIDIAN_NOTIFIER_ENABLED=True,
+                              MERIDIAN_HEARTBEAT_INTERVAL_SEC=1)
+
+    async def notifier_up() -> bool | None:
+        async with reg.http.get(f"{reg.url}/health/warning") as r:
+            return (await r.json())["data"]["services"].get("service_default_notifier")
+
+    assert await notifier_up() is False  # configured to run here, and not running
+    await push_image(reg, "acme/app", "seed")
+    await create(reg.http, f"{reg.url}/api/v1/repository/acme/app/notification/",
+                 {"event": "repo_push", "method": "webhook", "config": {"url": receiver.url}})
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**reg.doc, **FAST}))
+    metrics_port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "notifier", "--config", str(config),
+                                "--listen", f"127.0.0.1:{metrics_port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        await eventually(notifier_up, timeout=30, what="the notifier's heartbeat")
+        await push_image(reg, "acme/app", "alone")
+        await receiver.wait_for(1)
+        assert receiver.json()["updated_tags"] == ["alone"]
+        async with reg.http.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+            assert 'meridian_notification_deliveries_total{method="webhook",outcome="ok"} 1.0' in await r.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
