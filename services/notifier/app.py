@@ -11,6 +11,8 @@ NOTIFICATION_SEND_TIMEOUT, every attempt recorded in the notification's delivery
 that fails every attempt counts one failure; MERIDIAN_NOTIFICATION_MAX_FAILURES events in a row
 disable the notification, with the reason shown (Quay: 3, silently). A success clears the count.
 
+In read-only mode it writes nothing: events wait (NAKed) until the registry is writable again.
+
 At least once, with an id: the event's message id travels as X-Meridian-Event-Id (and `event_id` in
 the body) so receivers can drop a repeat; a redelivered event skips the notifications it already
 reached. The message is acked only when every notification had its attempts; if the notifier dies
@@ -174,6 +176,9 @@ class Notifier:
         structlog.contextvars.bind_contextvars(service="notifier", request_id=headers.get(REQUEST_ID_HEADER))
         BUS_CONSUMED.labels(self.bus.subjects.notifier_consumer).inc()
         event_id = headers.get("Nats-Msg-Id") or f"seq-{message.metadata.sequence.stream}"
+        if self.config.registry_state == "readonly":
+            await message.nak(delay=10)  # nothing is written in read-only mode (history, counts): events wait
+            return
         alive = asyncio.get_running_loop().create_task(self._keep_alive(message))
         try:
             await self.route(message.subject, message.data, event_id)
@@ -318,6 +323,8 @@ class Notifier:
     async def expiry_once(self) -> int:
         """Queue repo_image_expiry announcements for tags expiring within each notification's days;
         returns how many were queued."""
+        if self.config.registry_state == "readonly":
+            return 0
         lock = await self.locks.acquire("notifier-expiry")
         if lock is None:
             return 0  # another notifier is at it

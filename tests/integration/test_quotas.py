@@ -422,3 +422,30 @@ async def test_quota_check_command_finds_drift(make_registry, db, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "namespace acme: usage" in done.stderr and "references kept" in done.stderr
+
+
+async def test_usage_metrics_per_namespace_and_the_registry_size(make_registry, db):
+    from prometheus_client import REGISTRY
+
+    from services.gc.app import GcService
+
+    reg = await quota_registry(make_registry, DEFAULT_SYSTEM_REJECT_QUOTA_BYTES=10 ** 9)
+    _, acme = await push_with(reg, "acme/app", "v1", config_blob("m1"), [os.urandom(3 * KIB)])
+    _, globex = await push_with(reg, "globex/app", "v1", config_blob("m2"), [os.urandom(5 * KIB)])
+    await set_quota(reg, "acme", 64 * KIB, reject=90)
+    service = GcService(parse_config(reg.doc))
+    try:
+        await service.open()
+        await service.observe_usage()
+    finally:
+        await service.stop()
+
+    def sample(name: str, namespace: str | None = None) -> float | None:
+        return REGISTRY.get_sample_value(name, {"namespace": namespace} if namespace else {})
+
+    assert sample("meridian_quota_usage_bytes", "acme") == acme
+    assert sample("meridian_quota_usage_bytes", "globex") == globex
+    assert sample("meridian_quota_limit_bytes", "acme") == 64 * KIB
+    assert sample("meridian_quota_reject_bytes", "acme") == 64 * KIB * 90 // 100
+    assert sample("meridian_quota_limit_bytes", "globex") == 10 ** 9  # the system default applies there
+    assert sample("meridian_registry_size_bytes") == await db.fetchval("SELECT sum(size) FROM blobs")
