@@ -449,3 +449,30 @@ async def test_usage_metrics_per_namespace_and_the_registry_size(make_registry, 
     assert sample("meridian_quota_reject_bytes", "acme") == 64 * KIB * 90 // 100
     assert sample("meridian_quota_limit_bytes", "globex") == 10 ** 9  # the system default applies there
     assert sample("meridian_registry_size_bytes") == await db.fetchval("SELECT sum(size) FROM blobs")
+
+
+async def test_the_migrations_backfill_gives_what_the_changes_keep(make_registry, db):
+    """A registry that existed before quotas: the migration's backfill must arrive at exactly the
+    state the changes keep (here: wiped and recomputed by the migration's own statements)."""
+    reg = await quota_registry(make_registry)
+    shared = os.urandom(6 * KIB)
+    await push_with(reg, "acme/one", "v1", config_blob("b1"), [shared, os.urandom(KIB)])
+    await push_with(reg, "acme/two", "v1", config_blob("b2"), [shared])
+    await push_with(reg, "acme/two", None, config_blob("b3"), [os.urandom(2 * KIB)])  # by digest
+    gone, _ = await push_with(reg, "acme/one", "old", config_blob("b4"), [os.urandom(KIB)])
+    async with reg.http.delete(f"{reg.url}/api/v1/repository/acme/one/tag/old") as r:
+        assert r.status == 204
+    kept = {row["name"]: row["size_bytes"] for row in await db.fetch(
+        "SELECT n.name, u.size_bytes FROM namespace_usage u JOIN namespaces n ON n.id = u.namespace_id")}
+    sql = (Path(__file__).parents[2] / "shared" / "migrations" / "0007_notifications_quotas.sql").read_text()
+    backfill = sql[sql.index("-- Backfill"):sql.index("-- Notifications:")]
+    async with db.transaction():
+        await db.execute("UPDATE manifests SET quota_refs = 0, quota_pinned = false, quota_counted = false")
+        await db.execute("DELETE FROM quota_namespace_blobs; DELETE FROM quota_repository_blobs; "
+                         "DELETE FROM namespace_usage; DELETE FROM repository_usage")
+        await db.execute(backfill)
+    assert {row["name"]: row["size_bytes"] for row in await db.fetch(
+        "SELECT n.name, u.size_bytes FROM namespace_usage u JOIN namespaces n ON n.id = u.namespace_id")} == kept
+    await exact(db)
+    # The untagged old image (tag history only) does not count; the one pushed by digest does.
+    assert not await db.fetchval("SELECT quota_counted FROM manifests WHERE digest = $1", gone)
