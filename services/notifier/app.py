@@ -29,6 +29,10 @@ import json
 import time
 from pathlib import Path
 
+from typing import Any
+
+import aiohttp
+import asyncpg
 import msgspec
 import nats
 import structlog
@@ -66,11 +70,11 @@ class Notifier:
         self.config = config
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"notifier-{config.meridian_region}")
         self.heartbeat = Heartbeat(self.bus, "notifier", config.meridian_region, config.meridian_heartbeat_interval_sec)
-        self.pool = None
-        self.registry: Registry | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._registry: Registry | None = None
         self.relay: OutboxRelay | None = None
-        self.locks: KVLocks | None = None
-        self.http = None
+        self._locks: KVLocks | None = None
+        self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
         self._active = 0
@@ -78,16 +82,42 @@ class Notifier:
         self._room.set()
         self._stopping = asyncio.Event()
 
+    # What start() opens
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "start() first"
+        return self._pool
+
+    @property
+    def registry(self) -> Registry:
+        assert self._registry is not None, "start() first"
+        return self._registry
+
+    @property
+    def locks(self) -> KVLocks:
+        assert self._locks is not None, "start() first"
+        return self._locks
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        assert self._http is not None, "start() first"
+        return self._http
+
+    @property
+    def js(self) -> Any:
+        return self.bus.js
+
     # Life cycle
 
     async def start(self) -> None:
-        self.pool = await create_pool(self.config.db_uri, 2 + self.config.meridian_notifier_concurrency)
+        self._pool = await create_pool(self.config.db_uri, 2 + self.config.meridian_notifier_concurrency)
         await self.bus.connect()
-        self.relay = OutboxRelay(self.pool, self.bus, relay_after=self.config.meridian_outbox_relay_after_sec)
-        self.registry = Registry(self.pool, self.bus.subjects, self.config.meridian_region, self.relay)
-        self.locks = KVLocks(self.bus.js, self.bus.subjects.locks_bucket, self.config.meridian_gc_lock_ttl_sec)
-        await self.locks.open()
-        self.http = guarded_session(self.config.meridian_callback_allowed_hosts, self.config.notification_send_timeout,
+        self.relay = OutboxRelay(self._pool, self.bus, relay_after=self.config.meridian_outbox_relay_after_sec)
+        self._registry = Registry(self._pool, self.bus.subjects, self.config.meridian_region, self.relay)
+        self._locks = KVLocks(self.js, self.bus.subjects.locks_bucket, self.config.meridian_gc_lock_ttl_sec)
+        await self._locks.open()
+        self._http = guarded_session(self.config.meridian_callback_allowed_hosts, self.config.notification_send_timeout,
                                     headers={"User-Agent": USER_AGENT})
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._run()), loop.create_task(self._expiry_forever()),
@@ -105,23 +135,23 @@ class Notifier:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
-        if self.http is not None:
-            await self.http.close()
+        if self._http is not None:
+            await self._http.close()
         if self.relay is not None:
             await self.relay.stop()
         await self.bus.close()
-        if self.pool is not None:
-            await close_pool(self.pool)
+        if self._pool is not None:
+            await close_pool(self._pool)
 
     # Consuming
 
     async def _subscribe(self):
         subjects = self.bus.subjects
         try:
-            await self.bus.js.add_consumer(subjects.events_stream, kinds.notifier_consumer_config(subjects, kinds.NOTIFIER_ACK_WAIT_S))
+            await self.js.add_consumer(subjects.events_stream, kinds.notifier_consumer_config(subjects, kinds.NOTIFIER_ACK_WAIT_S))
         except nats.js.errors.BadRequestError as exc:  # exists with another config: use it as it is
             log.warning("consumer exists with another config; using it as it is", error=str(exc))
-        return await self.bus.js.pull_subscribe_bind(durable=subjects.notifier_consumer, stream=subjects.events_stream)
+        return await self.js.pull_subscribe_bind(durable=subjects.notifier_consumer, stream=subjects.events_stream)
 
     async def _run(self) -> None:
         structlog.contextvars.bind_contextvars(service="notifier")
@@ -158,7 +188,7 @@ class Notifier:
     async def _watch_backlog(self) -> None:
         while True:
             try:
-                info = await self.bus.js.consumer_info(self.bus.subjects.events_stream, self.bus.subjects.notifier_consumer)
+                info = await self.js.consumer_info(self.bus.subjects.events_stream, self.bus.subjects.notifier_consumer)
                 NOTIFIER_BACKLOG.set(info.num_pending + info.num_ack_pending)
             except asyncio.CancelledError:
                 raise
@@ -365,7 +395,7 @@ SERVICE = web.AppKey("notifier", Notifier)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    observe_pool("notifier", request.app[SERVICE].pool)
+    observe_pool("notifier", request.app[SERVICE]._pool)
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

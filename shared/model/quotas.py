@@ -62,7 +62,7 @@ async def limit(db: Db, quota_id: int, limit_id: int) -> asyncpg.Record | None:
                              quota_id, limit_id)
 
 
-async def create(conn: asyncpg.Connection, namespace_id: int, name: str, limit_bytes: int) -> int:
+async def create(conn: Db, namespace_id: int, name: str, limit_bytes: int) -> int:
     quota_id = await conn.fetchval(
         "INSERT INTO namespace_quotas (namespace_id, limit_bytes) VALUES ($1, $2) ON CONFLICT (namespace_id) DO NOTHING "
         "RETURNING id", namespace_id, limit_bytes)
@@ -71,38 +71,37 @@ async def create(conn: asyncpg.Connection, namespace_id: int, name: str, limit_b
     return quota_id
 
 
-async def set_limit_bytes(conn: asyncpg.Connection, quota_id: int, limit_bytes: int) -> None:
+async def set_limit_bytes(conn: Db, quota_id: int, limit_bytes: int) -> None:
     # New thresholds: what was crossed is judged again at the next change.
     await conn.execute("UPDATE namespace_quotas SET limit_bytes = $2 WHERE id = $1", quota_id, limit_bytes)
     await conn.execute("UPDATE namespace_quota_limits SET tripped = false WHERE quota_id = $1", quota_id)
 
 
-async def delete(conn: asyncpg.Connection, quota_id: int) -> None:
+async def delete(conn: Db, quota_id: int) -> None:
     await conn.execute("DELETE FROM namespace_quotas WHERE id = $1", quota_id)
 
 
-async def add_limit(conn: asyncpg.Connection, quota_id: int, kind: str, percent: int) -> int:
+async def add_limit(conn: Db, quota_id: int, kind: str, percent: int) -> int:
+    """In the caller's transaction; a conflict aborts it (the caller answers 400, nothing is kept)."""
     try:
-        async with conn.transaction():
-            return await conn.fetchval(
-                "INSERT INTO namespace_quota_limits (quota_id, kind, percent) VALUES ($1, $2, $3) RETURNING id",
-                quota_id, kind, percent)
+        return await conn.fetchval(
+            "INSERT INTO namespace_quota_limits (quota_id, kind, percent) VALUES ($1, $2, $3) RETURNING id",
+            quota_id, kind, percent)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "namespace_quota_one_reject":
             raise QuotaConflict("Only one quota limit of type 'Reject' allowed.") from None
         raise QuotaConflict("Quota limit already exists") from None
 
 
-async def change_limit(conn: asyncpg.Connection, limit_id: int, kind: str, percent: int) -> None:
+async def change_limit(conn: Db, limit_id: int, kind: str, percent: int) -> None:
     try:
-        async with conn.transaction():
-            await conn.execute("UPDATE namespace_quota_limits SET kind = $2, percent = $3, tripped = false WHERE id = $1",
-                               limit_id, kind, percent)
+        await conn.execute("UPDATE namespace_quota_limits SET kind = $2, percent = $3, tripped = false WHERE id = $1",
+                           limit_id, kind, percent)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "namespace_quota_one_reject":
             raise QuotaConflict("Only one quota limit of type 'Reject' allowed.") from None
         raise QuotaConflict("Quota limit already exists") from None
 
 
-async def delete_limit(conn: asyncpg.Connection, limit_id: int) -> None:
+async def delete_limit(conn: Db, limit_id: int) -> None:
     await conn.execute("DELETE FROM namespace_quota_limits WHERE id = $1", limit_id)

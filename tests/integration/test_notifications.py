@@ -64,7 +64,8 @@ async def receiver():
     found = Receiver()
     await found.start()
     yield found
-    await found.runner.cleanup()
+    if found.runner is not None:
+        await found.runner.cleanup()
 
 
 @pytest_asyncio.fixture
@@ -96,7 +97,7 @@ async def deliveries(http, url: str, headers: dict | None = None) -> dict:
 
 async def drained(notifier: Notifier) -> bool:
     """Every event so far handled (acked): what was not sent by now will not be."""
-    info = await notifier.bus.js.consumer_info(notifier.bus.subjects.events_stream, notifier.bus.subjects.notifier_consumer)
+    info = await notifier.js.consumer_info(notifier.bus.subjects.events_stream, notifier.bus.subjects.notifier_consumer)
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 
@@ -377,7 +378,8 @@ async def test_email_notifications_arrive(make_registry, make_notifier):
     message = email.message_from_string(raw)
     assert recipients == ["ops@example.com"] and message["From"] == "registry@example.com"
     assert "Repository acme/app has been pushed with tags v9" in message["Subject"]
-    assert digest in message.get_payload(decode=True).decode()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes) and digest in payload.decode()
 
 
 async def test_notifiers_share_one_consumer_and_each_event_is_delivered_once(make_registry, make_notifier, receiver):

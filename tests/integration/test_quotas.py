@@ -364,7 +364,8 @@ async def test_quota_api_in_quays_shape(make_registry):
             assert r.status == 400, bad
     async with reg.http.put(f"{api}/{found['id']}", json={"limit": "1 GB"}) as r:
         assert r.status == 200 and (await r.json())["limit_bytes"] == 10 ** 9
-    for bad in ({"limit": "lots"}, {"limit": "10 XB"}, {"limit_bytes": -1}, {"limit_bytes": "1"}, {"limit_bytes": True}):
+    bad_limits: list[dict] = [{"limit": "lots"}, {"limit": "10 XB"}, {"limit_bytes": -1}, {"limit_bytes": "1"}, {"limit_bytes": True}]
+    for bad in bad_limits:
         async with reg.http.put(f"{api}/{found['id']}", json=bad) as r:
             assert r.status == 400, bad
             if "limit" in bad:

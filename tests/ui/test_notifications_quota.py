@@ -157,7 +157,7 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
         await expect(page.get_by_test_id("quota-limits")).to_contain_text(f"{percent} %")
     status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas[0]["limit_bytes"] == 1024 ** 2
-    assert sorted((l["type"], l["limit_percent"]) for l in quotas[0]["limits"]) == [("Reject", 100), ("Warning", 80)]
+    assert sorted((limit["type"], limit["limit_percent"]) for limit in quotas[0]["limits"]) == [("Reject", 100), ("Warning", 80)]
     usage = page.get_by_test_id("quota-usage")
     await expect(usage).to_contain_text("of 1.0 MiB")
     value = await usage.get_by_role("progressbar").get_attribute("aria-valuenow")

@@ -104,7 +104,14 @@ async def _limit(request: web.Request, quota_row, limit_id: str):
 # Reading and changing, shared by the organisation, user and superuser routes
 
 
-def _limit_bytes(body: dict, *, required: bool) -> int | None:
+def _required_limit_bytes(body: dict) -> int:
+    found = _limit_bytes(body)
+    if found is None:
+        raise ApiError(400, "give limit_bytes (a number of bytes) or limit (e.g. \"10 GiB\")")
+    return found
+
+
+def _limit_bytes(body: dict) -> int | None:
     if "limit_bytes" in body:
         value = body["limit_bytes"]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value >= 1 << 62:
@@ -115,8 +122,6 @@ def _limit_bytes(body: dict, *, required: bool) -> int | None:
         if parsed is None or parsed < 1 or parsed >= 1 << 62:
             raise ApiError(400, quotas.INVALID_LIMIT)
         return parsed
-    if required:
-        raise ApiError(400, "give limit_bytes (a number of bytes) or limit (e.g. \"10 GiB\")")
     return None
 
 
@@ -137,7 +142,7 @@ async def _list(request, namespace_row) -> web.Response:
 
 async def _create(request, namespace_row) -> web.Response:
     gw = gateway(request)
-    limit_bytes = _limit_bytes(await json_body(request), required=True)
+    limit_bytes = _required_limit_bytes(await json_body(request))
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
             try:
@@ -151,14 +156,14 @@ async def _create(request, namespace_row) -> web.Response:
 
 async def _update(request, namespace_row, quota_row) -> web.Response:
     gw = gateway(request)
-    limit_bytes = _limit_bytes(await json_body(request), required=False)
+    limit_bytes = _limit_bytes(await json_body(request))
     if limit_bytes is not None:
         async with gw.pool.acquire() as conn:
             async with conn.transaction():
                 await quotas.set_limit_bytes(conn, quota_row["id"], limit_bytes)
                 await log_action(conn, request, "org_change_quota", namespace_id=namespace_row["id"],
                                  namespace=namespace_row["name"], quota_id=quota_row["id"], limit_bytes=limit_bytes)
-    return ok(await quota_view(gw.pool, await quotas.quota(gw.pool, namespace_row["id"], quota_row["id"])))
+    return ok(await quota_view(gw.pool, await quotas.quota(gw.pool, namespace_row["id"], quota_row["id"]) or quota_row))
 
 
 async def _delete(request, namespace_row, quota_row) -> web.Response:
