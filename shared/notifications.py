@@ -22,7 +22,10 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.config import Config
+from shared.logging import get_logger
 from shared.model.quotas import human_size
+
+log = get_logger("notifications")
 
 
 @dataclass(frozen=True)
@@ -347,10 +350,16 @@ def notifier_consumer_config(subjects, ack_wait: float) -> ConsumerConfig:
 NOTIFIER_ACK_WAIT_S = 60.0
 
 
-async def ensure_notifier_consumer(bus) -> None:
-    """Create the notifier's consumer if it is missing, so events wait for a notifier not started yet."""
+async def ensure_notifier_consumer(bus) -> bool:
+    """Create the notifier's consumer if it is missing, so events wait for a notifier not started yet.
+    False when the bus cannot be asked now (the notifier makes it when it starts)."""
     try:
-        await bus.js.consumer_info(bus.subjects.events_stream, bus.subjects.notifier_consumer)
-    except nats.js.errors.NotFoundError:
-        with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile by someone else
-            await bus.js.add_consumer(bus.subjects.events_stream, notifier_consumer_config(bus.subjects, NOTIFIER_ACK_WAIT_S))
+        try:
+            await bus.js.consumer_info(bus.subjects.events_stream, bus.subjects.notifier_consumer)
+        except nats.js.errors.NotFoundError:
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile by someone else
+                await bus.js.add_consumer(bus.subjects.events_stream, notifier_consumer_config(bus.subjects, NOTIFIER_ACK_WAIT_S))
+        return True
+    except Exception as exc:  # noqa: BLE001 - the bus is away: nothing the caller did depends on it
+        log.warning("notifier consumer not ensured; the bus is away", error=f"{type(exc).__name__}: {exc}")
+        return False
