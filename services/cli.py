@@ -153,15 +153,16 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     print(f"  try: skopeo copy --dest-tls-verify=false oci:./layout:latest docker://{config.server_hostname}/acme/app:latest", flush=True)
     from services.gc.app import GcService
 
+    notifier = None
     gc = GcService(config, config_dir=config_path.parent)
-    await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
-    notifier = await _start_notifier(config)
     try:
+        notifier = await _start_notifier(config)
+        await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
         await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
     finally:
+        await gc.stop()
         if notifier is not None:
             await notifier.stop()
-        await gc.stop()
         _stop(workers)
 
 
@@ -200,10 +201,14 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     except ConfigError as exc:
         _fail(str(exc))
     await _prepare_database(first)
+    for index, region in enumerate(regions):
+        docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
     started = []
+    notifiers = []
     try:
+        # The notifier first: once a gateway answers, everything of `up` is running.
+        notifiers = [n for n in [await _start_notifier(parse_config(docs[region])) for region in regions] if n is not None]
         for index, region in enumerate(regions):
-            docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
             started.append(await start_region(docs[region], gateway_listen=f"{args.host}:{args.port + index}",
                                               blobstore_listen=blobstores[region]))
             print(f"region {region}: registry on http://{args.host}:{args.port + index}, location {region} "
@@ -214,14 +219,13 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
 
         gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough
         await gc.start()
-        notifiers = [n for n in [await _start_notifier(region.config) for region in started] if n is not None]
         try:
             await _until_signal()
         finally:
-            for notifier in notifiers:
-                await notifier.stop()
             await gc.stop()
     finally:
+        for notifier in notifiers:
+            await notifier.stop()
         for region in reversed(started):
             await region.stop()
 
