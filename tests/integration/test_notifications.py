@@ -283,9 +283,9 @@ async def test_organization_notifications_cover_every_repository_and_tag_deletio
     reg = await make_registry(MERIDIAN_CALLBACK_ALLOWED_HOSTS=["127.0.0.1"], FEATURE_QUOTA_MANAGEMENT=True)
     await push_image(reg, "acme/one", "seed")
     org_api = f"{reg.url}/api/v1/organization/acme/notifications"
-    push_hook = await create(reg.http, org_api, {"event": "repo_push", "method": "webhook",
-                                                 "config": {"url": receiver.url + "/push", "format": "cloudevents",
-                                                            "headers": {"Authorization": "Bearer receiver-token"}}})
+    await create(reg.http, org_api, {"event": "repo_push", "method": "webhook",
+                                     "config": {"url": receiver.url + "/push", "format": "cloudevents",
+                                                "headers": {"Authorization": "Bearer receiver-token"}}})
     await create(reg.http, org_api, {"event": "repo_tag_deleted", "method": "webhook", "config": {
         "url": receiver.url + "/deleted", "template": json.dumps({"text": "${tag} left ${repository} (${reason})",
                                                                   "who": "${actor.name}", "nothing": "${missing}"})}})
