@@ -53,7 +53,7 @@ async def url_problem(url: str, allowed_hosts: Collection[str], *, field: str = 
         return None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
         return f"{field} host {host!r} does not resolve"
     for info in infos:
         refused = _refused_address(str(info[4][0]))

@@ -266,6 +266,10 @@ async def test_bad_notifications_are_refused_with_the_reason(make_registry):
         ({"event": "repo_image_expiry", "method": "webhook", "config": hook, "eventConfig": {"days": 0}}, "eventConfig.days"),
         ({"event": "repo_push", "method": "webhook", "config": hook, "eventConfig": {"tags": [1]}}, "eventConfig.tags"),
         ({"event": "repo_push", "method": "webhook", "config": "http://x"}, "config must be an object"),
+        ({"event": {"x": 1}, "method": "webhook", "config": hook}, "field 'event' must be one of"),
+        ({"event": "repo_push", "method": "webhook", "config": hook, "title": "a\x00b"}, "NUL"),
+        ({"event": "repo_push", "method": "webhook", "config": {"url": "http://127.0.0.1:99999/x"}}, "not a valid URL"),
+        ({"event": "repo_push", "method": "webhook", "config": {"url": "http://no-such-host.invalid/x"}}, "does not resolve"),
     ]
     for body, reason in cases:
         async with reg.http.post(api, json=body) as r:

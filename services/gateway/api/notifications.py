@@ -10,6 +10,7 @@ Each notification has its own HMAC-SHA256 secret (X-Meridian-Signature-256), sho
 """
 from __future__ import annotations
 
+import json
 import secrets
 import uuid as uuids
 
@@ -104,6 +105,8 @@ async def _list(request: web.Request, scope: _Scope) -> web.Response:
 async def _create(request: web.Request, scope: _Scope) -> web.Response:
     gw = gateway(request)
     body = await json_body(request)
+    if "\\u0000" in json.dumps(body):
+        raise ApiError(400, "the notification may not contain NUL characters")
     event = body.get("event")
     if not isinstance(event, str) or event not in kinds.EVENTS:
         raise ApiError(400, f"field 'event' must be one of {', '.join(kinds.EVENTS)}; got {event!r}")
