@@ -80,6 +80,7 @@ class Notifier:
         self._room = asyncio.Event()
         self._room.set()
         self._stopping = asyncio.Event()
+        self.expiry_scans = 0  # scans this notifier completed (tests wait on it)
 
     # What start() opens
 
@@ -381,6 +382,7 @@ class Notifier:
                             region=change.region, at=change.at))
                         queued += 1
                 lock.check()
+            self.expiry_scans += 1
             return queued
         finally:
             await lock.release()
