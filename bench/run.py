@@ -261,6 +261,29 @@ async def run_rounds(targets: list[Target], scale: dict, workdir: Path) -> dict:
     return figures
 
 
+async def headline_only(quick: bool) -> None:
+    from bench import headline
+
+    rounds = 2 if quick else 3
+    workdir = Path(tempfile.mkdtemp(prefix="meridian-bench-"))
+    targets = [start_distribution(workdir), start_meridian(workdir)]
+    try:
+        for target in targets:
+            await wait_ready(target.url)
+        async with aiohttp.ClientSession() as http:
+            for target in targets:
+                await put_manifest(http, target.url, "bench/manifests", "latest")
+        figures = await headline.run(targets, workdir, rounds=rounds, blobs=4 if quick else 8, wrk=wrk,
+                                     wrk_seconds=3 if quick else 6)
+    finally:
+        for target in targets:
+            target.stop()
+        await _drop_bench_database()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    headline.report(figures, rounds)
+
+
 async def main(quick: bool) -> None:
     scale = {
         "concurrency": 4,
@@ -271,10 +294,14 @@ async def main(quick: bool) -> None:
     }
     workdir = Path(tempfile.mkdtemp(prefix="meridian-bench-"))
     targets = [start_distribution(workdir), start_meridian(workdir)]
+    from bench import headline
+
     try:
         for target in targets:
             await wait_ready(target.url)
         figures = await run_rounds(targets, scale, workdir)
+        headline_figures = await headline.run(targets, workdir, rounds=scale["rounds"], blobs=4 if quick else 8, wrk=wrk,
+                                              wrk_seconds=3 if quick else 6)
     finally:
         for target in targets:
             target.stop()
@@ -285,6 +312,8 @@ async def main(quick: bool) -> None:
     finally:
         await _drop_bench_database()
         shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    headline.report(headline_figures, scale["rounds"])
     print()
     print(f"best of {scale['rounds']} alternating rounds; ratio = Meridian / Distribution (for ms, lower is better)")
     print(f"{'workload':44} {'unit':6} {'Distribution':>14} {'Meridian':>14} {'ratio':>7}   p99 ms (D / M)")
@@ -392,8 +421,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
     parser.add_argument("--scale", action="store_true", help="only the tag-history and gc scale check")
+    parser.add_argument("--headline", action="store_true", help="only the headline table (64 MiB pushes, pulls, manifests)")
     options = parser.parse_args()
-    if options.scale:
+    if options.headline:
+        asyncio.run(headline_only(options.quick))
+    elif options.scale:
         from bench.scale import report, run_scale
 
         report(asyncio.run(run_scale()))

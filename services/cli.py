@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import os
 import re
@@ -16,7 +17,8 @@ from typing import Any, NoReturn
 
 import yaml
 
-from shared.config import Config, ConfigError, load_config, parse_config
+from shared.config import Config, ConfigError, load_config, parse_config, read_document
+from shared.embedded import EmbeddedProcess, port_open
 from shared.logging import configure_logging
 from shared.tls import server_context
 
@@ -45,16 +47,23 @@ def _prepare_workers(workers: int, metrics_dir: Path) -> None:
 
 def _die_with_parent() -> None:
     # Linux: a worker gets SIGTERM when the process that started it goes away, even on SIGKILL.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
-def _spawn_workers(count: int, config_path: Path, listen: str, pretty: bool) -> list[subprocess.Popen]:
+def _log_json(args: argparse.Namespace) -> bool | None:
+    """--json or --pretty force the log format; without either, JSON unless stderr is a terminal."""
+    if getattr(args, "json", False):
+        return True
+    if getattr(args, "pretty", False):
+        return False
+    return None
+
+
+def _spawn_workers(count: int, config_path: Path, listen: str, log_json: bool | None) -> list[subprocess.Popen]:
     command = [sys.executable, "-m", "services.cli", "gateway", "--config", str(config_path), "--listen", listen, "--reuse-port"]
-    if pretty:
-        command.append("--pretty")
+    if log_json is not None:
+        command.append("--json" if log_json else "--pretty")
     return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
 
 
@@ -99,14 +108,84 @@ async def _check_migrated(config: Config) -> None:
         _fail(f"database {config.db_uri.rsplit('/', 1)[-1]} lacks migrations {', '.join(missing)}: run `meridian migrate --config ...`")
 
 
+def _read_config_document(path: str | None) -> tuple[dict[str, Any], str, dict]:
+    """(document, source name, key lines) of --config (read as `config validate` reads it, so a YAML
+    error names file and line), or an empty document for the embedded default."""
+    if not path:
+        return {}, "embedded default", {}
+    try:
+        document = read_document(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if document.data is None:
+        return {}, document.source, {}
+    if not isinstance(document.data, dict):
+        _fail(f"{path}: expected a mapping of keys to values, got {type(document.data).__name__}")
+    return dict(document.data), document.source, document.lines
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(path.is_file() for path in folder.rglob("*"))
+
+
+def _check_data_layout(data: Path, regions: list[str] | None) -> None:
+    """Refuse to switch a --data folder between one region and --regions (or to drop a region): the
+    images pushed before live in the other layout's storage folders and would answer 404."""
+    earlier = sorted(p.name.removeprefix("storage-") for p in data.glob("storage-*") if _holds_files(p))
+    if regions is None:
+        if earlier:
+            names = ",".join(earlier)
+            _fail(f"{data} holds a registry run with --regions {names}; its images are in "
+                  f"{', '.join(str(data / f'storage-{r}') for r in earlier)}. Run `meridian up --regions {names} "
+                  f"--data {data}` to use it, or give one region its own folder: `meridian up --data {data}-single`")
+        return
+    if _holds_files(data / "storage"):
+        _fail(f"{data} holds a one-region registry (its images are in {data / 'storage'}) and --regions keeps each "
+              f"region's images elsewhere, so they would answer 404. Run `meridian up --data {data}` to use it, or "
+              f"give the regions their own folder: `meridian up --regions {','.join(regions)} --data {data}-regions`")
+    dropped = [r for r in earlier if r not in regions]
+    if dropped:
+        _fail(f"{data} was run with region(s) {', '.join(dropped)}, whose storage holds images; keep them: "
+              f"`meridian up --regions {','.join(regions + dropped)} --data {data}`, or use another --data folder")
+
+
+def _running_nats(data: Path) -> str | None:
+    """The NATS URL of a `meridian up` running on this data folder, if one is."""
+    try:
+        url = (data / "nats" / "url").read_text().strip()
+    except OSError:
+        return None
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    return url if port.isdigit() and port_open(host or "127.0.0.1", int(port)) else None
+
+
+def _start_embedded_nats(data: Path, started: list[Any]) -> str:
+    from shared.embedded import start_nats
+
+    nats = start_nats(data / "nats")
+    started.append(nats)
+    (data / "nats" / "url").write_text(nats.url)
+    return nats.url
+
+
+def _stop_embedded(started: list[Any], data: Path) -> None:
+    for server in reversed(started):
+        server.stop()
+    if any(isinstance(server, EmbeddedProcess) for server in started):  # our NATS: no longer running
+        (data / "nats" / "url").unlink(missing_ok=True)
+
+
 def cmd_up(args: argparse.Namespace) -> None:
-    from shared.embedded import EmbeddedPostgres, start_nats
+    from shared.embedded import EmbeddedPostgres
 
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {}
-    if args.config:
-        doc = yaml.safe_load(Path(args.config).read_text()) or {}
+    doc, source, lines = _read_config_document(args.config)
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()] if args.regions else None
+    if "DISTRIBUTED_STORAGE_CONFIG" not in doc or regions:
+        _check_data_layout(data, regions)
+    if "NATS_URL" not in doc and _running_nats(data):
+        _fail(f"another `meridian up` is running on {data}; stop it first, or use another --data folder")
     started: list[Any] = []
     try:
         if "DB_URI" not in doc:
@@ -114,9 +193,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             started.append(postgres)
             doc["DB_URI"] = postgres.dsn("meridian")
         if "NATS_URL" not in doc:
-            nats = start_nats(data / "nats")
-            started.append(nats)
-            doc["NATS_URL"] = nats.url
+            doc["NATS_URL"] = _start_embedded_nats(data, started)
         doc.setdefault("DISTRIBUTED_STORAGE_CONFIG", {"local": ["LocalStorage", {"storage_path": str(data / "storage")}]})
         doc.setdefault("SERVER_HOSTNAME", f"localhost:{args.port}")
         doc.setdefault("MERIDIAN_LISTEN", f"{args.host}:{args.port}")
@@ -124,33 +201,38 @@ def cmd_up(args: argparse.Namespace) -> None:
             doc.setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # up runs one (with --regions: in the first region)
         if not args.config:
             doc.setdefault("MERIDIAN_INSECURE_OPEN_ACCESS", True)
-        if args.regions:
-            configure_logging(service="meridian", region="all", json=not args.pretty)
-            asyncio.run(_run_up_regions(doc, args, data))
-            return
-        try:
-            config = parse_config(doc, args.config or "embedded default")
-        except ConfigError as exc:
-            _fail(str(exc))
-        configure_logging(service="meridian", region=config.meridian_region, json=not args.pretty)
-        _prepare_workers(args.workers, data / "metrics")
-        generated = data / "config.generated.yaml"
-        generated.write_text(yaml.safe_dump(doc, sort_keys=False))
-        asyncio.run(_run_up(config, args, generated))
+        if regions is not None:
+            configure_logging(service="meridian", region=",".join(regions), json=_log_json(args))
+            asyncio.run(_run_up_regions(doc, args, data, regions))
+        else:
+            try:
+                config = parse_config(doc, source, lines=lines)
+            except ConfigError as exc:
+                _fail(str(exc))
+            configure_logging(service="meridian", region=config.meridian_region, json=_log_json(args))
+            _prepare_workers(args.workers, data / "metrics")
+            generated = data / "config.generated.yaml"
+            generated.write_text(yaml.safe_dump(doc, sort_keys=False))
+            asyncio.run(_run_up(config, args, generated))
+    except KeyboardInterrupt:  # Ctrl-C before the registry was listening
+        pass
     finally:
-        for server in reversed(started):
-            server.stop()
+        _stop_embedded(started, data)
+    print("Meridian stopped.", flush=True)
 
 
 async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -> None:
     from services.gateway.app import create_app
 
     await _prepare_database(config)
-    workers = _spawn_workers(args.workers - 1, config_path, config.meridian_listen, args.pretty)
-    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, {args.workers} worker(s))", flush=True)
+    workers = _spawn_workers(args.workers - 1, config_path, config.meridian_listen, _log_json(args))
+    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, "
+          f"{args.workers} worker(s))", flush=True)
     if config.meridian_insecure_open_access:
-        print("  open access: anyone may push and pull (development default)", flush=True)
-    print(f"  try: skopeo copy --dest-tls-verify=false oci:./layout:latest docker://{config.server_hostname}/acme/app:latest", flush=True)
+        print("  open access: anyone may push and pull without signing in (the development default; "
+              "`meridian up --config config.yaml` turns it off)", flush=True)
+    print(f"  try: skopeo copy --dest-tls-verify=false oci:./my-layout:latest docker://{config.server_hostname}/acme/hello:latest "
+          "(README.md, Your first hour, makes ./my-layout)", flush=True)
     from services.gc.app import GcService
 
     notifier = None
@@ -177,13 +259,24 @@ async def _start_notifier(config: Config):
     return notifier
 
 
-async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: Path) -> None:
+async def _in_region(region: str, work):
+    """Run `work` in a task whose log context names `region`: what it starts (servers, consumers)
+    inherits the context, so their log lines say which region they belong to."""
+    import structlog
+
+    async def bound():
+        structlog.contextvars.bind_contextvars(region=region)
+        return await work
+
+    return await asyncio.create_task(bound())
+
+
+async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: Path, regions: list[str]) -> None:
     """Several regions in one process: a gateway per region on consecutive ports, a location per
     region (local folders), a blobstore and a replicator per region, replicating to every region."""
     from services.region import region_docs, start_region
     from shared.embedded import free_ports
 
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     if len(set(regions)) != len(regions) or not all(re.fullmatch(r"[a-z0-9][a-z0-9-]*", r) for r in regions):
         _fail(f"--regions {args.regions!r}: expected distinct names of lowercase letters, digits and '-', e.g. us,eu")
     if args.workers != 1:
@@ -193,7 +286,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     doc.setdefault("MERIDIAN_SERVICE_SECRET", os.urandom(24).hex())
     storage = {r: ["LocalStorage", {"storage_path": str(data / f"storage-{r}")}] for r in regions}
     gateway_ports = {args.port + index for index in range(len(regions))}
-    blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports))}
+    blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports), strict=True)}
     docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
     docs[regions[0]].setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # one notifier serves every region
     try:
@@ -209,8 +302,8 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
         # The notifier first: once a gateway answers, everything of `up` is running.
         notifiers = [n for n in [await _start_notifier(parse_config(docs[region])) for region in regions] if n is not None]
         for index, region in enumerate(regions):
-            started.append(await start_region(docs[region], gateway_listen=f"{args.host}:{args.port + index}",
-                                              blobstore_listen=blobstores[region]))
+            started.append(await _in_region(region, start_region(
+                docs[region], gateway_listen=f"{args.host}:{args.port + index}", blobstore_listen=blobstores[region])))
             print(f"region {region}: registry on http://{args.host}:{args.port + index}, location {region} "
                   f"({data / f'storage-{region}'}), blobstore on http://{blobstores[region]}", flush=True)
         print("  a push to one region appears in the others once replicated; the "
@@ -218,7 +311,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
         from services.gc.app import GcService
 
         gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough
-        await gc.start()
+        await _in_region(regions[0], gc.start())
         try:
             await _until_signal()
         finally:
@@ -244,7 +337,7 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     from services.gateway.app import create_app
 
     config = _load(args.config)
-    configure_logging(service="gateway", region=config.meridian_region, json=not args.pretty)
+    configure_logging(service="gateway", region=config.meridian_region, json=_log_json(args))
     listen = args.listen or config.meridian_listen
     _prepare_workers(args.workers, Path(tempfile.gettempdir()) / f"meridian-metrics-{os.getpid()}")
 
@@ -252,7 +345,7 @@ def cmd_gateway(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         await _check_migrated(config)
-        workers = _spawn_workers(args.workers - 1, Path(args.config), listen, args.pretty)
+        workers = _spawn_workers(args.workers - 1, Path(args.config), listen, _log_json(args))
         try:
             await _serve([(create_app(config, config_dir=config_dir), listen)],
                          reuse_port=args.reuse_port or args.workers > 1, ssl_context=server_context(config_dir))
@@ -266,7 +359,7 @@ def cmd_blobstore(args: argparse.Namespace) -> None:
     from services.blobstore.app import create_app
 
     config = _load(args.config)
-    configure_logging(service="blobstore", region=config.meridian_region, json=not args.pretty)
+    configure_logging(service="blobstore", region=config.meridian_region, json=_log_json(args))
     config_dir = Path(args.config).resolve().parent
     listen = args.listen or config.meridian_blobstore_listen
     asyncio.run(_serve([(create_app(config, config_dir=config_dir), listen)], ssl_context=server_context(config_dir)))
@@ -276,7 +369,7 @@ def cmd_replicator(args: argparse.Namespace) -> None:
     from services.replicator.app import Replicator
 
     config = _load(args.config)
-    configure_logging(service="replicator", region=config.meridian_region, json=not args.pretty)
+    configure_logging(service="replicator", region=config.meridian_region, json=_log_json(args))
     if not config.feature_storage_replication:
         _fail("FEATURE_STORAGE_REPLICATION is false: there is nothing to replicate")
 
@@ -313,7 +406,7 @@ def cmd_notifier(args: argparse.Namespace) -> None:
     from services.notifier.app import Notifier, create_app
 
     config = _load(args.config)
-    configure_logging(service="notifier", region=config.meridian_region, json=not args.pretty)
+    configure_logging(service="notifier", region=config.meridian_region, json=_log_json(args))
 
     async def run() -> None:
         await _check_migrated(config)
@@ -342,7 +435,7 @@ def cmd_health(args: argparse.Namespace) -> None:
     from services.health.app import create_app
 
     config = _load(args.config)
-    configure_logging(service="health", region=config.meridian_region, json=not args.pretty)
+    configure_logging(service="health", region=config.meridian_region, json=_log_json(args))
     config_dir = Path(args.config).resolve().parent
     asyncio.run(_serve([(create_app(config, config_dir=config_dir), args.listen or config.meridian_health_listen)],
                        ssl_context=server_context(config_dir)))
@@ -353,14 +446,18 @@ def cmd_gc(args: argparse.Namespace) -> None:
 
     from services.gc.app import GcService, create_app
 
-    if not args.config:
-        _fail("gc needs --config config.yaml")
-    config = _load(args.config)
-    configure_logging(service="gc", region=config.meridian_region, json=not args.pretty)
-    config_dir = Path(args.config).resolve().parent
-    if not getattr(args, "once", False):
-        asyncio.run(_serve([(create_app(GcService(config, config_dir=config_dir)), args.listen or config.meridian_gc_listen)]))
+    if args.gc_command != "run":  # the service
+        if not args.config:
+            _fail("the gc service needs --config config.yaml (`meridian up` runs one itself; "
+                  "`meridian gc run` makes one pass)")
+        config = _load(args.config)
+        configure_logging(service="gc", region=config.meridian_region, json=_log_json(args))
+        asyncio.run(_serve([(create_app(GcService(config, config_dir=Path(args.config).resolve().parent)),
+                             args.listen or config.meridian_gc_listen)]))
         return
+    config = _tool_config(args, bus=True, storage=True)
+    configure_logging(service="gc", region=config.meridian_region, json=_log_json(args))
+    config_dir = Path(args.config).resolve().parent if args.config else Path(args.data).resolve()
 
     async def once() -> dict:
         await _check_migrated(config)
@@ -376,7 +473,7 @@ def cmd_gc(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    config = _load(args.config)
+    config = _tool_config(args)
     configure_logging(service="migrate", region=config.meridian_region)
     from shared.db import ensure_database, migrate
 
@@ -400,6 +497,7 @@ def cmd_config_validate(args: argparse.Namespace) -> None:
     if errors:
         print(f"meridian: {args.path}: {len(errors)} error(s); nothing was started", file=sys.stderr)
         raise SystemExit(2)
+    assert config is not None  # no error: check_file gave the Config
     opened = config.directly_opened_locations()
     remote = [name for name in config.distributed_storage_config if name not in opened]
     print(scrub(f"{args.path}: valid ({len(config.storage_locations())} storage location(s), preference "
@@ -450,7 +548,7 @@ def _run_tool(coro) -> dict:
         return asyncio.run(coro)
     except ToolRefused as exc:
         print(str(exc), file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 def cmd_backfill(args: argparse.Namespace) -> None:
@@ -479,6 +577,40 @@ def cmd_verify_placements(args: argparse.Namespace) -> None:
     _run_tool(verify_placements(_load(args.config), requeue=args.requeue, location=args.location))
 
 
+def _tool_config(args: argparse.Namespace, *, bus: bool = False, storage: bool = False) -> Config:
+    """The config of a command that reaches the database (and, with `bus`, NATS; with `storage`, the
+    blobs). What the config lacks comes from `meridian up`'s embedded servers for --data (default
+    .meridian): its PostgreSQL (joined when `up` runs, else started for this command and stopped
+    after), the NATS of a running `up` (else one started for this command) and its storage folder."""
+    import atexit
+
+    from shared.embedded import EmbeddedPostgres
+
+    doc, source, lines = _read_config_document(args.config)
+    data = Path(args.data).resolve()
+    started: list[Any] = []
+    atexit.register(_stop_embedded, started, data)
+    if "DB_URI" not in doc:
+        print(f"meridian: using the embedded database of {data} (the one `meridian up --data {args.data}` uses); "
+              "set DB_URI in the config for another", file=sys.stderr)
+        data.mkdir(parents=True, exist_ok=True)
+        postgres = EmbeddedPostgres(data / "postgres")
+        started.append(postgres)
+        doc["DB_URI"] = postgres.dsn("meridian")
+    if bus and "NATS_URL" not in doc:
+        doc["NATS_URL"] = _running_nats(data) or _start_embedded_nats(data, started)
+    if storage and "DISTRIBUTED_STORAGE_CONFIG" not in doc:
+        _check_data_layout(data, None)
+        doc["DISTRIBUTED_STORAGE_CONFIG"] = {"local": ["LocalStorage", {"storage_path": str(data / "storage")}]}
+    try:
+        config = parse_config(doc, source, lines=lines)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if started:  # a database `up` never used for this folder yet: make it usable
+        asyncio.run(_prepare_database(config))
+    return config
+
+
 async def _with_db(config: Config, work):
     import asyncpg
 
@@ -503,7 +635,7 @@ def _password(args: argparse.Namespace) -> str:
 def cmd_user_create(args: argparse.Namespace) -> None:
     from shared.model import accounts
 
-    config = _load(args.config)
+    config = _tool_config(args)
     problem = accounts.namespace_name_problem(args.username)
     if problem:
         _fail(problem)
@@ -527,7 +659,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
 def cmd_user_token(args: argparse.Namespace) -> None:
     from shared.model import accounts
 
-    config = _load(args.config)
+    config = _tool_config(args)
 
     async def work(conn):
         user_id = await accounts.user_id_by_name(conn, args.username)
@@ -556,7 +688,7 @@ def cmd_keys_add(args: argparse.Namespace) -> None:
 
     from shared import servicekeys
 
-    config = _load(args.config)
+    config = _tool_config(args)
     try:
         jwk = json_module.loads(Path(args.jwk).read_text())
         kid = servicekeys.thumbprint(jwk)
@@ -584,14 +716,14 @@ def _operator() -> str:
 def cmd_keys_list(args: argparse.Namespace) -> None:
     from shared import servicekeys
 
-    for row in asyncio.run(_with_db(_load(args.config), servicekeys.all_keys)):
+    for row in asyncio.run(_with_db(_tool_config(args), servicekeys.all_keys)):
         expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
         print(f"{row['kid']}  {row['name']}  service={row['service']}  approved={row['approval_type'] or 'no'}  expires={expires}")
 
 
 def _on_key(args: argparse.Namespace, change, done: str) -> None:
     """Run change(conn) -> whether the key existed; say `done` or that there is no such key."""
-    if not asyncio.run(_with_db(_load(args.config), change)):
+    if not asyncio.run(_with_db(_tool_config(args), change)):
         _fail(f"no key {args.kid}; `meridian keys list` shows them")
     print(done)
 
@@ -615,25 +747,59 @@ def cmd_keys_delete(args: argparse.Namespace) -> None:
     _on_key(args, lambda conn: servicekeys.delete(conn, args.kid), f"deleted key {args.kid}; tokens it signed stop working")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meridian", description="Meridian, a geo-replicated OCI registry")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help that names each option's default, where it has one worth naming."""
 
-    up = sub.add_parser("up", help="run the registry on the embedded default (NATS, PostgreSQL, local storage)")
-    up.add_argument("--config", help="config.yaml; keys it lacks (DB_URI, NATS_URL, storage) use embedded defaults")
-    up.add_argument("--data", default=str(DEFAULT_DATA), help="folder for embedded servers and storage (default .meridian)")
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8080)
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meridian", description="Meridian, a geo-replicated OCI registry",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The ./meridian script in the repository adds two commands:\n"
+               "  ./meridian test [PYTEST ARGS]   run the test suite (installs what is missing; starts PostgreSQL,\n"
+               "                                  NATS and SeaweedFS when they do not run)\n"
+               "  ./meridian bench [ARGS]         Meridian and CNCF Distribution side by side (bench/README.md)\n"
+               "Commands that reach the database (user, keys, migrate, gc run) use the embedded PostgreSQL of\n"
+               "--data (default .meridian) when the config has no DB_URI, like `meridian up`.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def log_flags(parser: argparse.ArgumentParser) -> None:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--pretty", action="store_true", help="human-readable logs (the default on a terminal)")
+        group.add_argument("--json", action="store_true", help="JSON logs, one event a line (the default otherwise)")
+
+    def data_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data", default=str(DEFAULT_DATA),
+                            help="the folder of `meridian up`, whose embedded PostgreSQL is used when the config has "
+                                 "no DB_URI (default: %(default)s)")
+
+    up = sub.add_parser("up", help="run the registry on the embedded default (NATS, PostgreSQL, local storage)",
+                        formatter_class=_ShowDefaults,
+                        description="Run the whole registry in one process. Without --config: anonymous push and "
+                                    "pull (open access, for development). Stop it with Ctrl-C.")
+    up.add_argument("--config", help="config.yaml; keys it lacks (DB_URI, NATS_URL, storage) use embedded defaults, "
+                                     "and open access is off unless it sets MERIDIAN_INSECURE_OPEN_ACCESS")
+    up.add_argument("--data", default=str(DEFAULT_DATA), help="folder for embedded servers and storage")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    up.add_argument("--port", type=int, default=8080, help="port of the registry (with --regions, of the first region)")
     up.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (SO_REUSEPORT)")
-    up.add_argument("--regions", help="run several regions in one process, e.g. us,eu (gateways on --port, --port+1, ...)")
-    up.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
+    up.add_argument("--regions", help="run several regions in one process, e.g. us,eu (gateways on --port, --port+1, "
+                                      "...); a --data folder stays one-region or multi-region")
+    log_flags(up)
     up.set_defaults(func=cmd_up)
 
     def service(name: str, func, text: str, listen: str, *, config_required: bool = True) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=text)
-        parser.add_argument("--config", required=config_required, help=None if config_required else "config.yaml (required)")
+        parser.add_argument("--config", required=config_required,
+                            help="config.yaml" if config_required else "config.yaml (the service needs one)")
         parser.add_argument("--listen", help=listen)
-        parser.add_argument("--pretty", action="store_true", help="human-readable logs instead of JSON")
+        log_flags(parser)
         parser.set_defaults(func=func)
         return parser
 
@@ -646,9 +812,9 @@ def build_parser() -> argparse.ArgumentParser:
             "host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
     service("health", cmd_health, "run this region's health service alone (/health/*, /metrics)",
             "host:port (default MERIDIAN_HEALTH_LISTEN)")
-    service("notifier", cmd_notifier, "run a notifier (webhook, Slack and e-mail notifications; any number anywhere)",
+    service("notifier", cmd_notifier, "run a notifier (webhook, Slack and e-mail notifications; any number, anywhere)",
             "host:port for /metrics (default MERIDIAN_NOTIFIER_LISTEN)")
-    gc = service("gc", cmd_gc, "run the garbage collector service, or one pass with `gc run --once`",
+    gc = service("gc", cmd_gc, "run the garbage collector service, or one pass with `gc run`",
                  "host:port for /metrics (default MERIDIAN_GC_LISTEN)", config_required=False)
 
     backfill = sub.add_parser("backfill-replication", help="queue every blob missing from a location it must reach")
@@ -675,12 +841,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("--email")
     create.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    create.add_argument("--config", required=True)
+    create.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(create)
     create.set_defaults(func=cmd_user_create)
     token = user_sub.add_parser("token", help="print a new API bearer token for a user (for scripts)")
     token.add_argument("username")
     token.add_argument("--title", default="cli")
-    token.add_argument("--config", required=True)
+    token.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(token)
     token.set_defaults(func=cmd_user_token)
 
     keys = sub.add_parser("keys", help="service keys that sign registry tokens (read-only mode needs one)")
@@ -692,29 +860,34 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("jwk")
     add.add_argument("--name", help="a label (default: the file name)")
     add.add_argument("--expiration", type=int, help="days until it expires (default: never)")
-    add.add_argument("--config", required=True)
+    add.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(add)
     add.set_defaults(func=cmd_keys_add)
     listing = keys_sub.add_parser("list", help="list keys")
-    listing.add_argument("--config", required=True)
+    listing.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(listing)
     listing.set_defaults(func=cmd_keys_list)
     extend = keys_sub.add_parser("extend", help="set a key's expiry to DAYS from now")
     extend.add_argument("kid")
     extend.add_argument("--expiration", type=int, help="days from now (default: never)")
-    extend.add_argument("--config", required=True)
+    extend.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(extend)
     extend.set_defaults(func=cmd_keys_extend)
     for name, func, text in (("approve", cmd_keys_approve, "approve a registered key"),
                              ("delete", cmd_keys_delete, "delete a key; tokens it signed stop working")):
         one = keys_sub.add_parser(name, help=text)
         one.add_argument("kid")
-        one.add_argument("--config", required=True)
+        one.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+        data_option(one)
         one.set_defaults(func=func)
 
     gc_sub = gc.add_subparsers(dest="gc_command")
     gc_run = gc_sub.add_parser("run", help="one pass, then exit; prints what was (or would be) collected as JSON")
-    gc_run.add_argument("--once", action="store_true", required=True, help="one pass (the only mode of `gc run`)")
+    gc_run.add_argument("--once", action="store_true", help=argparse.SUPPRESS)  # the only mode; kept for scripts
     gc_run.add_argument("--dry-run", action="store_true", help="report what would go; change nothing")
-    gc_run.add_argument("--config", required=True)
-    gc_run.add_argument("--pretty", action="store_true")
+    gc_run.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(gc_run)
+    log_flags(gc_run)
     gc_run.set_defaults(func=cmd_gc)
 
     quota_parser = sub.add_parser("quota", help="storage quota tools")
@@ -725,7 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_quota_check)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
-    mig.add_argument("--config", required=True)
+    mig.add_argument("--config", help="config.yaml (default: the embedded default of --data)")
+    data_option(mig)
     mig.set_defaults(func=cmd_migrate)
 
     config = sub.add_parser("config", help="config tools")
@@ -746,7 +920,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from shared import eventloop
+
     args = build_parser().parse_args(argv)
+    eventloop.install()
     args.func(args)
 
 

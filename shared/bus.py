@@ -35,6 +35,7 @@ class Bus:
         self.name = name
         self.nc: nats.NATS | None = None
         self.js = None
+        self._closing = False
 
     async def connect(self) -> None:
         # allow_reconnect forever: a NATS outage must not kill the service; the outbox covers the gap.
@@ -56,7 +57,8 @@ class Bus:
         log.warning("bus error", connection=self.name, error=f"{type(error).__name__}: {error}")
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus disconnected; reconnecting", connection=self.name)
+        if not self._closing:  # nats-py reports its own close as a disconnect too
+            log.warning("bus disconnected; reconnecting", connection=self.name)
 
     async def _on_reconnected(self) -> None:
         log.info("bus reconnected", connection=self.name)
@@ -89,6 +91,7 @@ class Bus:
         BUS_PUBLISHED.labels(kind).inc()
 
     async def close(self) -> None:
+        self._closing = True
         if self.nc is not None:
             # Flush what was published, then close; a server that is gone must not hang shutdown.
             try:

@@ -585,6 +585,12 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     # Unset (None): every well-formed artifact is held, as the OCI image spec requires. Set: an allow-list.
     allowed_oci_artifact_types: dict[str, list[str]] | None = None
     ignore_unknown_mediatypes: bool = False
+    # Quay's sparse indexes: an index may name children that were not pushed, when their platform's
+    # architecture is not listed in SPARSE_INDEX_REQUIRED_ARCHS (an empty list requires every child).
+    feature_sparse_index: bool = False
+    sparse_index_required_archs: list[str] = msgspec.field(default_factory=list)
+    # The distribution spec's sparse manifests: any layer or index child may be missing.
+    meridian_sparse_manifests: bool = False
     push_temp_tag_expiration_sec: int = 3600
     super_users: list[str] = msgspec.field(default_factory=list)
     registry_title: str = "Meridian"
@@ -621,6 +627,10 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_under_replication_warning_sec: float = 300.0
     # Upload sessions that received no byte are removed after this (abandoned POSTs).
     meridian_empty_upload_session_max_age_sec: float = 3600.0
+    # Quay's switch: true streams every blob through the registry; false (default) answers blob GETs
+    # from S3-family and Azure locations with a redirect to a short-lived signed URL of the store.
+    feature_proxy_storage: bool = False
+    meridian_redirect_expiry_sec: int = 300
     # A location that failed is skipped for this long before it is tried again.
     meridian_location_retry_after_sec: float = 30.0
     # Health: each check answers within this, so a hung dependency cannot hang a probe.

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def free_ports(count: int, exclude: set[int] = frozenset()) -> list[int]:
+def free_ports(count: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[int]:
     """`count` distinct free ports: the sockets are held together, so no two answers coincide."""
-    held, ports = [], []
+    held: list[socket.socket] = []
+    ports: list[int] = []
     try:
         while len(ports) < count:
             sock = socket.socket()
@@ -136,9 +138,10 @@ class EmbeddedPostgres:
     """pgserver: PostgreSQL in a wheel. As root it runs postgres as a `pgserver` system user."""
 
     def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _runtime_dir_for_pgserver(folder)
         import pgserver
 
-        folder.mkdir(parents=True, exist_ok=True)
         self.server = pgserver.get_server(folder, cleanup_mode="stop")
         self.url = self.server.get_uri()
 
@@ -147,6 +150,24 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+
+
+def _runtime_dir_for_pgserver(pgdata: Path) -> None:
+    """pgserver keeps its inter-process lock under platformdirs' runtime folder, which without
+    XDG_RUNTIME_DIR (a server, a container, root) warns and falls back to a `runtime-<uid>` folder in
+    the temporary directory. Point it into the data folder instead: every process that shares this
+    PostgreSQL folder (`up`, `user create`, ...) then shares the lock too. Must run before pgserver is
+    imported (it reads the folder at import)."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    runtime = pgdata.parent / "run"
+    # The runtime folder is also where pgserver puts the server's socket when the data folder's path
+    # is too long for a Unix socket name (about 100 bytes); then a short folder of our own is used.
+    if len(str(pgdata / ".s.PGSQL.5432").encode()) > 100:
+        runtime = Path(tempfile.gettempdir()) / f"meridian-run-{os.getuid()}"
+    runtime.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores (and warns about) a runtime folder others may read
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -17,6 +17,7 @@ import aiohttp
 from shared import tokens
 from shared.config import Config
 from shared.logging import get_logger
+from shared.metrics import LOCATION_UP
 from shared.storage import StorageDriver, open_driver, paths
 from shared.storage.base import NotFound
 from shared.storage.remote import BlobstoreDriver
@@ -121,12 +122,14 @@ class Locations:
                     if self.breaker.is_open(self.own):
                         log.info("location answers again", location=self.own)
                     self.breaker.succeeded(self.own)
+                    LOCATION_UP.labels(self.own).set(1)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     if not self.breaker.is_open(self.own):
                         log.warning("own location unreachable", location=self.own, error=f"{type(exc).__name__}: {exc}")
                     self.breaker.failed(self.own, quiet=True)
+                    LOCATION_UP.labels(self.own).set(0)
                 await asyncio.sleep(interval)
 
         if self._watch is None:

@@ -1,27 +1,46 @@
-"""structlog set-up: one JSON event per line, with service, region and the request id when there is one."""
+"""structlog set-up: one JSON event per line (or a readable line on a terminal), with service, region
+and the request id when there is one."""
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 _configured = False
+# Third-party loggers that narrate their routine work at INFO (pgserver prints every pg_ctl command
+# line with its output, even at shutdown): only their warnings reach the operator.
+QUIET_LOGGERS = ("pgserver", "asyncio", "aiobotocore", "botocore", "nats")
 
 
-def configure_logging(*, service: str, region: str, json: bool = True, level: str = "INFO") -> None:
+def wants_json(stream: TextIO, forced: bool | None = None) -> bool:
+    """JSON unless the stream is a terminal; `forced` (a --json or --pretty flag) decides when given."""
+    if forced is not None:
+        return forced
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def configure_logging(*, service: str, region: str, json: bool | None = None, level: str = "INFO") -> None:
+    """json: True or False forces the format; None chooses by whether stderr is a terminal."""
     global _configured
     structlog.contextvars.bind_contextvars(service=service, region=region)
     if _configured:
         return
     _configured = True
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    as_json = wants_json(sys.stderr, json)
+    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.TimeStamper(fmt="iso" if as_json else "%H:%M:%S", utc=as_json),
             structlog.processors.format_exc_info,
             renderer,
             _scrub_secrets,

@@ -57,6 +57,11 @@ class RequestMetrics:
         latency.observe(seconds)
 
 
+LOCATION_UP = Gauge(
+    "meridian_location_up", "1 while this process can write its region's own location (probed), 0 while it fails over",
+    ["location"], multiprocess_mode="min",
+)
+REDIRECTS = Counter("meridian_blob_redirects", "Blob GETs answered with a redirect to the store", ["location"])
 REPLICATION_LAG = Histogram(
     "meridian_replication_lag_seconds",
     "Push commit to placement in this location",

@@ -219,6 +219,20 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def object_url(request: web.Request) -> web.Response:
+    """A short-lived direct-download URL of a blob in this location (presigned), or null: another
+    region's gateway redirects its client there instead of streaming the bytes through two hops."""
+    store: Blobstore = request.app[BLOBSTORE]
+    key = _object_key(request, store, "object:read", blob_ok=True)
+    try:
+        expires = min(max(int(request.query.get("expires", "300")), 1), 7 * 24 * 3600)
+    except ValueError:
+        raise web.HTTPBadRequest(text="expires must be a number of seconds") from None
+    if await store.driver.stat(key) is None:  # never send a client to bytes that are not here
+        raise web.HTTPNotFound(text=f"{key} is not in {store.location}")
+    return web.json_response({"url": await store.driver.redirect_url(key, expires)})
+
+
 async def put_object(request: web.Request) -> web.Response:
     """Write an upload chunk (push failover: a gateway whose own location is down writes here)."""
     store: Blobstore = request.app[BLOBSTORE]
@@ -313,6 +327,7 @@ def create_app(config: Config, *, location: str | None = None, config_dir: Path 
     app.router.add_get("/blobs/{digest}", get_blob)  # also answers HEAD
     app.router.add_put("/blobs/{digest}", put_blob)
     app.router.add_get("/objects/{key:.+}", get_object)  # also answers HEAD
+    app.router.add_get("/urls/{key:.+}", object_url)
     app.router.add_put("/objects/{key:.+}", put_object)
     app.router.add_post("/objects/{key:.+}", assemble_object)
     app.router.add_delete("/objects/{key:.+}", delete_object)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import time
 from pathlib import Path
 
@@ -20,10 +21,9 @@ from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.audit import AuditBuffer
-from shared.registry import quota, uploads
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.registry import Registry
+from shared.registry import Registry, quota, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 
@@ -60,9 +60,13 @@ async def registry_middleware(request: web.Request, handler):
             content_type="application/json",
             headers=exc.headers,
         )
-        if exc.status >= 500 or exc.status == 401:
+        if exc.status >= 500:  # the access line has the status; this adds the code (a 401 is routine: a challenge)
             log.info("registry error", code=exc.code, status=exc.status, path=request.path)
-    except web.HTTPException:
+    except web.HTTPException as exc:  # aiohttp's own answers (an unknown path outside /v2)
+        status = exc.status
+        log.info("request", method=request.method, path=loggable_path(request), status=status,
+                 bytes=len((exc.text or "").encode()), duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                 request_id=request_id)
         raise
     except asyncio.CancelledError:
         raise
@@ -83,12 +87,30 @@ async def registry_middleware(request: web.Request, handler):
         response = web.Response(status=error.status, body=body if request.method != "HEAD" else None,
                                 content_type="application/json", headers=error.headers)
     finally:
-        REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, elapsed)
         structlog.contextvars.unbind_contextvars("request_id")
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
         response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+    sent = response.body_length if response.prepared else (response.content_length or 0)
+    log.info("request", method=request.method, path=loggable_path(request), status=status, bytes=sent,
+             duration_ms=round(elapsed * 1000, 1), request_id=request_id)
     return response
+
+
+# Query parameters whose values may be credentials (tokens, signatures, passwords): logged as "***".
+SECRET_PARAM_RE = re.compile(r"token|password|passwd|secret|signature|credential|sig$|key|code|auth", re.IGNORECASE)
+
+
+def loggable_path(request: web.Request) -> str:
+    """The path and query of the access log, with the values of credential-like parameters masked."""
+    if not request.query_string:
+        return request.path
+    parts = []
+    for name, value in request.query.items():
+        parts.append(f"{name}={'***' if SECRET_PARAM_RE.search(name) else value}")
+    return f"{request.path}?{'&'.join(parts)}"
 
 
 async def metrics(request: web.Request) -> web.Response:

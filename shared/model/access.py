@@ -198,11 +198,13 @@ async def grantable_repository_id(conn: Db, namespace_id: int, full_name: str) -
 
 
 async def readable_repository_names(conn: Db, principal: Principal | None, after: str | None, limit: int) -> list[str]:
-    """Names of the live repositories the principal (None: anonymous) may read, after `after`, in order."""
+    """Names of the live repositories holding a manifest that the principal (None: anonymous) may read,
+    after `after`, in order (the /v2/_catalog listing; docs/decisions.md "A refused push creates nothing")."""
     rows = await conn.fetch(
         f"""
         SELECT r.full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
         WHERE r.state <> 'deleted' AND n.deleted_at IS NULL AND r.full_name > $1
+          AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
           AND {readable_sql('$2::bigint', '$3::boolean')}
         ORDER BY r.full_name LIMIT $4
         """,

@@ -3,6 +3,7 @@ references to blobs (images) and to other manifests (indexes). `put` records one
 writes manifest.pushed; `delete` ends its tags and removes it, writing manifest.deleted."""
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -20,22 +21,24 @@ from .repositories import Repo
 
 @dataclass(frozen=True)
 class StoredManifest:
+    """A manifest as a pull sees it; its bytes are read with `body_of` (cached: they never change)."""
+
     id: int
     digest: str
     media_type: str
-    body: bytes
+    size: int
     subject_digest: str | None
     repository_id: int = 0
     namespace_id: int = 0
 
 
-_COLUMNS = "m.id, m.digest, m.media_type, m.body, m.subject_digest, r.id AS repository_id, r.namespace_id"
+_COLUMNS = "m.id, m.digest, m.media_type, m.size, m.subject_digest, r.id AS repository_id, r.namespace_id"
 
 
 def _manifest(row) -> StoredManifest | None:
     if row is None:
         return None
-    return StoredManifest(row["id"], row["digest"], row["media_type"], row["body"], row["subject_digest"],
+    return StoredManifest(row["id"], row["digest"], row["media_type"], row["size"], row["subject_digest"],
                           row["repository_id"], row["namespace_id"])
 
 
@@ -61,6 +64,46 @@ async def get_by_digest(db: Db, full_name: str, digest: str) -> StoredManifest |
         """,
         full_name, digest,
     ))
+
+
+class _Bodies:
+    """Manifest bytes by digest, least recently used first out, bounded in bytes. The bytes of a digest
+    are the same wherever they are stored, so an entry cannot go stale: which manifest a tag or a
+    digest means in a repository, and whether it still exists, is always read from the database; only
+    the bytes come from here."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self._entries: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+
+    def get(self, digest: str) -> bytes | None:
+        body = self._entries.get(digest)
+        if body is not None:
+            self._entries.move_to_end(digest)
+        return body
+
+    def put(self, digest: str, body: bytes) -> None:
+        if len(body) > self.capacity // 8 or digest in self._entries:
+            return
+        self._entries[digest] = body
+        self.size += len(body)
+        while self.size > self.capacity:
+            _, dropped = self._entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
+BODIES = _Bodies(32 << 20)  # per process
+
+
+async def body_of(db: Db, manifest: StoredManifest) -> bytes | None:
+    """The manifest's bytes; None when it was deleted since it was looked up."""
+    body = BODIES.get(manifest.digest)
+    if body is None:
+        body = await db.fetchval("SELECT body FROM manifests WHERE id = $1", manifest.id)
+        if body is not None:
+            BODIES.put(manifest.digest, body)
+    return body
 
 
 async def id_of(db: Db, repository_id: int, digest: str) -> int | None:

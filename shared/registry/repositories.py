@@ -130,9 +130,11 @@ async def delete(change: Change, repo_id: int, full_name: str) -> None:
 
 
 async def list_names(db: Db, last: str | None, limit: int) -> list[str]:
-    """Every live repository's name after `last` (open access: anyone may see all of them)."""
+    """Every live repository holding a manifest, by name after `last` (open access: anyone may see all
+    of them). A push whose manifest was refused leaves no name here (docs/decisions.md)."""
     rows = await db.fetch(
-        "SELECT full_name FROM repositories WHERE state <> 'deleted' AND full_name > $1 ORDER BY full_name LIMIT $2",
+        "SELECT r.full_name FROM repositories r WHERE r.state <> 'deleted' AND r.full_name > $1 "
+        "AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id) ORDER BY r.full_name LIMIT $2",
         last or "", limit)
     return [r["full_name"] for r in rows]
 

@@ -192,6 +192,21 @@ class AzureDriver:
     def local_file(self, path: str) -> Path | None:
         return None
 
+    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+        """A read-only SAS URL for the blob, when the account key is known (signed locally)."""
+        params = self.params
+        if not params.azure_account_key:
+            return None
+        import datetime as dt
+
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        key = self._key(path)
+        sas = generate_blob_sas(account_name=params.azure_account_name, container_name=self.container_name, blob_name=key,
+                                account_key=params.azure_account_key, permission=BlobSasPermissions(read=True),
+                                expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_s))
+        return f"{self._client().get_blob_client(key).url}?{sas}"
+
     async def prepare(self) -> bool:
         try:
             await self._client().create_container()

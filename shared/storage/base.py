@@ -62,4 +62,8 @@ class StorageDriver(Protocol):
     def local_file(self, path: str) -> Path | None:
         """A filesystem path the caller may sendfile, or None when the driver has none."""
 
+    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+        """A short-lived URL a client may GET the object from directly (S3: presigned; Azure: SAS),
+        or None when the store has none and the registry must stream the bytes itself."""
+
     async def close(self) -> None: ...

@@ -254,10 +254,12 @@ class S3Driver:
     def local_file(self, path: str) -> Path | None:
         return None
 
-    async def presigned_url(self, path: str, expires: int = 600) -> str:
+    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+        """A presigned GET (computed locally, no request to the store). The CDN drivers' `cdn_host`
+        is not used: their URLs need the CDN's own signing (CloudFront keys, Akamai tokens)."""
         s3 = await self._s3()
         return await s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)}, ExpiresIn=expires_s
         )
 
     async def prepare(self) -> bool:

@@ -10,6 +10,7 @@ async def attempt(*command: str, env: dict | None = None, timeout: float = 180) 
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                                                    env={**os.environ, **(env or {})})
     out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None  # communicate() waited for the exit
     return process.returncode, out.decode(errors="replace")
 
 

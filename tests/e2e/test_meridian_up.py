@@ -17,11 +17,11 @@ pytestmark = pytest.mark.e2e
 
 async def start_up(tmp_path, http, port: int, *args: str, wait_for: str | None = None) -> subprocess.Popen:
     """`meridian up` as a real process; returns once `wait_for` (default its first port) answers."""
-    log = open(tmp_path / "up.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), *args],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "up.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), *args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     url = wait_for or f"http://127.0.0.1:{port}"
 
     async def answering():
@@ -43,7 +43,8 @@ async def start_up(tmp_path, http, port: int, *args: str, wait_for: str | None =
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
+async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
+    tmp_path = data_root  # the pgserver user must reach the data folder (tests/e2e/conftest.py)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = None
@@ -63,7 +64,8 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
             assert served == 20  # every worker's requests, whichever worker answered the scrape
         output = (tmp_path / "up.log").read_text()
         assert f"listening on http://127.0.0.1:{port}" in output
-        nats_ports = [int(line.split(":")[-1]) for line in (tmp_path / "data" / "nats" / "nats.log").read_text().splitlines() if "Listening for client connections on" in line]
+        nats_log = (tmp_path / "data" / "nats" / "nats.log").read_text().splitlines()
+        nats_ports = [int(line.split(":")[-1]) for line in nats_log if "Listening for client connections on" in line]
         process.send_signal(signal.SIGINT)
         await asyncio.to_thread(process.wait, 30)
         assert process.returncode == 0, (tmp_path / "up.log").read_text()
@@ -78,10 +80,8 @@ async def test_up_runs_the_registry_and_stops_cleanly(tmp_path, workers):
             process.wait()
 
 
-async def test_up_with_two_regions_replicates_between_them(tmp_path):
-    port = free_port()
-    while port_open("127.0.0.1", port + 1):
-        port = free_port()
+async def test_up_with_two_regions_replicates_between_them(data_root, port_pair):
+    tmp_path, port = data_root, port_pair
     us, eu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
     process = None
     try:

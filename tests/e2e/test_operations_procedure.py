@@ -32,20 +32,22 @@ def procedure_blocks() -> list[tuple[str, str]]:
 
 class Gateway:
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port, self.process = folder, free_port(), None
+        self.folder, self.port = folder, free_port()
+        self.process: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
+        process = self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.cli", "gateway", "--config", "config.yaml", "--listen", f"127.0.0.1:{self.port}",
             cwd=self.folder, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
         async def up():
-            if self.process.returncode is not None:
-                raise AssertionError(f"gateway exited: {(await self.process.stderr.read()).decode()[-2000:]}")
+            if process.returncode is not None:
+                assert process.stderr is not None
+                raise AssertionError(f"gateway exited: {(await process.stderr.read()).decode()[-2000:]}")
             try:
                 async with aiohttp.ClientSession() as http, http.get(f"{self.url}/v2/") as r:
                     return r.status == 200

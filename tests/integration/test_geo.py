@@ -17,8 +17,11 @@ async def push(region, name: str, data: bytes) -> str:
 
 
 async def pull(region, name: str, digest: str, **headers) -> tuple[int, bytes, str | None]:
+    """(status, bytes, the location that served them): the gateway's header, on its own answer or on the
+    redirect it gave to a signed URL of the store."""
     async with region.http.get(region.v2(f"{name}/blobs/{digest}"), headers=headers) as r:
-        return r.status, await r.read(), r.headers.get("Meridian-Storage-Location")
+        first = r.history[0] if r.history else r
+        return r.status, await r.read(), first.headers.get("Meridian-Storage-Location")
 
 
 async def placements(db, digest: str) -> list[str]:

@@ -237,7 +237,7 @@ async def test_tags_list_pagination_and_link(registry):
 
 async def test_catalog_pagination(registry):
     for i in range(7):
-        await push_blob(registry, f"ns{i}/repo", b"x")
+        await push_image(registry, f"ns{i}/repo")
     async with registry.http.get(registry.v2("_catalog?n=3")) as r:
         assert (await r.json())["repositories"] == ["ns0/repo", "ns1/repo", "ns2/repo"]
         assert r.headers["Link"] == '</v2/_catalog?n=3&last=ns2%2Frepo>; rel="next"'

@@ -75,16 +75,18 @@ def digest_param(value: str | None, *, code: str = "DIGEST_INVALID") -> Digest:
         raise RegistryError(code, str(exc), detail={"digest": value}) from None
 
 
-async def body_blocks(request: web.Request, block: int = BODY_BLOCK) -> AsyncIterator[bytes]:
-    """The request body in blocks of about `block` bytes; never more than one block in memory."""
+async def body_blocks(request: web.Request, block: int = BODY_BLOCK) -> AsyncIterator[bytearray]:
+    """The request body in blocks of about `block` bytes; never more than one block in memory (plus
+    the one the storage driver and the hashing thread are still working on). Each block is a new
+    bytearray handed over as it is: no copy of its bytes is made on the way to storage."""
     buffer = bytearray()
     async for chunk in request.content.iter_chunked(256 * 1024):
         buffer += chunk
         if len(buffer) >= block:
-            yield bytes(buffer)
-            buffer.clear()
+            full, buffer = buffer, bytearray()
+            yield full
     if buffer:
-        yield bytes(buffer)
+        yield buffer
 
 
 def content_length(request: web.Request) -> int | None:

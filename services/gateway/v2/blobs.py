@@ -1,14 +1,18 @@
 """Blob HEAD/GET (with Range, from the nearest location that holds the bytes) and DELETE."""
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from shared.errors import RegistryError, unavailable_error
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
 from shared.logging import get_logger
-from shared.metrics import BYTES_PULLED
+from shared.metrics import BYTES_PULLED, REDIRECTS
 from shared.registry import actor_for, blobs, repositories
+from shared.storage import paths
+from shared.storage.base import NotFound
 
 from ..auth import Action
 from .base import authorize, digest_param, gateway
@@ -70,9 +74,45 @@ async def _open_nearest(gw, digest: str, size: int, candidates: list[str], start
     raise error
 
 
+async def _redirect(gw, digest: str, candidates: list[str]) -> web.Response | None:
+    """307 to a signed URL of the nearest location that offers one (S3 family, Azure; another region's
+    through its blobstore), so the bytes leave from the store, not through the gateway; None when the
+    nearest location is served here (local storage: sendfile) or has no such URL."""
+    key = paths.blob(digest)
+    for name in candidates:
+        driver = gw.locations.driver(name)
+        if driver.local_file(key) is not None:
+            return None
+        try:
+            # As Distribution does before it redirects: the store must answer and hold the bytes, so a
+            # client is never sent to a store that is down (the next copy is tried instead).
+            # (Another region's blobstore checks that itself before it signs.)
+            async with asyncio.timeout(gw.config.meridian_health_check_timeout_sec):
+                if name in gw.locations.drivers and await driver.stat(key) is None:
+                    raise NotFound(key)
+                url = await driver.redirect_url(key, gw.config.meridian_redirect_expiry_sec)
+        except NotFound:
+            log.warning("placement without bytes", digest=digest, location=name)
+            continue
+        except Exception as exc:  # that location (or its blobstore) is away: try the next copy
+            gw.locations.breaker.failed(name)
+            log.warning("no redirect from location, trying the next", location=name, error=f"{type(exc).__name__}: {exc}")
+            continue
+        if url is None:
+            return None
+        REDIRECTS.labels(name).inc()
+        return web.Response(status=307, headers={"Location": url, "Docker-Content-Digest": digest,
+                                                 "Meridian-Storage-Location": name, "Cache-Control": "no-store"})
+    return None
+
+
 async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamResponse:
     gw, digest, blob, candidates = await _find(request, name, digest)
     start, length, content_range = _requested_range(request, blob.size)
+    if not gw.config.feature_proxy_storage:
+        redirect = await _redirect(gw, digest, candidates)
+        if redirect is not None:
+            return redirect
     opened = await _open_nearest(gw, digest, blob.size, candidates, start, length)
     BYTES_PULLED.labels(opened.location).inc(length)
     headers = _headers(digest, opened.location)

@@ -278,3 +278,24 @@ def _check_layers(parsed: ParsedManifest, kind: str, permitted: set[str]) -> Non
                 layer=index,
                 mediaType=layer.media_type,
             )
+
+
+# --- sparse manifests ----------------------------------------------------------------------------
+
+
+def missing_child_allowed(child: Descriptor, config: Config) -> bool:
+    """May an index be stored without this child? MERIDIAN_SPARSE_MANIFESTS: always. Quay's
+    FEATURE_SPARSE_INDEX: when SPARSE_INDEX_REQUIRED_ARCHS is non-empty and the child's platform names an
+    architecture outside it (an empty list, or a child without an architecture, stays required, as in Quay)."""
+    if config.meridian_sparse_manifests:
+        return True
+    if not config.feature_sparse_index or not config.sparse_index_required_archs:
+        return False
+    architecture = child.platform.architecture if child.platform else None
+    return architecture is not None and architecture not in config.sparse_index_required_archs
+
+
+def missing_layer_allowed(descriptor: Descriptor, config: Config) -> bool:
+    """May an image be stored without this blob? Non-distributable layers live elsewhere; with
+    MERIDIAN_SPARSE_MANIFESTS any layer may be missing (never the config, which clients read first)."""
+    return descriptor.media_type in NON_DISTRIBUTABLE or config.meridian_sparse_manifests

@@ -56,15 +56,18 @@ def _headers(manifest) -> dict[str, str]:
 
 async def get_manifest(request: web.Request, name: str, reference: str) -> web.Response:
     manifest, identity = await _load(request, name, reference)
+    body = await manifests.body_of(gateway(request).pool, manifest)
+    if body is None:  # deleted between the lookup and now
+        raise RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
     audit(request, "pull_repo", identity, name, repository_id=manifest.repository_id, namespace_id=manifest.namespace_id,
           **({"manifest_digest": manifest.digest} if _is_digest(reference) else {"tag": reference, "manifest_digest": manifest.digest}))
-    return web.Response(body=manifest.body, headers=_headers(manifest))
+    return web.Response(body=body, headers=_headers(manifest))
 
 
 async def head_manifest(request: web.Request, name: str, reference: str) -> web.StreamResponse:
     manifest, _ = await _load(request, name, reference)
     response = web.StreamResponse(status=200, headers=_headers(manifest))
-    response.content_length = len(manifest.body)
+    response.content_length = manifest.size
     await response.prepare(request)
     return response
 
@@ -76,44 +79,16 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     body = await _read_limited(request, rules.MAX_MANIFEST_BYTES)
     parsed = rules.parse(body, request.headers.get("Content-Type"))
     rules.enforce_policy(parsed, gw.config)
-    if _is_digest(reference):
-        digest = digest_of(body, reference.split(":", 1)[0])
-        if digest != reference:
-            raise RegistryError("DIGEST_INVALID", "manifest digest does not match the reference", detail={"expected": reference, "computed": digest})
-    else:
-        digest = digest_of(body)
-    tag_names = [] if _is_digest(reference) else [reference]
+    digest = _digest_for(body, reference)
     tag_params = request.query.getall("tag", [])
-    for extra in tag_params:
-        if _is_digest(extra) or not rules.TAG_RE.match(extra):
-            raise RegistryError("MANIFEST_INVALID", f"invalid tag {extra!r}", detail={"tag": extra})
-        if extra not in tag_names:
-            tag_names.append(extra)
-
+    tag_names = _tag_names(reference, tag_params)
     repo = await ensure_repository(request, name, identity)
     manifest = NewManifest(
         digest=digest, media_type=parsed.media_type, body=body, artifact_type=parsed.artifact_type,
         config_media_type=parsed.config_media_type, subject_digest=parsed.subject.digest if parsed.subject else None,
         annotations=parsed.annotations, total_size=len(body))
-    blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
-    found = await blobs.sizes_in_repository(gw.pool, repo.id, [d.digest for d in blob_refs])
-    for descriptor in blob_refs:
-        hit = found.get(descriptor.digest)
-        if hit is None:
-            if descriptor.media_type in rules.NON_DISTRIBUTABLE:
-                continue
-            raise unknown_reference("blob", descriptor.digest, name)
-        if hit[1] != descriptor.size:
-            raise rules.invalid(f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the blob has {hit[1]}", digest=descriptor.digest)
-        manifest.blob_ids.append(hit[0])
-        manifest.total_size += hit[1]
-    if parsed.children:
-        known = await manifests.ids_in_repository(gw.pool, repo.id, [c.digest for c in parsed.children])
-        for child in parsed.children:
-            if child.digest not in known:
-                raise unknown_reference("manifest", child.digest, name)
-            manifest.child_ids.append(known[child.digest])
-            manifest.total_size += child.size
+    found = await _link_blobs(gw, name, repo, parsed, manifest)
+    await _link_children(gw, name, repo, parsed, manifest)
     manifest.labels, manifest.expires_at = await _config_labels(gw, name, parsed, found)
     async with gw.registry.change(actor_for(identity.principal)) as change:
         await manifests.put(change, repo, manifest, tag_names)
@@ -125,6 +100,66 @@ async def put_manifest(request: web.Request, name: str, reference: str) -> web.R
     for tag in tag_params:  # the spec's answer to `?tag=`: one OCI-Tag header per tag applied
         headers.add("OCI-Tag", tag)
     return web.Response(status=201, headers=headers)
+
+
+def _digest_for(body: bytes, reference: str) -> str:
+    """The manifest's digest: the reference's algorithm when pushed by digest (which must match)."""
+    if not _is_digest(reference):
+        return digest_of(body)
+    digest = digest_of(body, reference.split(":", 1)[0])
+    if digest != reference:
+        raise RegistryError("DIGEST_INVALID", "manifest digest does not match the reference",
+                            detail={"expected": reference, "computed": digest})
+    return digest
+
+
+def _tag_names(reference: str, tag_params: list[str]) -> list[str]:
+    """The tag of the reference (if it is one) and each `?tag=`, checked, without repeats."""
+    names = [] if _is_digest(reference) else [reference]
+    for extra in tag_params:
+        if _is_digest(extra) or not rules.TAG_RE.match(extra):
+            raise RegistryError("MANIFEST_INVALID", f"invalid tag {extra!r}", detail={"tag": extra})
+        if extra not in names:
+            names.append(extra)
+    return names
+
+
+async def _link_blobs(gw, name: str, repo, parsed, manifest: NewManifest) -> dict:
+    """Record the config and layers the manifest uses; refuse one the repository lacks (unless it may
+    be missing: non-distributable, or MERIDIAN_SPARSE_MANIFESTS) or whose size differs. Returns what
+    was found, by digest."""
+    blob_refs = ([parsed.config] if parsed.config else []) + parsed.layers
+    found = await blobs.sizes_in_repository(gw.pool, repo.id, [d.digest for d in blob_refs])
+    for descriptor in blob_refs:
+        hit = found.get(descriptor.digest)
+        if hit is None:
+            if descriptor is not parsed.config and rules.missing_layer_allowed(descriptor, gw.config):
+                continue
+            raise unknown_reference("blob", descriptor.digest, name)
+        if hit[1] != descriptor.size:
+            raise rules.invalid(f"descriptor of {descriptor.digest} says {descriptor.size} bytes; the blob has {hit[1]}",
+                                digest=descriptor.digest)
+        manifest.blob_ids.append(hit[0])
+        manifest.total_size += hit[1]
+    return found
+
+
+async def _link_children(gw, name: str, repo, parsed, manifest: NewManifest) -> None:
+    """Record an index's children; refuse a missing one unless the sparse rules allow it."""
+    if not parsed.children:
+        return
+    known = await manifests.ids_in_repository(gw.pool, repo.id, [c.digest for c in parsed.children])
+    for child in parsed.children:
+        if child.digest not in known:
+            if rules.missing_child_allowed(child, gw.config):
+                continue  # a sparse index: the child may come later, or never
+            if gw.config.feature_sparse_index:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest {child.digest} is not in {name}; a sparse "
+                                    "index may omit only children whose platform.architecture is set and not in "
+                                    "SPARSE_INDEX_REQUIRED_ARCHS", detail={"digest": child.digest})
+            raise unknown_reference("manifest", child.digest, name)
+        manifest.child_ids.append(known[child.digest])
+        manifest.total_size += child.size
 
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -153,7 +188,7 @@ async def _read_small_blob(gw, name: str, digest: str) -> bytes:
     raise LookupError(digest)
 
 
-async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], "dt.datetime | None"]:
+async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], dt.datetime | None]:
     """Labels of an image config (imported with the manifest), and the tag expiry that the
     `quay.expires-after` label asks for. A config that cannot be read or parsed imports nothing."""
     if parsed.config is None or parsed.config_media_type not in IMAGE_CONFIG_TYPES:
@@ -177,7 +212,7 @@ async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], 
     expires_at = None
     seconds = parse_duration(labels.get(EXPIRES_AFTER, "").strip()) if EXPIRES_AFTER in labels else None
     if seconds:
-        expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
     return labels, expires_at
 
 
