@@ -197,6 +197,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         doc.setdefault("DISTRIBUTED_STORAGE_CONFIG", {"local": ["LocalStorage", {"storage_path": str(data / "storage")}]})
         doc.setdefault("SERVER_HOSTNAME", f"localhost:{args.port}")
         doc.setdefault("MERIDIAN_LISTEN", f"{args.host}:{args.port}")
+        if not args.regions:
+            doc.setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # up runs one (with --regions: in the first region)
         if not args.config:
             doc.setdefault("MERIDIAN_INSECURE_OPEN_ACCESS", True)
         if regions is not None:
@@ -233,13 +235,28 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
           "(README.md, Your first hour, makes ./my-layout)", flush=True)
     from services.gc.app import GcService
 
+    notifier = None
     gc = GcService(config, config_dir=config_path.parent)
-    await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
     try:
+        notifier = await _start_notifier(config)
+        await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
         await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
     finally:
         await gc.stop()
+        if notifier is not None:
+            await notifier.stop()
         _stop(workers)
+
+
+async def _start_notifier(config: Config):
+    """The notifier beside the gateway when this region runs one (MERIDIAN_NOTIFIER_ENABLED)."""
+    if not config.meridian_notifier_enabled:
+        return None
+    from services.notifier.app import Notifier
+
+    notifier = Notifier(config)
+    await notifier.start()
+    return notifier
 
 
 async def _in_region(region: str, work):
@@ -271,15 +288,20 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
     gateway_ports = {args.port + index for index in range(len(regions))}
     blobstores = {r: f"127.0.0.1:{p}" for r, p in zip(regions, free_ports(len(regions), exclude=gateway_ports), strict=True)}
     docs = region_docs(doc, regions, {r: f"http://{listen}" for r, listen in blobstores.items()}, storage)
+    docs[regions[0]].setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # one notifier serves every region
     try:
         first = parse_config(docs[regions[0]], args.config or "embedded default")
     except ConfigError as exc:
         _fail(str(exc))
     await _prepare_database(first)
+    for index, region in enumerate(regions):
+        docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
     started = []
+    notifiers = []
     try:
+        # The notifier first: once a gateway answers, everything of `up` is running.
+        notifiers = [n for n in [await _start_notifier(parse_config(docs[region])) for region in regions] if n is not None]
         for index, region in enumerate(regions):
-            docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
             started.append(await _in_region(region, start_region(
                 docs[region], gateway_listen=f"{args.host}:{args.port + index}", blobstore_listen=blobstores[region])))
             print(f"region {region}: registry on http://{args.host}:{args.port + index}, location {region} "
@@ -295,6 +317,8 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
         finally:
             await gc.stop()
     finally:
+        for notifier in notifiers:
+            await notifier.stop()
         for region in reversed(started):
             await region.stop()
 
@@ -376,6 +400,35 @@ def cmd_replicator(args: argparse.Namespace) -> None:
             await replicator.stop()
 
     asyncio.run(run())
+
+
+def cmd_notifier(args: argparse.Namespace) -> None:
+    from services.notifier.app import Notifier, create_app
+
+    config = _load(args.config)
+    configure_logging(service="notifier", region=config.meridian_region, json=_log_json(args))
+
+    async def run() -> None:
+        await _check_migrated(config)
+        await _serve([(create_app(Notifier(config, config_dir=Path(args.config).resolve().parent)),
+                       args.listen or config.meridian_notifier_listen)])
+
+    asyncio.run(run())
+
+
+def cmd_quota_check(args: argparse.Namespace) -> None:
+    """Recompute every namespace's and repository's usage from the tags and manifests and compare it
+    with what the changes kept; exit 1 on any difference."""
+    from shared.registry import quota
+
+    config = _load(args.config)
+    report = asyncio.run(_with_db(config, quota.check))
+    for problem in report.problems:
+        print(f"meridian quota check: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"meridian quota check: {len(report.problems)} difference(s) (the first 50 of each kind shown)", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"usage is exact: {report.namespaces} namespace(s) recomputed from scratch, no difference")
 
 
 def cmd_health(args: argparse.Namespace) -> None:
@@ -759,6 +812,8 @@ def build_parser() -> argparse.ArgumentParser:
             "host:port for /metrics (default MERIDIAN_REPLICATOR_LISTEN)")
     service("health", cmd_health, "run this region's health service alone (/health/*, /metrics)",
             "host:port (default MERIDIAN_HEALTH_LISTEN)")
+    service("notifier", cmd_notifier, "run a notifier (webhook, Slack and e-mail notifications; any number, anywhere)",
+            "host:port for /metrics (default MERIDIAN_NOTIFIER_LISTEN)")
     gc = service("gc", cmd_gc, "run the garbage collector service, or one pass with `gc run`",
                  "host:port for /metrics (default MERIDIAN_GC_LISTEN)", config_required=False)
 
@@ -834,6 +889,13 @@ def build_parser() -> argparse.ArgumentParser:
     data_option(gc_run)
     log_flags(gc_run)
     gc_run.set_defaults(func=cmd_gc)
+
+    quota_parser = sub.add_parser("quota", help="storage quota tools")
+    quota_sub = quota_parser.add_subparsers(dest="quota_command", required=True)
+    check = quota_sub.add_parser("check", help="recompute every namespace's usage from scratch and compare (exit 1 on a "
+                                               "difference)")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_quota_check)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", help="config.yaml (default: the embedded default of --data)")

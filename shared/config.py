@@ -678,6 +678,23 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_health_services: list[str] | None = None
     meridian_health_listen: str = "0.0.0.0:8084"
     meridian_replicator_listen: str = "0.0.0.0:8083"
+    # Quotas (Quay's switches): limits are enforced only with the feature on; usage is always kept.
+    # The system default rejects pushes into a namespace without a quota of its own (0: none).
+    feature_quota_management: bool = False
+    default_system_reject_quota_bytes: int = 0
+    # Notifications: this region runs a notifier (`meridian up` does), so health expects one here.
+    meridian_notifier_enabled: bool = False
+    meridian_notifier_listen: str = "0.0.0.0:8085"
+    meridian_notifier_concurrency: int = 8
+    # Quay's timeout of one delivery (seconds); attempts per event, the first retry's back-off (it
+    # doubles), and how many events in a row may fail before a notification disables itself.
+    notification_send_timeout: float = 10.0
+    meridian_notification_attempts: int = 3
+    meridian_notification_retry_sec: float = 5.0
+    meridian_notification_max_failures: int = 3
+    # How often one notifier looks for tags about to expire (repo_image_expiry); deliveries kept per notification.
+    meridian_notification_expiry_interval_sec: float = 60.0
+    meridian_notification_history: int = 100
 
 
     def storage_locations(self) -> dict[str, StorageLocation]:
@@ -967,9 +984,17 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
         if config.instance_service_key_refresh >= config.instance_service_key_expiration:
             problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
                                                     "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
-    for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE"):
+    for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
+                "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
+                "MERIDIAN_NOTIFICATION_HISTORY"):
         if key not in bad and getattr(config, key.lower()) < 1:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
+    for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
+        if key not in bad and getattr(config, key.lower()) < 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")
+    for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
+        if key not in bad and getattr(config, key.lower()) <= 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")
     if "MERIDIAN_BUS_PREFIX" not in bad and not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
         problem("MERIDIAN_BUS_PREFIX", f"value {config.meridian_bus_prefix!r} is invalid: expected letters, digits, "
                                        "'_' or '-'")

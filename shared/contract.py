@@ -15,7 +15,13 @@ test so runs can share a NATS server.
       <prefix>.events.repository.created         RepositoryChanged
       <prefix>.events.repository.deleted         RepositoryChanged
       <prefix>.events.repository.changed         RepositoryChanged  state or visibility
-    durable consumers: replicator-<location> (one per location, shared by its replicas)
+      <prefix>.events.quota.warning              QuotaCrossed     usage crossed a Warning limit upwards
+      <prefix>.events.quota.rejected             QuotaCrossed     a change was refused over the Reject limit
+      <prefix>.events.notification.requested     NotificationRequested  deliver this to one notification
+                                                                  (a test, tags about to expire)
+    durable consumers: replicator-<location> (one per location, shared by its replicas);
+      notifier on <prefix>.events.*.* (every event but the blob ones, which have three tokens),
+      shared by every notifier of every region
     request/reply: <prefix>.blobstore.<location>.<stat|delete|verify|clean>   BlobCommand/CleanCommand
     KV buckets: <prefix>_locks (gc), <prefix>_heartbeats (every service)
 
@@ -75,6 +81,28 @@ class Subjects:
     def repository(self, verb: str) -> str:
         """verb: created, deleted or changed."""
         return self._event(f"repository.{verb}")
+
+    @property
+    def quota_warning(self) -> str:
+        return self._event("quota.warning")
+
+    @property
+    def quota_rejected(self) -> str:
+        return self._event("quota.rejected")
+
+    @property
+    def notification_requested(self) -> str:
+        return self._event("notification.requested")
+
+    @property
+    def notifier_filter(self) -> str:
+        """What the notifier consumes: two tokens after `events` (manifest.*, tag.*, repository.*,
+        quota.*, notification.*), so the busy blob.<verb>.<location> subjects never reach it."""
+        return self._event("*.*")
+
+    @property
+    def notifier_consumer(self) -> str:
+        return "notifier"
 
     def blobstore_command(self, location: str, command: str) -> str:
         return f"{self.prefix}.blobstore.{location}.{command}"

@@ -164,6 +164,8 @@ def expected_services(config: Config) -> list[str]:
         expected.append("blobstore")
     if config.feature_storage_replication:
         expected.append("replicator")
+    if config.meridian_notifier_enabled:
+        expected.append("notifier")
     return expected
 
 

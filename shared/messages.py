@@ -116,6 +116,33 @@ class RepositoryChanged(msgspec.Struct, kw_only=True):
     actor: Actor = ANONYMOUS
 
 
+class QuotaCrossed(msgspec.Struct, kw_only=True):
+    """A namespace's usage crossed a Warning limit upwards (kind "warning"), or a change that would
+    have taken it over its Reject limit was refused (kind "error"; once until usage changes again)."""
+
+    namespace: str
+    kind: str  # warning | error
+    usage_bytes: int
+    limit_bytes: int  # the quota (100 %); the system default reject size when no quota is set
+    threshold_percent: int
+    region: str
+    at: float
+    repository: str | None = None  # the repository whose change crossed or was refused
+    adding_bytes: int = 0  # error: what the refused change would have added
+    actor: Actor = ANONYMOUS
+
+
+class NotificationRequested(msgspec.Struct, kw_only=True):
+    """Deliver `event_data` to one notification: a test (sample data) or tags about to expire."""
+
+    notification: str  # uuid
+    event: str
+    event_data: dict
+    region: str
+    at: float
+    test: bool = False
+
+
 class BlobCommand(msgspec.Struct, kw_only=True):
     """Request on `<prefix>.blobstore.<location>.<stat|delete|verify>`."""
 

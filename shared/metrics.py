@@ -125,3 +125,15 @@ def observe_pool(service: str, pool) -> None:
     DB_POOL.labels(service, "idle").set(idle)
     DB_POOL.labels(service, "in_use").set(size - idle)
     DB_POOL.labels(service, "max").set(pool.get_max_size())
+
+# Notifications and quotas.
+NOTIFICATION_DELIVERIES = Counter(
+    "meridian_notification_deliveries_total", "Notification delivery attempts, by method and outcome", ["method", "outcome"])
+NOTIFIER_BACKLOG = Gauge("meridian_notifier_backlog", "Events the notifiers have not handled yet", multiprocess_mode="max")
+QUOTA_USAGE = Gauge("meridian_quota_usage_bytes", "A namespace's usage: distinct blobs its live manifests reference",
+                    ["namespace"], multiprocess_mode="max")
+QUOTA_LIMIT = Gauge("meridian_quota_limit_bytes", "A namespace's quota (0: none)", ["namespace"], multiprocess_mode="max")
+QUOTA_REJECT = Gauge("meridian_quota_reject_bytes", "Usage above which a namespace's pushes are refused (0: none)",
+                     ["namespace"], multiprocess_mode="max")
+REGISTRY_SIZE = Gauge("meridian_registry_size_bytes", "Every blob stored, counted once whatever its locations",
+                      multiprocess_mode="max")

@@ -80,9 +80,8 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "REPO_MIRROR_MAX_MANIFEST_LIST_SIZE", "REPO_MIRROR_ROLLBACK", "REPO_MIRROR_SERVER_HOSTNAME",
         "REPO_MIRROR_TAG_ROLLBACK_PAGE_SIZE", "REPO_MIRROR_TLS_VERIFY", "REPO_MIRROR_WORKER_REPLICAS",
     ),
-    'Quotas: not implemented in this release': (
-        "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES", "FEATURE_EDIT_QUOTA", "FEATURE_QUOTA_MANAGEMENT",
-        "FEATURE_QUOTA_NOTIFICATIONS", "FEATURE_QUOTA_SUPPRESS_FAILURES", "FEATURE_VERIFY_QUOTA",
+    "Quay's quota workers and switches around them: Meridian keeps usage exact in every change (no backfill, no totals to invalidate), edits and verifies quotas whenever FEATURE_QUOTA_MANAGEMENT is on, and sends quota events once per crossing": (
+        "FEATURE_EDIT_QUOTA", "FEATURE_QUOTA_NOTIFICATIONS", "FEATURE_QUOTA_SUPPRESS_FAILURES", "FEATURE_VERIFY_QUOTA",
         "QUOTA_BACKFILL", "QUOTA_BACKFILL_BATCH_SIZE", "QUOTA_BACKFILL_POLL_PERIOD",
         "QUOTA_INVALIDATE_TOTALS", "QUOTA_NOTIFICATION_COOLDOWN_SECONDS",
         "QUOTA_NOTIFICATION_WORKER_POLL_PERIOD", "QUOTA_REGISTRY_SIZE_POLL_PERIOD",
@@ -95,9 +94,9 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "AUTO_PRUNING_DEFAULT_POLICY_POLL_PERIOD", "AUTO_PRUNING_POLL_PERIOD",
         "DEFAULT_NAMESPACE_AUTOPRUNE_POLICY", "FEATURE_AUTO_PRUNE",
     ),
-    "Quay's notification queue and webhook limits: Meridian's notifications run on NATS": (
+    "Quay's notification queue and webhook host lists: Meridian's notifications run on NATS, and webhooks follow the callback rule (public addresses only; internal hosts with MERIDIAN_CALLBACK_ALLOWED_HOSTS)": (
         "FEATURE_IMAGE_EXPIRY_TRIGGER", "FEATURE_USER_EVENTS", "NOTIFICATION_QUEUE_NAME",
-        "NOTIFICATION_SEND_TIMEOUT", "NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES", "SSRF_ALLOWED_HOSTS",
+        "NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES", "SSRF_ALLOWED_HOSTS",
         "WEBHOOK_HOSTNAME_BLACKLIST",
     ),
     "Quay's log models and log archiving (Elasticsearch, Splunk, Kinesis, rotation to storage): Meridian keeps usage logs in PostgreSQL and exports them with the API": (

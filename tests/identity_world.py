@@ -125,7 +125,7 @@ class World:
 
 async def build_world(make_registry, database, **overrides) -> World:
     reg = await make_registry(MERIDIAN_INSECURE_OPEN_ACCESS=False, SUPER_USERS=["root"],
-                              MERIDIAN_CALLBACK_ALLOWED_HOSTS=["127.0.0.1"], **overrides)
+                              MERIDIAN_CALLBACK_ALLOWED_HOSTS=["127.0.0.1"], **{"FEATURE_QUOTA_MANAGEMENT": True, **overrides})
     conn = await asyncpg.connect(database)
     world = World(reg, conn)
     async with conn.transaction():

@@ -23,7 +23,7 @@ from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.audit import AuditBuffer
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.registry import Registry, uploads
+from shared.registry import Registry, quota, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 
@@ -135,7 +135,8 @@ async def ui_config(request: web.Request) -> web.Response:
                    "PREFERRED_URL_SCHEME": config.preferred_url_scheme, "TAG_EXPIRATION_OPTIONS": config.tag_expiration_options},
         "features": {"ANONYMOUS_ACCESS": config.feature_anonymous_access, "GARBAGE_COLLECTION": config.feature_garbage_collection,
                      "STORAGE_REPLICATION": config.feature_storage_replication, "LOG_EXPORT": config.feature_log_export,
-                     "GENERAL_OCI_SUPPORT": config.feature_general_oci_support},
+                     "GENERAL_OCI_SUPPORT": config.feature_general_oci_support,
+                     "QUOTA_MANAGEMENT": config.feature_quota_management},
         "registry_state": config.registry_state,
         "pushes_disabled": config.disable_pushes,
         "read_only_message": READ_ONLY_MESSAGE if config.registry_state == "readonly" else None,
@@ -196,7 +197,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             keys=keys,
             audit=audit,
             public_keys=public_keys,
-            registry=Registry(pool, bus.subjects, config.meridian_region, relay),
+            registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config)),
         )
         app[GATEWAY] = gw
         await heartbeat.start()

@@ -5,48 +5,24 @@ atomic, so each runs once at a time)."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import smtplib
-import socket
 import uuid
-from collections.abc import AsyncIterator, Collection
-from email.message import EmailMessage
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator
 
-import aiohttp
 import asyncpg
 
+from shared.callbacks import guarded_session, url_problem
 from shared.config import Config
-from shared.storage import paths
 from shared.logging import get_logger
+from shared.mail import MailNotConfigured, send_mail
 from shared.model import audit, log_exports
+from shared.storage import paths
 
 from .state import Gateway
 
 log = get_logger("gateway.logs")
 PAGE = 1000  # log rows read per query while writing a file
 _running: set[asyncio.Task] = set()
-
-
-async def callback_problem(url: str, allowed_hosts: Collection[str]) -> str | None:
-    """Why a callback URL must not be called: only http(s) to public addresses, unless allow-listed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "callback_url must be an http:// or https:// URL"
-    host = parts.hostname
-    if host in allowed_hosts:
-        return None
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError:
-        return f"callback_url host {host!r} does not resolve"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global or address.is_multicast:
-            return (f"callback_url {host!r} resolves to {address}, a loopback, private or reserved address; only public "
-                    "addresses are called (operators may allow internal hosts with MERIDIAN_CALLBACK_ALLOWED_HOSTS)")
-    return None
 
 
 def start_export(gw: Gateway, export_id: uuid.UUID) -> None:
@@ -104,32 +80,24 @@ async def run_export(gw: Gateway, export_id: uuid.UUID) -> None:
     try:
         if export["callback_url"]:
             # Checked again at delivery: the name may resolve elsewhere by now.
-            problem = await callback_problem(export["callback_url"], gw.config.meridian_callback_allowed_hosts)
+            allowed = gw.config.meridian_callback_allowed_hosts
+            problem = await url_problem(export["callback_url"], allowed)
             if problem:
                 raise ValueError(problem)
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with guarded_session(allowed, 30) as http:
                 async with http.post(export["callback_url"], json=notice, allow_redirects=False) as response:
                     if response.status >= 400:
                         raise ValueError(f"callback answered {response.status}")
         if export["callback_email"]:
-            await asyncio.to_thread(_send_mail, gw.config, export["callback_email"], notice)
+            await _send_mail(gw.config, export["callback_email"], notice)
     except Exception as exc:
         log.warning("log export notification failed", export_id=str(export_id), error=str(exc))
         await log_exports.note_notification_failure(gw.pool, export_id, f"notification failed: {exc}")
 
 
-def _send_mail(config: Config, to: str, notice: dict) -> None:
+async def _send_mail(config: Config, to: str, notice: dict) -> None:
     if not config.mail_server:  # queued where MAIL_SERVER was set, resumed by a gateway without it
-        raise ValueError("this gateway has no MAIL_SERVER configured")
-    message = EmailMessage()
-    message["Subject"] = f"{config.registry_title_short}: usage log export {notice['status']}"
-    message["From"] = config.mail_default_sender
-    message["To"] = to
-    message.set_content(f"Your usage log export {notice['export_id']} is {notice['status']}.\n"
-                        + (f"Download it (signed in) from {notice['url']}\n" if notice["url"] else ""))
-    with smtplib.SMTP(config.mail_server, config.mail_port, timeout=30) as smtp:
-        if config.mail_use_tls:
-            smtp.starttls()
-        if config.mail_username:
-            smtp.login(config.mail_username, config.mail_password or "")
-        smtp.send_message(message)
+        raise MailNotConfigured("this gateway has no MAIL_SERVER configured")
+    await send_mail(config, to, f"{config.registry_title_short}: usage log export {notice['status']}",
+                    f"Your usage log export {notice['export_id']} is {notice['status']}.\n"
+                    + (f"Download it (signed in) from {notice['url']}\n" if notice["url"] else ""))

@@ -1,4 +1,5 @@
-"""The gc service: a Collector pass every GARBAGE_COLLECTION_FREQUENCY seconds, and /metrics.
+"""The gc service: a Collector pass every GARBAGE_COLLECTION_FREQUENCY seconds, and /metrics (with,
+after each pass, every namespace's usage and limits and the registry's size).
 
 Any number of gc processes may run in any region: KV locks keep two of them off one repository,
 and the global phases (purges, blob sweep, upload cleanup) run in one place at a time.
@@ -17,8 +18,9 @@ from shared.db import close_pool, create_pool
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
-from shared.metrics import observe_pool, render
+from shared.metrics import QUOTA_LIMIT, QUOTA_REJECT, QUOTA_USAGE, REGISTRY_SIZE, observe_pool, render
 from shared.model.locations import ensure_locations
+from shared.registry import quota
 
 from .collector import Collector
 
@@ -35,6 +37,7 @@ class GcService:
         self.collector: Collector | None = None
         self._task: asyncio.Task | None = None
         self.heartbeat: Heartbeat | None = None
+        self._observed: set[str] = set()  # namespaces with usage gauges
 
     async def open(self) -> Collector:
         self.pool = await create_pool(self.config.db_uri, max(2, min(self.config.db_pool_size, 5)))
@@ -62,7 +65,29 @@ class GcService:
                 raise
             except Exception:
                 log.exception("gc pass failed; the next one retries")
+            try:
+                await self.observe_usage()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("usage metrics not refreshed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self.config.garbage_collection_frequency)
+
+    async def observe_usage(self) -> None:
+        """meridian_quota_*_bytes per namespace and meridian_registry_size_bytes."""
+        default = self.config.default_system_reject_quota_bytes
+        seen: set[str] = set()
+        for row in await quota.usage_by_namespace(self.pool):
+            seen.add(row["name"])
+            QUOTA_USAGE.labels(row["name"]).set(row["usage_bytes"])
+            QUOTA_LIMIT.labels(row["name"]).set(row["limit_bytes"] if row["limit_bytes"] is not None else default)
+            reject = row["reject_bytes"] if row["limit_bytes"] is not None else default
+            QUOTA_REJECT.labels(row["name"]).set(reject or 0)
+        for gone in self._observed - seen:  # namespaces deleted since the last pass
+            for gauge in (QUOTA_USAGE, QUOTA_LIMIT, QUOTA_REJECT):
+                gauge.remove(gone)
+        self._observed = seen
+        REGISTRY_SIZE.set(await quota.registry_size(self.pool))
 
     async def stop(self) -> None:
         if self.heartbeat is not None:

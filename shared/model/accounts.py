@@ -203,7 +203,11 @@ async def mark_repository_deleted(conn: Db, repository_id: int) -> None:
 
 
 async def mark_namespace_deleted(conn: asyncpg.Connection, namespace_id: int) -> None:
-    """Hide a namespace, its repositories and robots at once and free the names; gc purges them later."""
+    """Hide a namespace, its repositories and robots at once and free the names; its usage is gone at
+    once; gc purges them later."""
+    from shared.registry import quota
+
+    await quota.namespace_removed(conn, namespace_id)
     await conn.execute(
         "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id "
         "WHERE namespace_id = $1 AND state <> 'deleted'",

@@ -85,8 +85,8 @@ async def repositories_page(conn, principal, *, text: str | None, regex: bool, n
     order_column = REPOSITORY_SORTS[sort]
     direction = "DESC" if descending else "ASC"
     nulls = "NULLS LAST"  # repositories without tags have no last_modified: last either way
-    size_sql = ("(SELECT coalesce(sum(b.size), 0)::bigint FROM repository_blobs rb JOIN blobs b ON b.id = rb.blob_id "
-                "WHERE rb.repository_id = v.id)")
+    # Exact usage kept by every change (shared/registry/quota.py): the distinct blobs its live images use.
+    size_sql = "coalesce((SELECT u.size_bytes FROM repository_usage u WHERE u.repository_id = v.id), 0)::bigint"
     filtered = f"""
         WITH {caller_grants('$1::bigint')},
         visible AS (
@@ -102,7 +102,7 @@ async def repositories_page(conn, principal, *, text: str | None, regex: bool, n
     args = [principal.id if principal else None, bool(principal and principal.superuser), namespace, public_only, text or None]
     total_rows = await fetch_filtered(conn, f"{filtered} SELECT count(*) AS n FROM visible v WHERE {readable}", *args)
     total = total_rows[0]["n"]
-    # Sizes cost a scan of each repository's blobs: computed for every row only when sorting by size.
+    # Sizes are computed for every row only when sorting by size.
     inner_size = f", {size_sql} AS size" if sort == "size" else ""
     rows = await fetch_filtered(conn, f"""
         {filtered}

@@ -12,10 +12,11 @@ own events to the outbox in that transaction; the events are published after com
     tags.py          put (create/move/restore), delete, expiry, time machine, history
     replication.py   target locations, missing copies, failures, location tools
     collection.py    what gc reads and deletes
+    quota.py         exact usage per namespace and repository, kept by the operations above; limits
 
 Events and their subjects: shared/messages.py and shared/contract.py. Storage keys:
 shared/storage/paths.py.
 """
-from .change import Change, Registry, actor_for
+from .change import Change, QuotaPolicy, Registry, actor_for
 
-__all__ = ["Change", "Registry", "actor_for"]
+__all__ = ["Change", "QuotaPolicy", "Registry", "actor_for"]

@@ -13,17 +13,31 @@ with its events: nothing half-written, nothing announced that did not happen.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from shared import outbox
 from shared.contract import Subjects
+from shared.logging import get_logger
 from shared.messages import ANONYMOUS, SYSTEM, Actor
 from shared.model.accounts import Principal
 from shared.outbox import OutboxEntry, OutboxRelay
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    """The quota rules the changes of a process enforce (quota.py keeps usage whatever they are):
+    FEATURE_QUOTA_MANAGEMENT, and DEFAULT_SYSTEM_REJECT_QUOTA_BYTES for namespaces without a quota."""
+
+    enforce: bool = False
+    default_reject_bytes: int = 0
 
 
 def actor_for(principal: Principal | None) -> Actor:
@@ -36,13 +50,16 @@ def actor_for(principal: Principal | None) -> Actor:
 class Change:
     """What a domain operation needs: the transaction's connection, who acts, where, and the bus names."""
 
-    def __init__(self, conn: asyncpg.Connection, subjects: Subjects, region: str, actor: Actor) -> None:
+    def __init__(self, conn: asyncpg.Connection, subjects: Subjects, region: str, actor: Actor,
+                 quota_policy: QuotaPolicy = QuotaPolicy()) -> None:
         self.conn = conn
         self.subjects = subjects
         self.region = region
         self.actor = actor
         self.at = time.time()
         self.events: list[OutboxEntry] = []
+        self.quota_policy = quota_policy
+        self.quota: dict[int, Any] = {}  # namespace id -> its locked usage (quota.py)
 
     async def emit(self, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> None:
         entry = await outbox.add(self.conn, subject, message, msg_id)
@@ -56,25 +73,39 @@ class Change:
 class Registry:
     """One per process: where changes run (the pool) and where their events go after commit."""
 
-    def __init__(self, pool: asyncpg.Pool, subjects: Subjects, region: str, relay: OutboxRelay | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, subjects: Subjects, region: str, relay: OutboxRelay | None = None,
+                 quota_policy: QuotaPolicy = QuotaPolicy()) -> None:
         self.pool = pool
         self.subjects = subjects
         self.region = region
         self.relay = relay
+        self.quota_policy = quota_policy
 
     @asynccontextmanager
     async def change(self, actor: Actor = SYSTEM, *, conn: asyncpg.Connection | None = None,
                      publish: bool = True) -> AsyncIterator[Change]:
         """A transaction (a savepoint when `conn` is already in one, as in gc's dry run, whose outer
-        transaction is rolled back: then `publish=False`)."""
-        if conn is not None:
-            async with conn.transaction():
-                change = Change(conn, self.subjects, self.region, actor)
-                yield change
-        else:
-            async with self.pool.acquire() as own:
-                async with own.transaction():
-                    change = Change(own, self.subjects, self.region, actor)
+        transaction is rolled back: then `publish=False`).
+
+        An exception with an `after_rollback(registry)` coroutine (a refused quota) gets to record
+        what must outlive the rolled-back change, in a change of its own, before it propagates."""
+        try:
+            if conn is not None:
+                async with conn.transaction():
+                    change = Change(conn, self.subjects, self.region, actor, self.quota_policy)
                     yield change
+            else:
+                async with self.pool.acquire() as own:
+                    async with own.transaction():
+                        change = Change(own, self.subjects, self.region, actor, self.quota_policy)
+                        yield change
+        except Exception as exc:
+            hook = getattr(exc, "after_rollback", None)
+            if hook is not None and publish and conn is None:
+                try:
+                    await hook(self)
+                except Exception as failure:  # the refusal stands; only its announcement is lost
+                    log.warning("recording after a rolled-back change failed", error=f"{type(failure).__name__}: {failure}")
+            raise
         if publish and self.relay is not None:
             self.relay.publish_soon(change.events)

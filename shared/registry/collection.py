@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.model import Db
 from shared.messages import ManifestDeleted, TagDeleted
+from shared.model import Db
 
-from . import blobs
+from . import blobs, quota
 from .change import Change
+from .repositories import Repo
 
 
 def _window(default_s: int) -> str:
@@ -16,12 +17,33 @@ def _window(default_s: int) -> str:
     return f"make_interval(secs => coalesce(n.tag_expiration_s, {int(default_s)}))"
 
 
-async def end_expired_tags(change: Change) -> int:
-    """Current tags whose expiry passed are ended at their expiry (pulls stopped serving them then)."""
+async def end_expired_tags(change: Change, *, namespace_id: int | None = None) -> int:
+    """Current tags whose expiry passed are ended at their expiry (pulls stopped serving them then),
+    in every namespace or one; the namespaces' usage follows."""
+    if namespace_id is None:
+        found = await change.conn.fetch(
+            "SELECT DISTINCT n.id, n.name FROM tags t JOIN repositories r ON r.id = t.repository_id "
+            "JOIN namespaces n ON n.id = r.namespace_id "
+            "WHERE t.lifetime_end IS NULL AND t.expires_at <= now() AND r.state <> 'deleted'")
+        await quota.lock_namespaces(change, [(r["id"], r["name"]) for r in found])
+        namespaces = [r["id"] for r in found]
+        scope = "(r.state = 'deleted' OR r.namespace_id = ANY($1::bigint[]))"  # only namespaces locked above
+    else:
+        namespaces = [namespace_id]
+        scope = "r.state <> 'deleted' AND r.namespace_id = ANY($1::bigint[])"
     rows = await change.conn.fetch(
         "UPDATE tags t SET lifetime_end = t.expires_at FROM manifests m, repositories r "
         "WHERE m.id = t.manifest_id AND r.id = t.repository_id AND t.lifetime_end IS NULL AND t.expires_at <= now() "
-        "RETURNING r.full_name, t.name, m.digest")
+        f"AND {scope} RETURNING r.id AS repository_id, r.full_name, r.namespace_id, r.state, t.name, m.digest, m.id AS manifest_id",
+        namespaces)
+    ended: dict[Repo, dict[int, int]] = {}
+    for row in rows:
+        if row["state"] != "deleted":
+            counts = ended.setdefault(Repo(row["repository_id"], row["full_name"], row["namespace_id"]), {})
+            counts[row["manifest_id"]] = counts.get(row["manifest_id"], 0) - 1
+    for repo, references in ended.items():
+        await quota.references_changed(change, repo, references)
+    await quota.settle(change)
     await change.emit_many(change.subjects.tag_deleted, [
         TagDeleted(repository=r["full_name"], tag=r["name"], digest=r["digest"], region=change.region,
                    deleted_at=change.at, reason="expired", actor=change.actor) for r in rows])
@@ -67,19 +89,27 @@ async def delete_expired_history(change: Change, repo_id: int, default_window_s:
 
 async def delete_unreferenced_manifests(change: Change, repo_id: int, full_name: str, temp_s: float) -> list[str]:
     """One round: manifests no tag, index or present subject references, older than the push window.
-    (An index that goes frees its children, a subject its referrers: the caller repeats until none.)"""
-    rows = await change.conn.fetch(
+    (An index that goes frees its children, a subject its referrers: the caller repeats until none.)
+    A manifest pushed by digest and never referenced counted until now: usage drops with it."""
+    namespace_id = await change.conn.fetchval("SELECT namespace_id FROM repositories WHERE id = $1", repo_id)
+    repo = Repo(repo_id, full_name, namespace_id)
+    await quota.lock(change, repo)  # no tag or manifest of the namespace changes until this commits
+    ids = [r["id"] for r in await change.conn.fetch(
         """
-        DELETE FROM manifests m
+        SELECT m.id FROM manifests m
         WHERE m.repository_id = $1 AND m.created_at < now() - make_interval(secs => $2)
           AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
           AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.child_id = m.id)
           AND (m.subject_digest IS NULL OR NOT EXISTS (
                 SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))
-        RETURNING m.digest
+        FOR UPDATE
         """,
-        repo_id, temp_s,
-    )
+        repo_id, temp_s)]
+    if not ids:
+        return []
+    await quota.manifests_removed(change, repo, ids)
+    rows = await change.conn.fetch("DELETE FROM manifests WHERE id = ANY($1::bigint[]) RETURNING digest", ids)
+    await quota.settle(change, repository=full_name)
     await change.emit_many(change.subjects.manifest_deleted, [
         ManifestDeleted(repository=full_name, digest=r["digest"], region=change.region, deleted_at=change.at,
                         actor=change.actor, reason="collected") for r in rows])

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.model import Db
 from shared.errors import RegistryError
 from shared.messages import ManifestDeleted, ManifestPushed
-from shared.model import fetch_id_retrying, labels
+from shared.model import Db, labels
 
-from . import tags
+from . import quota, tags
 from .change import Change
 from .repositories import Repo
 
@@ -136,26 +135,41 @@ class NewManifest:
     expires_at: dt.datetime | None = None  # from the quay.expires-after label
 
 
+_INSERT = """
+WITH ins AS (
+    INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
+                           subject_digest, annotations, size, body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+    ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id
+)
+SELECT id, true AS inserted FROM ins UNION ALL SELECT id, false FROM manifests WHERE repository_id = $1 AND digest = $2
+LIMIT 1
+"""
+
+
+async def _insert(conn, repo: Repo, manifest: NewManifest) -> tuple[int, bool]:
+    """(manifest id, whether this call stored it). See fetch_id_retrying for why it may take a retry."""
+    for _ in range(5):
+        row = await conn.fetchrow(
+            _INSERT, repo.id, manifest.digest, manifest.media_type, manifest.artifact_type, manifest.config_media_type,
+            manifest.subject_digest, json.dumps(manifest.annotations) if manifest.annotations is not None else None,
+            len(manifest.body), manifest.body)
+        if row is not None:
+            return row["id"], row["inserted"]
+    raise RuntimeError("insert-or-select found no manifest row after retries")
+
+
 async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list[str]) -> int:
     """Store the manifest (idempotent by digest), import its labels once, point the tags at it; writes
-    tag.changed per tag that moved and manifest.pushed. Returns the manifest id."""
+    tag.changed per tag that moved and manifest.pushed. Counts it in the namespace's usage and applies
+    the quota (QuotaExceeded rolls the whole change back). Returns the manifest id."""
     conn = change.conn
-    manifest_id = await fetch_id_retrying(
-        conn,
-        """
-        WITH ins AS (
-            INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type,
-                                   subject_digest, annotations, size, body)
-            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
-            ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id
-        )
-        SELECT id FROM ins UNION ALL SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2
-        LIMIT 1
-        """,
-        repo.id, manifest.digest, manifest.media_type, manifest.artifact_type, manifest.config_media_type,
-        manifest.subject_digest, json.dumps(manifest.annotations) if manifest.annotations is not None else None,
-        len(manifest.body), manifest.body,
-    )
+    await quota.lock(change, repo)  # first: every change of this namespace's usage queues here
+    if change.quota_policy.enforce:
+        from .collection import end_expired_tags
+
+        await end_expired_tags(change, namespace_id=repo.namespace_id)  # what has expired no longer counts
+    manifest_id, inserted = await _insert(conn, repo, manifest)
     if manifest.blob_ids:
         await conn.execute(
             "INSERT INTO manifest_blobs (manifest_id, blob_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
@@ -164,11 +178,16 @@ async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list
         await conn.execute(
             "INSERT INTO manifest_children (parent_id, child_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
             manifest_id, manifest.child_ids)
+    if inserted:
+        await quota.manifest_added(change, repo, manifest_id, manifest.subject_digest)
+    elif not tag_names:
+        await quota.manifest_pushed_again(change, repo, manifest_id)
     if manifest.labels and not await labels.has_imported(conn, manifest_id):
         for key, value in manifest.labels.items():
             await labels.add(conn, manifest_id, key, value, "text/plain", "manifest")
     for name in tag_names:
-        await tags.put(change, repo, name, manifest_id, manifest.digest, expires_at=manifest.expires_at)
+        await tags.put(change, repo, name, manifest_id, manifest.digest, expires_at=manifest.expires_at, settle=False)
+    await quota.settle(change, repository=repo.full_name)
     await change.emit(change.subjects.manifest_pushed, ManifestPushed(
         repository=repo.full_name, namespace=repo.namespace, digest=manifest.digest, media_type=manifest.media_type,
         artifact_type=manifest.artifact_type, subject=manifest.subject_digest, size=manifest.total_size,
@@ -179,12 +198,15 @@ async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list
 async def delete(change: Change, repo: Repo, digest: str) -> list[str] | None:
     """Delete a manifest by digest and end the tags that point at it (they stay in the history until
     gc); None when the repository has no such manifest. Writes tag.deleted per live tag and
-    manifest.deleted."""
+    manifest.deleted; usage drops at once."""
+    await quota.lock(change, repo)
     manifest_id = await id_of(change.conn, repo.id, digest)
     if manifest_id is None:
         return None
     ended = await tags.end_all_of_manifest(change, repo, manifest_id, digest)
+    await quota.manifests_removed(change, repo, [manifest_id])
     await change.conn.execute("DELETE FROM manifests WHERE id = $1", manifest_id)
+    await quota.settle(change, repository=repo.full_name)
     await change.emit(change.subjects.manifest_deleted, ManifestDeleted(
         repository=repo.full_name, digest=digest, tags=ended, region=change.region, deleted_at=change.at,
         actor=change.actor))

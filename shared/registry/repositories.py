@@ -116,7 +116,13 @@ async def set_state(change: Change, repo_id: int, full_name: str, state: str) ->
 
 async def delete(change: Change, repo_id: int, full_name: str) -> None:
     """Hide a repository at once and free its name (both unique keys, so it can be created again at
-    once); gc purges its rows and unreferenced blobs later."""
+    once); its usage leaves the namespace's at once; gc purges its rows and unreferenced blobs later."""
+    from . import quota
+
+    namespace_id = await change.conn.fetchval("SELECT namespace_id FROM repositories WHERE id = $1", repo_id)
+    if namespace_id is not None:
+        await quota.repository_removed(change, Repo(repo_id, full_name, namespace_id))
+        await quota.settle(change, repository=full_name)
     await change.conn.execute(
         "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id, "
         "name = name || '+deleted+' || id WHERE id = $1 AND state <> 'deleted'", repo_id)

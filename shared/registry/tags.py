@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.model import Db
 from shared.messages import TagChanged, TagDeleted
+from shared.model import Db
 
+from . import quota
 from .change import Change
 from .repositories import Repo
 
@@ -30,9 +31,11 @@ async def _lock(conn: asyncpg.Connection, repository_id: int, name: str) -> None
 
 
 async def put(change: Change, repo: Repo, name: str, manifest_id: int, digest: str, *,
-              expires_at: dt.datetime | None = None, reversion: bool = False) -> bool:
-    """Point a tag at a manifest; returns whether it changed (and then wrote tag.changed)."""
+              expires_at: dt.datetime | None = None, reversion: bool = False, settle: bool = True) -> bool:
+    """Point a tag at a manifest; returns whether it changed (and then wrote tag.changed). Usage
+    follows (the quota applies unless the caller settles it itself: `settle=False`)."""
     conn = change.conn
+    await quota.lock(change, repo)
     await _lock(conn, repo.id, name)
     current = await conn.fetchrow(
         f"SELECT t.id, t.manifest_id, ({LIVE}) AS live, t.expires_at, m.digest FROM tags t "
@@ -43,12 +46,17 @@ async def put(change: Change, repo: Repo, name: str, manifest_id: int, digest: s
         if expires_at is not None and current["expires_at"] != expires_at:
             await conn.execute("UPDATE tags SET expires_at = $2 WHERE id = $1", current["id"], expires_at)
         return False
+    references = {manifest_id: 1}
     if current is not None:
         await conn.execute(f"UPDATE tags SET lifetime_end = {END_AT} WHERE id = $1", current["id"])
+        references[current["manifest_id"]] = references.get(current["manifest_id"], 0) - 1
     await conn.execute(
         "INSERT INTO tags (repository_id, name, manifest_id, expires_at, reversion) VALUES ($1, $2, $3, $4, $5)",
         repo.id, name, manifest_id, expires_at, reversion,
     )
+    await quota.references_changed(change, repo, references)
+    if settle:
+        await quota.settle(change, repository=repo.full_name)
     previous = current["digest"] if current is not None and current["live"] else None
     kind = "restored" if reversion else ("moved" if previous else "created")
     await change.emit(change.subjects.tag_changed, TagChanged(
@@ -58,15 +66,21 @@ async def put(change: Change, repo: Repo, name: str, manifest_id: int, digest: s
 
 
 async def delete(change: Change, repo: Repo, name: str) -> bool:
-    """End the tag; False when it was not live (an expired row is ended at its expiry all the same)."""
+    """End the tag; False when it was not live (an expired row is ended at its expiry all the same).
+    Usage drops at once."""
+    await quota.lock(change, repo)
     await _lock(change.conn, repo.id, name)
     row = await change.conn.fetchrow(
         f"UPDATE tags t SET lifetime_end = {END_AT} FROM manifests m "
         f"WHERE m.id = t.manifest_id AND t.repository_id = $1 AND t.name = $2 AND t.{CURRENT} "
-        "RETURNING t.expires_at IS NULL OR t.expires_at > now() AS was_live, m.digest",
+        "RETURNING t.expires_at IS NULL OR t.expires_at > now() AS was_live, m.digest, m.id AS manifest_id",
         repo.id, name,
     )
-    if not (row and row["was_live"]):
+    if row is None:
+        return False
+    await quota.references_changed(change, repo, {row["manifest_id"]: -1})
+    await quota.settle(change, repository=repo.full_name)
+    if not row["was_live"]:
         return False
     await change.emit(change.subjects.tag_deleted, TagDeleted(
         repository=repo.full_name, tag=name, digest=row["digest"], region=change.region, deleted_at=change.at,
@@ -76,11 +90,13 @@ async def delete(change: Change, repo: Repo, name: str) -> bool:
 
 async def end_all_of_manifest(change: Change, repo: Repo, manifest_id: int, digest: str) -> list[str]:
     """End every current tag of a manifest that is being deleted; returns their names."""
+    await quota.lock(change, repo)
     rows = await change.conn.fetch(
         f"UPDATE tags SET lifetime_end = {END_AT} WHERE manifest_id = $1 AND {CURRENT} "
         "RETURNING name, expires_at IS NULL OR expires_at > now() AS was_live",
         manifest_id,
     )
+    await quota.references_changed(change, repo, {manifest_id: -len(rows)})
     await change.emit_many(change.subjects.tag_deleted, [
         TagDeleted(repository=repo.full_name, tag=r["name"], digest=digest, region=change.region, deleted_at=change.at,
                    reason="manifest_deleted", actor=change.actor) for r in rows if r["was_live"]])

@@ -209,7 +209,112 @@ def api_cases():
                                                                {"label": "matrix=yes"}))),
         ("label", "GET"): ("repo-read", lambda w, a: _label_path(w)),
         ("label", "DELETE"): ("repo-write", lambda w, a: _label_path(w)),
+        **quota_cases(),
+        **notification_cases(),
     }
+
+
+# Quotas (issue 16): fresh organisations and users, so creating one never meets the last caller's.
+def quota_cases():
+    limit = {"type": "Warning", "threshold_percent": 80}
+    return {
+        ("organization_quotas", "GET"): ("org-member", lambda w, a: _value(("organization/acme/quota", None))),
+        ("organization_quotas", "POST"): ("org-admin", lambda w, a: _wrap(w.fresh_org(), "organization/{}/quota",
+                                                                         body={"limit_bytes": 10 ** 6})),
+        ("organization_quota", "GET"): ("org-member", lambda w, a: _quota_path(w, "")),
+        ("organization_quota", "PUT"): ("org-admin", lambda w, a: _quota_path(w, "", {"limit": "2 MiB"})),
+        ("organization_quota", "DELETE"): ("org-admin", lambda w, a: _quota_path(w, "")),
+        ("organization_quota_limits", "GET"): ("org-member", lambda w, a: _quota_path(w, "/limit")),
+        ("organization_quota_limits", "POST"): ("org-admin", lambda w, a: _quota_path(w, "/limit", limit)),
+        ("organization_quota_limit", "GET"): ("org-member", lambda w, a: _quota_path(w, "/limit/{limit}")),
+        ("organization_quota_limit", "PUT"): ("org-admin", lambda w, a: _quota_path(w, "/limit/{limit}", {"threshold_percent": 90})),
+        ("organization_quota_limit", "DELETE"): ("org-admin", lambda w, a: _quota_path(w, "/limit/{limit}")),
+        ("user_quota_report", "GET"): ("self", lambda w, a: _value(("user/quota/report", None))),
+        ("user_quotas", "GET"): ("self", lambda w, a: _value(("user/quota", None))),
+        ("user_quota", "GET"): ("self", lambda w, a: _own_quota_path(w, a, "")),
+        ("user_quota_limits", "GET"): ("self", lambda w, a: _own_quota_path(w, a, "/limit")),
+        ("superuser_user_quotas", "GET"): ("superuser", lambda w, a: _value(("superuser/users/tom/quota", None))),
+        ("superuser_user_quotas", "POST"): ("superuser", lambda w, a: _wrap(_fresh_user(w), "superuser/users/{}/quota",
+                                                                           body={"limit": "1 GiB"})),
+        ("superuser_user_quota", "PUT"): ("superuser", lambda w, a: _user_quota_path(w, "", {"limit_bytes": 5})),
+        ("superuser_user_quota", "DELETE"): ("superuser", lambda w, a: _user_quota_path(w, "")),
+        ("superuser_user_quota_limits", "POST"): ("superuser", lambda w, a: _user_quota_path(w, "/limit", limit)),
+        ("superuser_user_quota_limit", "PUT"): ("superuser", lambda w, a: _user_quota_path(w, "/limit/{limit}", {"type": "Reject"})),
+        ("superuser_user_quota_limit", "DELETE"): ("superuser", lambda w, a: _user_quota_path(w, "/limit/{limit}")),
+    }
+
+
+async def _quota_in(world, namespace: str) -> tuple[int, int]:
+    quota_id = await world.conn.fetchval(
+        "INSERT INTO namespace_quotas (namespace_id, limit_bytes) SELECT id, 1048576 FROM namespaces WHERE name = $1 "
+        "ON CONFLICT (namespace_id) DO UPDATE SET limit_bytes = 1048576 RETURNING id", namespace)
+    limit_id = await world.conn.fetchval(
+        "INSERT INTO namespace_quota_limits (quota_id, kind, percent) VALUES ($1, 'Warning', $2) RETURNING id",
+        quota_id, 1 + await world.conn.fetchval("SELECT count(*) FROM namespace_quota_limits WHERE quota_id = $1", quota_id) % 99)
+    return quota_id, limit_id
+
+
+async def _quota_path(world, tail: str, body=None):
+    org = await world.fresh_org()
+    quota_id, limit_id = await _quota_in(world, org)
+    return f"organization/{org}/quota/{quota_id}{tail.format(limit=limit_id)}", body
+
+
+async def _own_quota_path(world, actor: str, tail: str):
+    if actor not in USERS_ONLY:
+        return f"user/quota/1{tail}", None
+    quota_id, _ = await _quota_in(world, actor)
+    return f"user/quota/{quota_id}{tail}", None
+
+
+async def _fresh_user(world) -> str:
+    from shared.model import accounts
+
+    name = unique("quser")
+    async with world.conn.transaction():
+        await accounts.create_user(world.conn, name, PASSWORD)
+    return name
+
+
+async def _user_quota_path(world, tail: str, body=None):
+    name = await _fresh_user(world)
+    quota_id, limit_id = await _quota_in(world, name)
+    return f"superuser/users/{name}/quota/{quota_id}{tail.format(limit=limit_id)}", body
+
+
+# Notifications (issue 16): on acme/private and on acme itself; fresh ones where a call changes them.
+def notification_cases():
+    def create_body(world):
+        return {"event": "repo_push", "method": "webhook", "config": {"url": f"{world.url}/hook"}}
+
+    return {
+        ("repository_notifications", "GET"): ("repo-admin", lambda w, a: _value(("repository/acme/private/notification/", None))),
+        ("repository_notifications", "POST"): ("repo-admin", lambda w, a: _value(("repository/acme/private/notification/",
+                                                                                  create_body(w)))),
+        ("repository_notification", "GET"): ("repo-admin", lambda w, a: _notification_path(w, "acme/private", "")),
+        ("repository_notification", "POST"): ("repo-admin", lambda w, a: _notification_path(w, "acme/private", "", {})),
+        ("repository_notification", "DELETE"): ("repo-admin", lambda w, a: _notification_path(w, "acme/private", "")),
+        ("repository_notification_test", "POST"): ("repo-admin", lambda w, a: _notification_path(w, "acme/private", "/test", {})),
+        ("repository_notification_deliveries", "GET"): ("repo-admin",
+                                                        lambda w, a: _notification_path(w, "acme/private", "/deliveries")),
+        ("organization_notifications", "GET"): ("org-admin", lambda w, a: _value(("organization/acme/notifications", None))),
+        ("organization_notifications", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/notifications",
+                                                                                   create_body(w)))),
+        ("organization_notification", "GET"): ("org-admin", lambda w, a: _notification_path(w, None, "")),
+        ("organization_notification", "POST"): ("org-admin", lambda w, a: _notification_path(w, None, "", {})),
+        ("organization_notification", "DELETE"): ("org-admin", lambda w, a: _notification_path(w, None, "")),
+        ("organization_notification_test", "POST"): ("org-admin", lambda w, a: _notification_path(w, None, "/test", {})),
+        ("organization_notification_deliveries", "GET"): ("org-admin", lambda w, a: _notification_path(w, None, "/deliveries")),
+    }
+
+
+async def _notification_path(world, repository: str | None, tail: str, body=None):
+    made = await world.conn.fetchval(
+        "INSERT INTO notifications (uuid, namespace_id, repository_id, event, method, config, secret) "
+        "SELECT gen_random_uuid(), $1, (SELECT id FROM repositories WHERE full_name = $2), 'repo_push', 'webhook', "
+        "jsonb_build_object('url', $3::text), 'secret' RETURNING uuid", world.ids["acme"], repository, f"{world.url}/hook")
+    base = f"repository/{repository}/notification" if repository else "organization/acme/notifications"
+    return f"{base}/{made}{tail}", body
 
 
 async def _value(value):

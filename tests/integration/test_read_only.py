@@ -55,7 +55,7 @@ async def test_every_write_route_refuses_with_the_exact_message(make_registry, w
     api_samples = {"repository": "acme/private", "orgname": "acme", "namespace": "acme", "teamname": "owners",
                    "robot_shortname": "ci", "username": "rita", "membername": "tom", "tag": "v1",
                    "digest": world.private_digest, "labelid": "x", "prototypeid": "x", "tokenid": "1", "exportid": "x",
-                   "kid": "x"}
+                   "kid": "x", "quota_id": "1", "limit_id": "1", "uuid": "x"}
     for route in API_ROUTES:
         for method in sorted(set(route.ops) & WRITES):
             if route.name in READ_ONLY_EXEMPT:

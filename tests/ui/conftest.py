@@ -161,6 +161,8 @@ async def ui_registry(servers, tmp_path_factory):
         "TAG_EXPIRATION_OPTIONS": ["0s", "1w", "30d", "365d"], "DEFAULT_TAG_EXPIRATION": "1w",
         # Usage-log exports announce themselves to a test server on this machine.
         "MERIDIAN_CALLBACK_ALLOWED_HOSTS": ["127.0.0.1"],
+        # Notifications and quotas (test_notifications_quota.py): webhooks to the test's own receiver.
+        "FEATURE_QUOTA_MANAGEMENT": True,
     }
     config_path = work / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))

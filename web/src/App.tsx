@@ -31,6 +31,7 @@ const TeamPage = lazy(() => import("./pages/TeamPage"));
 const SearchPage = lazy(() => import("./pages/SearchPage"));
 const UserLogs = lazy(() => import("./pages/UserLogs"));
 const SuperuserPage = lazy(() => import("./pages/SuperuserPage"));
+const OrganizationSettings = lazy(() => import("./pages/OrganizationSettings"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = (
@@ -74,6 +75,7 @@ export function App() {
             <Route path="/search" element={<Guard><SearchPage /></Guard>} />
             <Route path="/usage-logs" element={<SignedIn><UserLogs /></SignedIn>} />
             <Route path="/superuser" element={<SignedIn><SuperuserPage /></SignedIn>} />
+            <Route path="/organization/:name/settings" element={<Guard><OrganizationSettings /></Guard>} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

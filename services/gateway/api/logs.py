@@ -8,10 +8,11 @@ import uuid
 
 from aiohttp import web
 
+from shared.callbacks import url_problem
 from shared.errors import ApiError
 from shared.model import audit, log_exports
 
-from ..exports import callback_problem, start_export
+from ..exports import start_export
 from ..v2.base import gateway
 from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for, repository_for, signed_in, text_field
 
@@ -92,7 +93,7 @@ async def _export(request: web.Request, kind: str, name: str | None) -> web.Resp
     if not url and not email:
         raise ApiError(400, "give callback_url or callback_email: the export is announced there when it is ready")
     if url:
-        problem = await callback_problem(url, gw.config.meridian_callback_allowed_hosts)
+        problem = await url_problem(url, gw.config.meridian_callback_allowed_hosts)
         if problem:
             raise ApiError(400, problem)
     if email and ("@" not in email or any(c in email for c in "\r\n ")):

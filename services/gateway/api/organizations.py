@@ -10,6 +10,7 @@ from shared.model import teams as teams_model
 
 from ..v2.base import gateway
 from .base import ApiRoute, Op, iso, json_body, log_action, namespace_name, ok, organization_for, signed_in, text_field
+from .quotas import quota_report
 
 
 def expiration_options(config) -> list[int]:
@@ -43,7 +44,8 @@ async def _view(gw, row, role) -> dict:
             "tag_expiration_options_s": expiration_options(gw.config),
             "teams": {t["name"]: {"name": t["name"], "role": t["role"], "description": t["description"],
                                   "member_count": t["members"]} for t in teams},
-            "ordered_teams": [t["name"] for t in teams]}
+            "ordered_teams": [t["name"] for t in teams],
+            **({"quota_report": await quota_report(gw, row["id"])} if gw.config.feature_quota_management else {})}
 
 
 async def get_organization(request: web.Request, orgname: str) -> web.Response:

@@ -19,7 +19,7 @@ from shared.digest import Digest, hasher, update_hash
 from shared.errors import RegistryError, unavailable_error
 from shared.failures import dependency_down
 from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
-from shared.registry import actor_for, blobs, uploads
+from shared.registry import actor_for, blobs, quota, uploads
 from shared.registry.uploads import UploadSession
 from shared.storage import StorageDriver, paths
 
@@ -83,6 +83,9 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
                 except asyncpg.ForeignKeyViolationError:
                     pass  # gc collected the blob a moment ago: take the bytes as an upload instead
     wanted = request.query.get("digest")
+    # A full namespace takes no upload (and gets no repository made for one).
+    monolithic_length = (content_length(request) or 0) if wanted is not None else 0
+    await _room(gw, identity, name, monolithic_length, starting=True)
     if wanted is not None:
         repo = await ensure_repository(request, name, identity)
         return await _monolithic(request, gw, name, repo.id, digest_param(wanted), identity)
@@ -103,10 +106,37 @@ async def _monolithic(request: web.Request, gw: Gateway, name: str, repo_id: int
     location = gw.locations.write_target()
     try:
         chunk, size = await _store_chunk(request, gw, location, upload_id, 0, running)
+        await _room(gw, identity, name, size)  # a body without Content-Length is measured once stored
         computed = Digest(f"{digest.algorithm}:{running.hexdigest()}")
         return await _commit(gw, identity, name, location, None, repo_id, 0, [chunk], size, digest, computed)
     finally:
         await gw.locations.driver(location).delete_prefix(paths.upload_folder(upload_id))
+
+
+async def _room(gw: Gateway, identity: Identity, name: str, adding: int, *, starting: bool = False,
+                session: UploadSession | None = None) -> None:
+    """The namespace's quota lets this upload hold `adding` bytes; else 403 DENIED and the session
+    (with its chunks) is cancelled, so a refused upload leaves nothing behind."""
+    try:
+        await quota.check_room(gw.registry, name.split("/", 1)[0], name, adding, actor_for(identity.principal),
+                               starting=starting)
+    except quota.QuotaExceeded:
+        if session is not None:
+            await _discard(gw, session)
+        raise
+
+
+async def _take_chunk_within_quota(request, gw: Gateway, identity: Identity, name: str, session: UploadSession,
+                                   location: str):
+    """_take_chunk, refused before the bytes are stored when Content-Length says they would pass the
+    quota, or right after when the body had no length."""
+    declared = content_length(request)
+    if declared:
+        await _room(gw, identity, name, session.size + declared, session=session)
+    path, size, running = await _take_chunk(request, gw, name, session, location)
+    if declared is None and size:
+        await _room(gw, identity, name, session.size + size, session=session)
+    return path, size, running
 
 
 async def _store_chunk(request, gw: Gateway, location: str, upload_id: uuid.UUID, offset: int,
@@ -209,11 +239,11 @@ async def _take_chunk(request, gw: Gateway, name: str, session: UploadSession, l
 
 
 async def patch_upload(request: web.Request, name: str, upload: str) -> web.Response:
-    await authorize(request, name, Action.PUSH)
+    identity = await authorize(request, name, Action.PUSH)
     gw = gateway(request)
     session = await _session(gw, name, upload)
     location = await _writable_location(gw, session)
-    path, size, running = await _take_chunk(request, gw, name, session, location)
+    path, size, running = await _take_chunk_within_quota(request, gw, identity, name, session, location)
     new_size = session.size
     if path is not None:
         try:
@@ -257,7 +287,7 @@ async def finish_upload(request: web.Request, name: str, upload: str) -> web.Res
     final = None
     if (content_length(request) or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked":
         # The final chunk is not recorded in the session: completing claims the session as it was.
-        final, length, running = await _take_chunk(request, gw, name, session, location)
+        final, length, running = await _take_chunk_within_quota(request, gw, identity, name, session, location)
         if final is not None:
             chunks.append(final)
             size += length

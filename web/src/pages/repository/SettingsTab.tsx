@@ -20,6 +20,7 @@ import { useNavigate } from "react-router-dom";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
 import { EntityPicker } from "../../components/EntityPicker";
+import { NotificationsPanel } from "../../components/notifications/NotificationsPanel";
 import { api, ApiError, repoPath } from "../../lib/api";
 import { useSession } from "../../session";
 import type { Repository } from "../../types";
@@ -214,6 +215,9 @@ export function SettingsTab({ repository, repo }: { repository: string; repo: Re
         </FormGroup>
       </Section>
       {config.features.STORAGE_REPLICATION ? <Replication namespace={repo.namespace} /> : null}
+      <Section title="Events and notifications">
+        <NotificationsPanel base={`/repository/${repoPath(repository)}/notification`} scope={repository} />
+      </Section>
       <Section title="Delete repository">
         <Content component="p">Deleting removes the repository and all its tags at once; storage is reclaimed by garbage collection.</Content>
         <Button variant="danger" onClick={() => setDeleting(true)} id="delete-repository">Delete repository</Button>
