@@ -465,7 +465,7 @@ async def test_the_migrations_backfill_gives_what_the_changes_keep(make_registry
         assert r.status == 204
     kept = {row["name"]: row["size_bytes"] for row in await db.fetch(
         "SELECT n.name, u.size_bytes FROM namespace_usage u JOIN namespaces n ON n.id = u.namespace_id")}
-    sql = (Path(__file__).parents[2] / "shared" / "migrations" / "0007_notifications_quotas.sql").read_text()
+    sql = (Path(__file__).parents[2] / "shared" / "migrations" / "0008_notifications_quotas.sql").read_text()
     backfill = sql[sql.index("-- Backfill"):sql.index("-- Notifications:")]
     async with db.transaction():
         await db.execute("UPDATE manifests SET quota_refs = 0, quota_pinned = false, quota_counted = false")
