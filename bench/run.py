@@ -322,7 +322,8 @@ async def main(quick: bool) -> None:
         ratio = mer_value / dist_value if dist_value else float("nan")
         p99 = f"{dist_p99:8.1f} / {mer_p99:8.1f}" if dist_p99 is not None else ""
         print(f"{key:44} {unit:6} {dist_value:14.1f} {mer_value:14.1f} {ratio:6.2f}x   {p99}")
-    from bench.scale import report as scale_report, run_scale
+    from bench.scale import report as scale_report
+    from bench.scale import run_scale
 
     print()
     scale_report(await run_scale())

@@ -16,7 +16,6 @@ from shared.contract import DUPLICATE_WINDOW_S, EVENTS_MAX_AGE_S, Subjects
 from shared.logging import get_logger
 from shared.metrics import BUS_PUBLISH_ERRORS, BUS_PUBLISHED
 
-
 log = get_logger("bus")
 
 

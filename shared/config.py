@@ -13,9 +13,10 @@ import ipaddress
 import os
 import re
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 import msgspec
 import yaml

@@ -105,5 +105,5 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
     """Close gracefully, but never wait forever for a connection some stuck task still holds."""
     try:
         await asyncio.wait_for(pool.close(), timeout)
-    except (asyncio.TimeoutError, Exception):
+    except (TimeoutError, Exception):
         pool.terminate()

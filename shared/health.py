@@ -24,16 +24,16 @@ import asyncio
 import json
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from shared import heartbeats
 from shared.bus import Bus
 from shared.config import Config, LocalStorageParams
 from shared.locations import Locations
-from shared.model import Db
 from shared.logging import get_logger
+from shared.model import Db
 from shared.servicekeys import usable_problem
 from shared.storage import paths
 
@@ -68,7 +68,7 @@ async def run(checks: dict[str, Check], timeout: float) -> tuple[dict[str, bool]
             if await asyncio.wait_for(check(), timeout):
                 return True
             failures[name] = "check returned false"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             failures[name] = f"timed out after {timeout} s"
         except Exception as exc:
             failures[name] = f"{type(exc).__name__}: {exc}"

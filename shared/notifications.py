@@ -72,7 +72,7 @@ class NotificationProblem(ValueError):
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def expiry_data(config: Config, repository: str, tags: list[str], days: int) -> 
 def sample_data(config: Config, event: str, *, repository: str | None, namespace: str) -> dict[str, Any]:
     """What "test" sends: a made-up event of the notification's kind."""
     repository = repository or f"{namespace}/example"
-    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    now = dt.datetime.now(dt.UTC).timestamp()
     if event == "repo_push":
         return {**repository_data(config, repository, "?tab=tags"), "updated_tags": ["latest"],
                 "digest": "sha256:" + "0" * 64, "media_type": "application/vnd.oci.image.manifest.v1+json",
@@ -308,7 +308,7 @@ def webhook_body(config: dict, event: str, event_id: str, data: dict[str, Any], 
     if config.get("format") == "cloudevents":
         cloud = {"specversion": "1.0", "id": event_id, "source": source, "type": f"io.meridian.{event}",
                  "subject": subject, "time": data.get("pushed_at") or data.get("deleted_at") or data.get("at")
-                 or _iso(dt.datetime.now(dt.timezone.utc).timestamp()),
+                 or _iso(dt.datetime.now(dt.UTC).timestamp()),
                  "datacontenttype": "application/json", "data": data}
         return json.dumps(cloud).encode(), "application/cloudevents+json"
     return json.dumps({**data, "event_id": event_id}).encode(), "application/json"

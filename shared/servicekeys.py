@@ -51,12 +51,12 @@ class SigningKey:
     private_key: rsa.RSAPrivateKey
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return cls(thumbprint(public_jwk(key)), key)
 
     @classmethod
-    def from_pem(cls, pem: bytes, kid: str | None = None) -> "SigningKey":
+    def from_pem(cls, pem: bytes, kid: str | None = None) -> SigningKey:
         key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ServiceKeyError("the service key must be an RSA private key")
@@ -101,7 +101,7 @@ def load_key_files(pem_path: Path, kid_path: Path) -> SigningKey:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 async def register(

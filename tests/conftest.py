@@ -323,7 +323,7 @@ async def service_key(database, tmp_path):
     conn = await asyncpg.connect(database)
     try:
         await register(conn, kid=key.kid, name="test read-only key", service="quay", jwk=key.jwk,
-                       expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1), approval_type="cli")
+                       expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1), approval_type="cli")
     finally:
         await conn.close()
     return {"INSTANCE_SERVICE_KEY_LOCATION": str(tmp_path / "readonly-key.pem"),

@@ -20,12 +20,12 @@ from aiohttp import web
 from shared import tokens
 from shared.bus import Bus, encode
 from shared.config import Config
+from shared.contract import BLOBSTORE_COMMANDS
 from shared.digest import Digest, DigestMismatch, InvalidDigest, hasher, parse_digest, update_hash, verified
 from shared.errors import read_only_error
 from shared.heartbeats import Heartbeat
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
-from shared.contract import BLOBSTORE_COMMANDS
 from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
 from shared.storage import StorageDriver, open_driver, paths, prepare_location

@@ -12,13 +12,12 @@ from aiohttp import web
 
 from shared.bus import Bus
 from shared.config import Config
-from shared.outbox import OutboxRelay
 from shared.locations import Locations
-from shared.storage import StorageDriver
-
 from shared.model.audit import AuditBuffer
+from shared.outbox import OutboxRelay
 from shared.registry import Registry
 from shared.servicekeys import PublicKeys
+from shared.storage import StorageDriver
 
 from .auth import Authorizer
 from .keys import InstanceKeys
@@ -29,7 +28,7 @@ class HashState:
     """A running sha256 of an upload, valid only while `size` matches the session's size."""
 
     size: int
-    hasher: "hashlib._Hash"
+    hasher: hashlib._Hash
 
 
 class HashStates:

@@ -19,8 +19,8 @@ reports exactly what a real pass would collect at that moment.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from shared.config import Config, parse_duration
 from shared.locations import Locations, StorageCommandFailed, clean_location, delete_blob
@@ -28,8 +28,15 @@ from shared.locks import KVLocks, Lock, LockLost
 from shared.logging import get_logger
 from shared.messages import SYSTEM
 from shared.metrics import (
-    GC_BLOBS_DELETED, GC_BYTES_RECLAIMED, GC_ITERATIONS, GC_LOCKS_LOST, GC_MANIFESTS_COLLECTED, GC_NAMESPACES_PURGED,
-    GC_REPOS_PURGED, GC_TAGS_COLLECTED, GC_UPLOADS_CLEANED,
+    GC_BLOBS_DELETED,
+    GC_BYTES_RECLAIMED,
+    GC_ITERATIONS,
+    GC_LOCKS_LOST,
+    GC_MANIFESTS_COLLECTED,
+    GC_NAMESPACES_PURGED,
+    GC_REPOS_PURGED,
+    GC_TAGS_COLLECTED,
+    GC_UPLOADS_CLEANED,
 )
 from shared.outbox import OutboxRelay
 from shared.registry import Change, Registry, collection

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
-import structlog
 import nats
+import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus import Bus
@@ -39,21 +39,29 @@ from shared.config import Config
 from shared.db import close_pool, create_pool
 from shared.digest import DigestMismatch, parse_digest, verified
 from shared.failures import dependency_down
-from shared.locks import KVLocks
-from shared.locations import BlobMissing, LocationUnavailable, Locations
 from shared.heartbeats import Heartbeat
+from shared.locations import BlobMissing, Locations, LocationUnavailable
+from shared.locks import KVLocks
 from shared.logging import REQUEST_ID_HEADER, get_logger
 from shared.messages import SYSTEM, BlobMissingCopy, BlobWritten
-from shared.outbox import OutboxRelay
-from shared.registry import Registry, blobs, replication
-from shared.storage import paths
 from shared.metrics import (
     BUS_CONSUME_ERRORS,
     BUS_CONSUMED,
-    REPLICATION_BACKLOG, REPLICATION_BYTES, REPLICATION_COPIES, REPLICATION_FAILURES, REPLICATION_HELD, REPLICATION_LAG,
-    REPLICATION_MISSING_BLOBS, REPLICATION_MISSING_BYTES, REPLICATION_OLDEST_MISSING, REPLICATION_REPAIRS_QUEUED,
+    REPLICATION_BACKLOG,
+    REPLICATION_BYTES,
+    REPLICATION_COPIES,
+    REPLICATION_FAILURES,
+    REPLICATION_HELD,
+    REPLICATION_LAG,
+    REPLICATION_MISSING_BLOBS,
+    REPLICATION_MISSING_BYTES,
+    REPLICATION_OLDEST_MISSING,
+    REPLICATION_REPAIRS_QUEUED,
 )
 from shared.model.locations import ensure_locations
+from shared.outbox import OutboxRelay
+from shared.registry import Registry, blobs, replication
+from shared.storage import paths
 
 log = get_logger("replicator")
 
@@ -191,7 +199,7 @@ class Replicator:
                 # Fetch only what can start now, so no message waits (unacknowledged) for a slot.
                 batch = 1 if repair else max(self.config.meridian_replication_concurrency - self._active, 1)
                 messages = await subscription.fetch(batch, timeout=1)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nothing to do; nats-py raises either
+            except (TimeoutError, nats.errors.TimeoutError):  # nothing to do; nats-py raises either
                 continue
             except asyncio.CancelledError:
                 raise

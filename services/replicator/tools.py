@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable, TextIO
+from typing import TextIO
 
 import msgspec
 

@@ -79,7 +79,7 @@ class AuditBuffer:
         if not self.enabled:
             return
         if entry.at is None:
-            entry.at = dt.datetime.now(dt.timezone.utc)
+            entry.at = dt.datetime.now(dt.UTC)
         # Entries that know their ids go in by COPY (pulls, pushes: the bulk); the rest by INSERT,
         # which fills the ids from the names. Either way the JSON is encoded at flush, not per request.
         self._rows.append(entry)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from shared.contract import blob_written_id
-from shared.model import Db
 from shared.messages import BlobPlaced, BlobWritten
+from shared.model import Db
 
 from .change import Change
 

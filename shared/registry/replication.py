@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.model import Db
 from shared.messages import BlobMissingCopy
+from shared.model import Db
 
 from .change import Change
 

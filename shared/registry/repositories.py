@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.model import Db
 from shared.messages import RepositoryChanged
-from shared.model import access, fetch_id_retrying
+from shared.model import Db, access, fetch_id_retrying
 from shared.model.accounts import Principal
 
 from .change import Change

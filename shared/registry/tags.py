@@ -199,8 +199,8 @@ async def history(db: Db, repository_id: int, where: HistoryFilter, limit: int, 
     if where.only_active:
         conditions.append("t.lifetime_end IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())")
     if where.alive_from is not None or where.alive_until is not None:
-        args += [where.alive_from or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
-                 where.alive_until or dt.datetime.max.replace(tzinfo=dt.timezone.utc)]
+        args += [where.alive_from or dt.datetime.min.replace(tzinfo=dt.UTC),
+                 where.alive_until or dt.datetime.max.replace(tzinfo=dt.UTC)]
         conditions.append(f"t.lifetime_start < ${len(args)} AND coalesce(t.lifetime_end, CASE WHEN t.expires_at <= now() "
                           f"THEN t.expires_at END, 'infinity') > ${len(args) - 1}")
     args += [limit, offset]

@@ -12,9 +12,9 @@ import asyncio
 import base64
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterable, AsyncIterator
 
 from azure.core.credentials import AzureSasCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -175,7 +175,7 @@ class AzureDriver:
         container = self._client()
         start = self.prefix + "/" if self.prefix else None
         committed = {blob.name async for blob in container.list_blobs(name_starts_with=start)}
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         removed = 0
         async for blob in container.list_blobs(name_starts_with=start, include=["uncommittedblobs"]):
             if blob.name in committed:
@@ -204,7 +204,7 @@ class AzureDriver:
         key = self._key(path)
         sas = generate_blob_sas(account_name=params.azure_account_name, container_name=self.container_name, blob_name=key,
                                 account_key=params.azure_account_key, permission=BlobSasPermissions(read=True),
-                                expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expires_s))
+                                expiry=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_s))
         return f"{self._client().get_blob_client(key).url}?{sas}"
 
     async def prepare(self) -> bool:

@@ -6,8 +6,9 @@ no object, never a prefix of one.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import AsyncIterable, AsyncIterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 class StorageError(Exception):

@@ -6,8 +6,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import AsyncIterable, AsyncIterator
 
 from .base import NotFound, StorageError
 

@@ -10,8 +10,8 @@ Only upload-area keys may be written or deleted this way, and content addresses 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterable, AsyncIterator, Callable
 
 import aiohttp
 

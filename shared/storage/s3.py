@@ -9,9 +9,9 @@ Streams are cut into PART_SIZE parts; at most one part is held in memory per wri
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterable, AsyncIterator
 
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioDeferredRefreshableCredentials
@@ -236,7 +236,7 @@ class S3Driver:
 
     async def clean_partial(self, older_than: float) -> int:
         s3 = await self._s3()
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         removed = 0
         paginator = s3.get_paginator("list_multipart_uploads")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):

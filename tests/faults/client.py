@@ -9,9 +9,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
@@ -86,7 +87,7 @@ class PatientClient:
                 async with self.http.request(method, url, data=data, headers=headers, params=params) as response:
                     content = await response.read()
                     status, answer_headers = response.status, dict(response.headers)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 self.seen.append(Seen(time.monotonic(), method, path, None, None, f"{type(exc).__name__}: {exc}"))
                 wait = 0.5
             else:

@@ -26,9 +26,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -233,7 +234,7 @@ class Postgres:
                 raise AssertionError(f"postgres exited:\n{self.process.tail()}")
             try:
                 conn = await asyncpg.connect(self.dsn(), timeout=2)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 return False
             await conn.close()
             return True
@@ -477,7 +478,7 @@ class Deployment:
         try:
             async with self.http.get(region.url(service) + path, timeout=aiohttp.ClientTimeout(total=5)) as r:
                 return r.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
     async def wait_service(self, region: Region, service: str, timeout: float = 60) -> None:
@@ -671,7 +672,7 @@ class Deployment:
             nonlocal last
             try:
                 last = await self.missing(blobs)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 last = [f"could not check: {type(exc).__name__}: {exc}"]
             return not last
 

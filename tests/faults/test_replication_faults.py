@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,7 +57,7 @@ async def test_a_replicator_killed_mid_copy_five_times_then_left_running(deploym
     digest = await asyncio.to_thread(random_file, big, LARGE_BLOB)
     replicator = b.services["replicator"]
     client = PatientClient(a.gateway_url)
-    scenario_started = datetime.now(timezone.utc) - timedelta(seconds=2)
+    scenario_started = datetime.now(UTC) - timedelta(seconds=2)
     try:
         # B's replicator is down while the blob is pushed, so each copy below starts when we say.
         replicator.stop()

@@ -2,7 +2,6 @@
 awkward repository names, bulk robot permissions and default permissions shown by real pushes."""
 from __future__ import annotations
 
-
 from tests.helpers import push_image
 from tests.identity_world import PASSWORD
 

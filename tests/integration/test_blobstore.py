@@ -11,8 +11,8 @@ from aiohttp import web
 
 from shared import tokens
 from shared.config import parse_config
-from shared.storage.paths import blob as blob_path
 from shared.embedded import free_port
+from shared.storage.paths import blob as blob_path
 from tests.conftest import SERVICE_SECRET, local_spec
 from tests.helpers import sha256
 

@@ -60,7 +60,7 @@ async def test_keys_generate_add_list_extend_approve_delete(make_registry, tmp_p
     assert kid in out and "approved=cli" in out
     code, out = await meridian("keys", "extend", kid, "--expiration", "30", "--config", str(config))
     assert code == 0
-    assert 29.9 < (await db.fetchval("SELECT expires_at - now() FROM service_keys WHERE kid = $1", kid)).total_seconds() / 86400
+    assert (await db.fetchval("SELECT expires_at - now() FROM service_keys WHERE kid = $1", kid)).total_seconds() / 86400 > 29.9
     await db.execute("UPDATE service_keys SET approved_at = NULL WHERE kid = $1", kid)
     code, out = await meridian("keys", "approve", kid, "--config", str(config))
     assert code == 0 and await db.fetchval("SELECT approved_at IS NOT NULL FROM service_keys WHERE kid = $1", kid)

@@ -2,7 +2,6 @@
 relayed when NATS was down, deduplicated by Nats-Msg-Id."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 
@@ -21,7 +20,7 @@ async def stream_messages(url: str, prefix: str, subject_tail: str) -> list:
         while True:
             try:
                 batch = await sub.fetch(100, timeout=0.5)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nats-py raises either
+            except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 break
             for message in batch:
                 messages.append(message)
@@ -144,7 +143,7 @@ async def test_push_event_carries_what_a_webhook_needs(world, servers, bus_prefi
     assert by_walt["media_type"] == "application/vnd.oci.image.manifest.v1+json"
     assert by_walt["region"] == world.reg.config.meridian_region and by_walt["pushed_at"] > 0
     # The manifest's own bytes, the config and both layers.
-    config_size = json.loads((await _manifest_body(world, first)))["config"]["size"]
+    config_size = json.loads(await _manifest_body(world, first))["config"]["size"]
     assert by_walt["size"] == len(await _manifest_body(world, first)) + config_size + 3000 + 5000
     assert by_robot["size"] > len(moved_body)
 

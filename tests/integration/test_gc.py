@@ -16,9 +16,9 @@ from services.gc.collector import Collector
 from shared.bus import Bus
 from shared.config import parse_config
 from shared.db import close_pool, create_pool
-from shared.storage.paths import blob as blob_path
 from shared.locations import Locations
 from shared.locks import Lock
+from shared.storage.paths import blob as blob_path
 from tests.conftest import local_spec
 from tests.helpers import eventually, push_blob, push_image, sha256
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-
 from shared.storage.paths import blob as blob_path
 from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually, sha256

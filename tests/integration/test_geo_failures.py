@@ -11,8 +11,8 @@ import sys
 import pytest
 import yaml
 
-from shared.storage.paths import blob as blob_path
 from shared.embedded import start_nats, start_seaweedfs
+from shared.storage.paths import blob as blob_path
 from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually
 from tests.integration.test_geo import placements, pull, push
@@ -126,13 +126,14 @@ async def test_other_regions_storage_down_pulls_fail_over_and_replication_catche
 
 def make_test_ca(folder):
     """A CA and a server certificate for 127.0.0.1/localhost, laid out as Quay expects."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Meridian test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

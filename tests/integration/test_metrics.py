@@ -71,7 +71,8 @@ async def test_every_service_serves_metrics_that_move(make_regions, tmp_path):
 async def test_gc_health_and_standalone_replicator_serve_metrics(make_regions, tmp_path, db):
     import aiohttp
 
-    from services.gc.app import GcService, create_app as create_gc
+    from services.gc.app import GcService
+    from services.gc.app import create_app as create_gc
     from services.health.app import create_app as create_health
 
     regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},

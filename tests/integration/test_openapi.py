@@ -8,7 +8,6 @@ import re
 import sys
 from pathlib import Path
 
-
 from services.gateway.api.routes import API_ROUTES
 
 

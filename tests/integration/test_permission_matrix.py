@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 
-
 from services.gateway.api.routes import API_ROUTES
 from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from tests.helpers import OCI_CONFIG, OCI_MANIFEST, descriptor, eventually, push_blob, push_image, sha256

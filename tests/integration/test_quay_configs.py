@@ -19,9 +19,9 @@ import yaml
 
 from services.region import start_region
 from shared.config import parse_config
-from shared.storage.paths import blob as blob_path
 from shared.embedded import free_port
 from shared.storage import open_driver
+from shared.storage.paths import blob as blob_path
 from tests.conftest import S3_KEY, S3_SECRET
 from tests.helpers import eventually, sha256
 

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from services.gateway.api.routes import API_ROUTES, READ_ONLY_EXEMPT
-from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from services.gateway.v2.base import GATEWAY
+from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from shared.errors import READ_ONLY_MESSAGE
 from shared.servicekeys import ServiceKeyError
 from tests.conftest import local_spec
@@ -110,7 +110,7 @@ async def test_read_only_start_refuses_without_a_usable_key(make_registry, servi
     with pytest.raises(ServiceKeyError, match=f"meridian keys approve {kid}"):
         await make_registry(REGISTRY_STATE="readonly", **service_key)
     await db.execute("UPDATE service_keys SET approved_at = now(), expires_at = $2 WHERE kid = $1", kid,
-                     dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+                     dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     with pytest.raises(ServiceKeyError, match=f"meridian keys extend {kid}"):
         await make_registry(REGISTRY_STATE="readonly", **service_key)
     await db.execute("DELETE FROM service_keys WHERE kid = $1", kid)

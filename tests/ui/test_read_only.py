@@ -27,7 +27,7 @@ async def test_read_only_registry_shows_the_banner_and_offers_no_changes(open_pa
     conn = await asyncpg.connect(ui_registry.dsn)
     try:
         await register(conn, kid=key.kid, name="ui read-only", service="quay", jwk=key.jwk,
-                       expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1), approval_type="cli")
+                       expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1), approval_type="cli")
     finally:
         await conn.close()
     port = free_port()

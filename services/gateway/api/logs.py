@@ -20,7 +20,7 @@ from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for
 def parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
     """Quay's `%m/%d/%Y` (a whole UTC day; an end date includes its day) or an ISO 8601 instant."""
     try:
-        day = dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.timezone.utc)
+        day = dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.UTC)
         return day + dt.timedelta(days=1) if end else day
     except ValueError:
         pass
@@ -28,11 +28,11 @@ def parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{key} {value!r} is not a date: use MM/DD/YYYY (UTC day) or ISO 8601 like 2026-11-28T10:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def time_range(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start_raw, end_raw = request.query.get("starttime"), request.query.get("endtime")
     end = parse_time(end_raw, "endtime", end=True) if end_raw else now + dt.timedelta(seconds=1)
     start = parse_time(start_raw, "starttime", end=False) if start_raw else end - dt.timedelta(days=1)

@@ -3,6 +3,7 @@ delete, change visibility, change state (normal / read-only)."""
 from __future__ import annotations
 
 import base64
+import re
 
 from aiohttp import web
 
@@ -12,10 +13,21 @@ from shared.registry import actor_for, repositories, tags
 from shared.registry.repositories import COMPONENT, name_problem
 
 from ..state import gateway
-from .base import (ApiRoute, Op, caller, choice_field, json_body, log_action, namespace_for, ok, repository_for,
-                   request_principal, signed_in, text_field, iso)
-
-import re
+from .base import (
+    ApiRoute,
+    Op,
+    caller,
+    choice_field,
+    iso,
+    json_body,
+    log_action,
+    namespace_for,
+    ok,
+    repository_for,
+    request_principal,
+    signed_in,
+    text_field,
+)
 
 REPO_NAME_RE = re.compile(rf"^{COMPONENT}(?:/{COMPONENT})*$")
 STATES = {"NORMAL": "normal", "READ_ONLY": "readonly"}

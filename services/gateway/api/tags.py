@@ -17,7 +17,7 @@ from shared.registry.repositories import Repo
 
 from ..state import gateway
 from ..v2.manifest_rules import TAG_RE
-from .base import ApiRoute, Op, json_body, log_action, ok, repository_for, request_principal, text_field, iso
+from .base import ApiRoute, Op, iso, json_body, log_action, ok, repository_for, request_principal, text_field
 from .logs import parse_time
 
 TAG_ERROR = 'Invalid tag: must match [A-Za-z0-9_.-], NOT start with "." or "-", and can contain 1-128 characters'
@@ -123,8 +123,8 @@ def _expiration(value) -> dt.datetime | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ApiError(400, "expiration must be seconds since the epoch (UTC), or null to clear it")
-    moment = dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    if moment <= dt.datetime.now(dt.timezone.utc):
+    moment = dt.datetime.fromtimestamp(value, dt.UTC)
+    if moment <= dt.datetime.now(dt.UTC):
         raise ApiError(400, "Could not update tag expiration; expiration must be in the future")
     return moment
 

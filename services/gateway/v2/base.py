@@ -1,7 +1,7 @@
 """Helpers every /v2 handler uses: the gateway state, authorisation, digests, request bodies."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 

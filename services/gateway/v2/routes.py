@@ -6,13 +6,12 @@ router; a path that matches no route, or a method a route lacks, still gets an O
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from shared.errors import RegistryError, pushes_disabled_error, read_only_error, repository_read_only_error
-
 from shared.registry import repositories
 
 from ..auth import Action

@@ -25,7 +25,7 @@ from shared.storage import StorageDriver, paths
 
 from ..auth import Action, Identity
 from ..state import Gateway, HashState
-from .base import authorize, body_blocks, ensure_repository, content_length, digest_param, gateway
+from .base import authorize, body_blocks, content_length, digest_param, ensure_repository, gateway
 
 CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
 
