@@ -127,7 +127,11 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     await visit.goto("/organization")
     await expect(page.get_by_role("row", name="quotaorg")).to_contain_text("KiB")
     await page.get_by_label("Settings of quotaorg").click()
-    await expect(page.get_by_role("heading", name="quotaorg: settings")).to_be_visible()
+    # The organisation page's Settings tab, on General (as in Quay), with Notifications and Quota beside it.
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("quotaorg")
+    await expect(page.get_by_role("tab", name="Settings", exact=True)).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_role("heading", name="General settings")).to_be_visible()
+    await page.get_by_role("tab", name="Notifications").click()
 
     # Notifications for every repository of the organisation: a Slack hook.
     await page.locator("#create-notification").click()
