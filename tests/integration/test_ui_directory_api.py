@@ -26,7 +26,7 @@ async def names(world, path: str, actor: str = "alice", key: str | None = None, 
 
 async def org_with(world, name: str, *, size: int, modified: dt.datetime) -> None:
     """An organisation owned by alice with one repository holding one blob of `size` bytes and one
-    tag last changed at `modified`."""
+    tag last changed at `modified`; its exact usage kept as the domain's changes keep it (docs/quotas.md)."""
     conn = world.conn
     async with conn.transaction():
         org_id = await accounts.create_organization(conn, name, f"{name}@example.com", world.ids["alice"], None)
@@ -39,6 +39,14 @@ async def org_with(world, name: str, *, size: int, modified: dt.datetime) -> Non
             "VALUES ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 2, '{}') RETURNING id", repo_id, digest)
         await conn.execute("INSERT INTO tags (repository_id, name, manifest_id, lifetime_start) VALUES ($1, 'v1', $2, $3)",
                            repo_id, manifest_id, modified)
+        await conn.execute("INSERT INTO manifest_blobs (manifest_id, blob_id) VALUES ($1, $2)", manifest_id, blob_id)
+        await conn.execute("UPDATE manifests SET quota_counted = true, quota_refs = 1 WHERE id = $1", manifest_id)
+        await conn.execute("INSERT INTO quota_namespace_blobs (namespace_id, blob_id, refs) VALUES ($1, $2, 1)", org_id, blob_id)
+        await conn.execute("INSERT INTO quota_repository_blobs (repository_id, blob_id, refs) VALUES ($1, $2, 1)", repo_id, blob_id)
+        await conn.execute("INSERT INTO namespace_usage (namespace_id, size_bytes) VALUES ($1, $2) "
+                           "ON CONFLICT (namespace_id) DO UPDATE SET size_bytes = EXCLUDED.size_bytes", org_id, size)
+        await conn.execute("INSERT INTO repository_usage (repository_id, size_bytes) VALUES ($1, $2) "
+                           "ON CONFLICT (repository_id) DO UPDATE SET size_bytes = EXCLUDED.size_bytes", repo_id, size)
 
 
 async def test_organizations_with_counts_sorted_as_dates_and_numbers(world):
