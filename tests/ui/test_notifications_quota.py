@@ -177,6 +177,12 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas == []
 
+    # The first settings page's address leads to the same section of the Settings tab.
+    await visit.goto("/organization/quotaorg/settings?tab=quota")
+    await expect(page).to_have_url(f"{ui_registry.url}/organization/quotaorg?tab=settings&section=quota")
+    await expect(page.get_by_role("tab", name="Quota")).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_test_id("quota-usage")).to_contain_text("no quota is set")
+
 
 async def test_repository_list_shows_exact_sizes(open_page, ui_registry):
     status, body = await ui_registry.call("GET", "browse/repositories", params={"namespace": "alice", "filter": "public-app"})
