@@ -21,6 +21,7 @@ from shared.storage import StorageDriver
 
 from .auth import Authorizer
 from .keys import InstanceKeys
+from .logins import Logins
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Gateway:
     audit: AuditBuffer
     public_keys: PublicKeys
     registry: Registry
+    logins: Logins
     hash_states: HashStates = field(default_factory=HashStates)
 
     @property
