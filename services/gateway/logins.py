@@ -186,7 +186,7 @@ class Logins:
             self.audit.add(entry)
 
     async def _succeeded(self, username: str, password_login: bool) -> None:
-        if not self.enabled or not password_login or self.read_only:
+        if not self.enabled or not password_login:
             return
         key = f"user:{bounded(username)}"
         if await self.counts.has_failures(key):
