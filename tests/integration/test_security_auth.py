@@ -281,3 +281,23 @@ async def test_attempted_names_are_stored_bounded(world):
         assert r.status == 401
     rows = await _usage_logs(world, "login_failure", 2)
     assert len(_meta(rows[1])["useragent"]) <= 256
+
+
+async def test_read_only_mode_throttles_in_memory_and_writes_nothing(make_registry, world, service_key):
+    """Read-only mode may not write: each gateway counts failures itself, and nothing is stored."""
+    ro = await make_registry(**{**{k: v for k, v in world.reg.doc.items() if k != "SERVER_HOSTNAME"},
+                                "REGISTRY_STATE": "readonly", "MERIDIAN_LOGIN_BACKOFF_SEC": 30, **service_key})
+    before = await world.conn.fetchval("SELECT (SELECT count(*) FROM login_throttle) + (SELECT count(*) FROM audit_logs)")
+
+    async def v2auth(password: str) -> int:
+        async with ro.http.get(f"{ro.url}/v2/auth", params={"scope": "repository:acme/private:pull"},
+                               headers={"Authorization": basic("tom", password)}) as r:
+            return r.status
+
+    assert [await v2auth("nope") for _ in range(6)] == [401] * 6
+    assert await v2auth(PASSWORD) == 429
+    async with ro.http.post(f"{ro.url}/api/v1/signin", json={"username": "tom", "password": PASSWORD}) as r:
+        assert r.status == 429
+    assert await world.conn.fetchval(
+        "SELECT (SELECT count(*) FROM login_throttle) + (SELECT count(*) FROM audit_logs)") == before
+    assert (await _v2auth(world, "tom", PASSWORD))[0] == 200  # the writable gateway kept no count of them
