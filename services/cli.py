@@ -744,7 +744,8 @@ def cmd_keys_approve(args: argparse.Namespace) -> None:
 def cmd_keys_delete(args: argparse.Namespace) -> None:
     from shared import servicekeys
 
-    _on_key(args, lambda conn: servicekeys.delete(conn, args.kid), f"deleted key {args.kid}; tokens it signed stop working")
+    _on_key(args, lambda conn: servicekeys.delete(conn, args.kid), f"deleted key {args.kid}; tokens it signed stop working within "
+                                                                  "MERIDIAN_TOKEN_RECHECK_SEC (5 s by default)")
 
 
 class _ShowDefaults(argparse.HelpFormatter):
@@ -874,7 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_option(extend)
     extend.set_defaults(func=cmd_keys_extend)
     for name, func, text in (("approve", cmd_keys_approve, "approve a registered key"),
-                             ("delete", cmd_keys_delete, "delete a key; tokens it signed stop working")):
+                             ("delete", cmd_keys_delete, "delete a key; tokens it signed stop working within seconds")):
         one = keys_sub.add_parser(name, help=text)
         one.add_argument("kid")
         one.add_argument("--config", help="config.yaml (default: the embedded default of --data)")

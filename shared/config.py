@@ -648,6 +648,21 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     instance_service_key_expiration: int = 120
     instance_service_key_refresh: int = 55
     token_validity_lifetime_s: int = 3600
+    # /v2 tokens whose lifetime (exp - iat, or exp - now) exceeds this are refused, whoever signed them.
+    meridian_token_max_lifetime_sec: int = 3600
+    # How long a gateway process trusts what it checked about a /v2 token (its signing key is still
+    # registered, approved and unexpired; its user or robot still exists and is enabled): a removed key
+    # or account stops the tokens within this many seconds on every gateway.
+    meridian_token_recheck_sec: float = 5.0
+    # Failed-login throttling (/v2/auth Basic credentials, /api/v1/signin), kept in the database so every
+    # gateway of every region sees it. After the free failures, each further failure locks the user
+    # name (and, separately, the client address) for BACKOFF * 2^(n-1) seconds, at most BACKOFF_MAX;
+    # failures older than WINDOW are forgotten. 0 free attempts for the address turns that key off.
+    meridian_login_free_attempts: int = 5
+    meridian_login_address_free_attempts: int = 20
+    meridian_login_backoff_sec: float = 1.0
+    meridian_login_backoff_max_sec: float = 300.0
+    meridian_login_failure_window_sec: float = 900.0
     # API sessions (cookie) and personal API tokens.
     session_cookie_lifetime_s: int = 14 * 24 * 3600
     tag_expiration_options: list[str] = msgspec.field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
@@ -985,6 +1000,19 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
         if config.instance_service_key_refresh >= config.instance_service_key_expiration:
             problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
                                                     "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
+    if not {"TOKEN_VALIDITY_LIFETIME_S", "MERIDIAN_TOKEN_MAX_LIFETIME_SEC"} & bad:
+        if config.token_validity_lifetime_s < 1:
+            problem("TOKEN_VALIDITY_LIFETIME_S", f"value {config.token_validity_lifetime_s!r} is invalid: expected at least 1")
+        elif config.token_validity_lifetime_s > config.meridian_token_max_lifetime_sec:
+            problem("TOKEN_VALIDITY_LIFETIME_S", f"value {config.token_validity_lifetime_s!r} is invalid: expected at most "
+                                                 f"MERIDIAN_TOKEN_MAX_LIFETIME_SEC ({config.meridian_token_max_lifetime_sec}); "
+                                                 "raise that too if longer registry tokens are really wanted")
+    for key in ("MERIDIAN_TOKEN_RECHECK_SEC", "MERIDIAN_LOGIN_BACKOFF_MAX_SEC", "MERIDIAN_LOGIN_FAILURE_WINDOW_SEC"):
+        if key not in bad and getattr(config, key.lower()) <= 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")
+    for key in ("MERIDIAN_LOGIN_FREE_ATTEMPTS", "MERIDIAN_LOGIN_ADDRESS_FREE_ATTEMPTS", "MERIDIAN_LOGIN_BACKOFF_SEC"):
+        if key not in bad and getattr(config, key.lower()) < 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 or more")
     for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
                 "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
                 "MERIDIAN_NOTIFICATION_HISTORY"):

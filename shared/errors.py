@@ -97,12 +97,14 @@ def repository_read_only_error(name: str) -> RegistryError:
 class ApiError(Exception):
     """A /api/v1 error: JSON in Quay's shape `{"status", "error_message", "title", "error_type", "detail"}`."""
 
-    def __init__(self, status: int, message: str, *, error_type: str = "invalid_request", detail: Any = None) -> None:
+    def __init__(self, status: int, message: str, *, error_type: str = "invalid_request", detail: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type
         self.detail = detail
+        self.headers = headers or {}  # e.g. Retry-After of a 429
 
     def body(self) -> bytes:
         return encode_json({

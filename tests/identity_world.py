@@ -97,6 +97,8 @@ class World:
             await access.set_permission(self.conn, repo_id, "user", self.ids["rita"], "read")
             await access.set_permission(self.conn, repo_id, "user", self.ids["walt"], "write")
             await access.set_permission(self.conn, repo_id, "user", self.ids["robot_with"], "write")
+            if "team:readers" in self.ids:  # the permission matrix's team reader (tess) reads it too
+                await access.set_permission(self.conn, repo_id, "team", self.ids["team:readers"], "read")
         return f"acme/{name}"
 
     async def fresh_org(self) -> str:

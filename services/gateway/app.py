@@ -20,6 +20,7 @@ from shared.heartbeats import Heartbeat
 from shared.locations import Locations
 from shared.logging import get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
+from shared.model.accounts import dummy_password_hash
 from shared.model.audit import AuditBuffer
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
@@ -33,6 +34,7 @@ from .api.routes import dispatch as api_dispatch
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .exports import resume_exports
 from .keys import InstanceKeys
+from .logins import Logins
 from .state import GATEWAY, ROUTE, Gateway
 from .v2.routes import dispatch
 
@@ -187,7 +189,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         relay = OutboxRelay(pool, bus, relay_after=config.meridian_outbox_relay_after_sec)
         if not read_only:  # nothing is written, so nothing waits to be relayed
             relay.start()
-        public_keys = PublicKeys(pool)
+        public_keys = PublicKeys(pool, ttl=config.meridian_token_recheck_sec)
         gw = Gateway(
             config=config,
             pool=pool,
@@ -200,7 +202,9 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             audit=audit,
             public_keys=public_keys,
             registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config)),
+            logins=Logins(config, pool, audit, read_only=read_only),
         )
+        await dummy_password_hash()  # made once, so the first unknown user costs what the others do
         app[GATEWAY] = gw
         await heartbeat.start()
         gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))

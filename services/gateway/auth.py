@@ -8,6 +8,7 @@ read into NAME_UNKNOWN themselves.
 """
 from __future__ import annotations
 
+import collections
 import enum
 import time
 from collections.abc import Mapping
@@ -19,11 +20,13 @@ from aiohttp import web
 
 from shared.config import Config
 from shared.errors import RegistryError
-from shared.model import Db
+from shared.model import Db, accounts
 from shared.model.access import readable_repository_names
 from shared.model.accounts import Principal, is_superuser
 from shared.registry import repositories
 from shared.servicekeys import PublicKeys
+
+TOKEN_LEEWAY_S = 30  # clock skew allowed between gateways
 
 
 class Action(enum.Enum):
@@ -83,13 +86,32 @@ class OpenAccess:
         return RegistryError("UNAUTHORIZED", message)
 
 
+# Verified tokens each process remembers (one RSA check per token, not per request); the oldest go first.
+VERIFIED_CACHE_SIZE = 10000
+
+
+@dataclass
+class _Verified:
+    identity: Identity
+    kid: str
+    expires: float
+
+
 class TokenAccess:
+    """Bearer tokens from /v2/auth. A token is accepted while its signature, audience, issuer and times
+    check out, its lifetime is within MERIDIAN_TOKEN_MAX_LIFETIME_SEC, its signing key is still
+    registered, approved and unexpired, and its user or robot still exists and is enabled. The last two
+    are re-read from the database at most every MERIDIAN_TOKEN_RECHECK_SEC per process (the key by
+    `PublicKeys`, the account here), so removing a key or an account stops its tokens within that time
+    on every gateway, with no event to miss."""
+
     def __init__(self, config: Config, pool: Db, public_keys: PublicKeys) -> None:
         self.config = config
         self.pool = pool
         self.public_keys = public_keys
         self.realm = f"{config.preferred_url_scheme}://{config.server_hostname}/v2/auth"
-        self._verified: dict[str, tuple[float, Identity]] = {}
+        self._verified: collections.OrderedDict[str, _Verified] = collections.OrderedDict()
+        self._accounts: dict[int, tuple[float, bool]] = {}
 
     def challenge(self, scope: str | None = None, message: str | None = None) -> RegistryError:
         value = f'Bearer realm="{self.realm}",service="{self.config.server_hostname}"'
@@ -105,32 +127,58 @@ class TokenAccess:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw:
             raise self.challenge(message="this registry takes Bearer tokens from /v2/auth")
-        # A verified token is remembered until it expires: one RSA check per token, not per request.
         hit = self._verified.get(raw)
-        if hit is not None and hit[0] > time.time():
-            return hit[1]
-        identity, expires = await self._verify(raw)
-        if len(self._verified) > 10000:
-            self._verified.clear()
-        self._verified[raw] = (expires, identity)
-        return identity
+        if hit is None or hit.expires <= time.time():
+            self._verified.pop(raw, None)
+            identity, kid, expires = await self._verify(raw)
+            hit = _Verified(identity, kid, expires)
+            self._verified[raw] = hit
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        else:
+            self._verified.move_to_end(raw)
+            # The signature was checked once; whether its key may still sign is asked again (PublicKeys
+            # re-reads it every MERIDIAN_TOKEN_RECHECK_SEC).
+            if await self.public_keys.get(hit.kid) is None:
+                self._verified.pop(raw, None)
+                raise self.challenge(message="registry token signed by an unknown or expired key")
+        principal = hit.identity.principal
+        if principal is not None and not await self._account_enabled(principal.id):
+            self._verified.pop(raw, None)
+            raise self.challenge(message="the account this registry token was issued to was removed or disabled")
+        return hit.identity
 
-    async def _verify(self, raw: str) -> tuple[Identity, float]:
+    async def _account_enabled(self, account_id: int) -> bool:
+        now = time.monotonic()
+        hit = self._accounts.get(account_id)
+        if hit is None or hit[0] <= now:
+            enabled = await accounts.principal_by_id(self.pool, account_id) is not None
+            if len(self._accounts) > VERIFIED_CACHE_SIZE:
+                self._accounts.clear()
+            hit = (now + self.config.meridian_token_recheck_sec, enabled)
+            self._accounts[account_id] = hit
+        return hit[1]
+
+    async def _verify(self, raw: str) -> tuple[Identity, str, float]:
         try:
             kid = jwt.get_unverified_header(raw).get("kid")
         except jwt.PyJWTError:
             raise self.challenge(message="invalid registry token") from None
-        key = await self.public_keys.get(kid) if kid else None
-        if key is None:
+        key = await self.public_keys.get(kid) if isinstance(kid, str) and kid else None
+        if key is None or not isinstance(kid, str):
             raise self.challenge(message="registry token signed by an unknown or expired key")
         try:
             claims = jwt.decode(
                 raw, key, algorithms=["RS256"], audience=self.config.server_hostname,
-                issuer=self.config.instance_service_key_service, leeway=30,
+                issuer=self.config.instance_service_key_service, leeway=TOKEN_LEEWAY_S,
                 options={"require": ["exp", "iat", "nbf", "sub", "aud", "iss"]},
             )
         except jwt.PyJWTError as exc:
             raise self.challenge(message=f"invalid registry token: {exc}") from None
+        limit = self.config.meridian_token_max_lifetime_sec
+        if claims["exp"] - claims["iat"] > limit or claims["exp"] - time.time() > limit + TOKEN_LEEWAY_S:
+            raise self.challenge(message=f"registry token lives longer than this registry accepts ({limit} s): "
+                                         "get a new one from /v2/auth")
         access = {}
         for entry in claims.get("access") or []:
             if isinstance(entry, dict) and entry.get("type") == "repository":
@@ -145,7 +193,7 @@ class TokenAccess:
                 context.get("kind") == "user" and is_superuser(claims["sub"], self.config.super_users),
             )
         identity = Identity(principal, access, True, context.get("kind", "anonymous"))
-        return identity, float(claims["exp"])
+        return identity, kid, float(claims["exp"])
 
     async def allowed(self, identity: Identity, repository: str, action: Action) -> bool:
         granted = identity.access.get(repository)

@@ -22,6 +22,7 @@ from shared.switches import Switches
 
 from .auth import Authorizer
 from .keys import InstanceKeys
+from .logins import Logins
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Gateway:
     audit: AuditBuffer
     public_keys: PublicKeys
     registry: Registry
+    logins: Logins
     hash_states: HashStates = field(default_factory=HashStates)
     switches: Switches = field(init=False)
 

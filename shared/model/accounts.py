@@ -78,9 +78,23 @@ async def check_password(conn: Db, username: str, password: str, super_users: Co
         "WHERE username = $1 AND enabled AND robot_namespace_id IS NULL",
         username,
     )
-    if row is None or not await verify_password(row["password_hash"], password):
+    if row is None or not row["password_hash"]:
+        # Unknown, disabled or without a password: the same argon2 work as a real check, so the time
+        # of the answer does not tell which names exist.
+        await verify_password(await dummy_password_hash(), password)
+        return None
+    if not await verify_password(row["password_hash"], password):
         return None
     return _principal(row, super_users)
+
+
+_DUMMY: list[str] = []
+
+
+async def dummy_password_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(await hash_password(new_token(32)))
+    return _DUMMY[0]
 
 
 async def check_robot_token(conn: Db, robot_name: str, token: str) -> Principal | None:

@@ -1,6 +1,7 @@
 """What superusers change on a user account: e-mail, password, enabled. A disabled user's sessions,
-API tokens and registry credentials stop working at once (every credential check reads `enabled`);
-a password set by a superuser ends the user's sessions, so whoever held the old one is signed out."""
+API tokens and registry credentials stop working at once (every credential check reads `enabled`),
+and the /v2 tokens already issued to them within MERIDIAN_TOKEN_RECHECK_SEC (docs/identity.md); a
+password set by a superuser ends the user's sessions, so whoever held the old one is signed out."""
 from __future__ import annotations
 
 import asyncpg

@@ -1,8 +1,11 @@
 """Every /api/v1 and /v2 route × every kind of caller gets exactly what its role allows, and nothing
 private leaks: a caller who may not read a repository gets the same answer as for a missing one.
 
-Each route states the right it needs and how to make a fresh target, so destructive calls by one
-caller never change what the next one sees. The tables must name every route of the route tables.
+The matrix is data: MATRIX names every route of both route tables once, with the right it needs (its
+level) and how to make a fresh target, so destructive calls by one caller never change what the next
+one sees; EXPECTED says, per level, the status each principal gets. Together they are the table
+principal × route × expected status that the tests below walk, and a route without a row (or a row
+without a route) fails `test_matrix_is_one_table_over_every_route`.
 """
 from __future__ import annotations
 
@@ -12,38 +15,83 @@ import os
 from services.gateway.api.routes import API_ROUTES
 from services.gateway.v2.routes import ROUTES as V2_ROUTES
 from tests.helpers import OCI_CONFIG, OCI_MANIFEST, descriptor, eventually, push_blob, push_image, sha256
-from tests.identity_world import ACTORS, PASSWORD, ROBOTS, unique
+from tests.identity_world import ACTORS, PASSWORD, unique
 
-USERS_ONLY = ("rita", "walt", "alice", "olga", "root")
+# The principals (tests/identity_world.py's cast, plus two members of acme's teams made here):
+#   anonymous      no credentials                    rita   user with read on acme/private
+#   walt           user with write on acme/private   alice  owner (acme's owners team)
+#   robot_with     robot acme+ci, write              robot_without  robot acme+idle, no permission
+#   olga           another organisation's owner      root   superuser
+#   mia            plain member (a team of acme with no grant)
+#   tess           team reader (a team of acme with read on acme/private)
+PRINCIPALS = (*ACTORS, "mia", "tess")
+USERS_ONLY = ("rita", "walt", "alice", "olga", "root", "mia", "tess")
+OK = None  # any 2xx
+
+# level -> the status each principal gets, in PRINCIPALS order. Repository levels are about acme
+# repositories; whoever may not read a repository gets 404 (as for a missing one), whoever may read
+# it but lacks the right 403; robots have no API credentials (401 on every API route that needs any).
+_COLUMNS = ("anonymous", "rita", "walt", "alice", "robot_with", "robot_without", "olga", "root", "mia", "tess")
+_LEVELS = {
+    #                  anonymous rita walt alice robot robot_ olga root  mia   tess
+    #                                              _with without
+    "api:anyone":      (OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK),
+    "api:optional":    (OK,  OK,  OK,  OK,  401, 401, OK,  OK,  OK,  OK),
+    "api:self":        (401, OK,  OK,  OK,  401, 401, OK,  OK,  OK,  OK),
+    "api:repo-read":   (404, OK,  OK,  OK,  401, 401, 404, OK,  404, OK),
+    "api:repo-write":  (401, 403, OK,  OK,  401, 401, 404, OK,  404, 403),
+    "api:repo-admin":  (401, 403, 403, OK,  401, 401, 404, OK,  404, 403),
+    "api:org-member":  (401, 403, 403, OK,  401, 401, 403, OK,  OK,  OK),
+    "api:org-admin":   (401, 403, 403, OK,  401, 401, 403, OK,  403, 403),
+    "api:org-creator": (401, 403, 403, OK,  401, 401, 403, OK,  403, 403),
+    "api:superuser":   (401, 403, 403, 403, 401, 401, 403, OK,  403, 403),
+    "v2:any":          (OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK),
+    "v2:read":         (404, OK,  OK,  OK,  OK,  404, 404, OK,  404, OK),
+    "v2:write":        (404, 403, OK,  OK,  OK,  404, 404, OK,  404, 403),
+}
+assert _COLUMNS == PRINCIPALS
+EXPECTED: dict[str, dict[str, int | None]] = {level: dict(zip(PRINCIPALS, row, strict=True)) for level, row in _LEVELS.items()}
 
 
 def expected_api(level: str, actor: str) -> int | None:
-    """None = allowed (2xx); else the exact refusal status. Repository rights are on acme repositories."""
-    if level == "anyone":
-        return None
-    if actor in ROBOTS:
-        return 401  # robots have no API credentials: their token is not an API token
-    if level == "optional":
-        return None
-    reads = {"rita", "walt", "alice", "root"}
-    if level == "repo-read":
-        return None if actor in reads else 404
-    if actor == "anonymous":
-        return 401
-    table = {
-        "self": set(USERS_ONLY),
-        "repo-write": {"walt", "alice", "root"},
-        "repo-admin": {"alice", "root"},
-        "org-member": {"alice", "root"},
-        "org-admin": {"alice", "root"},
-        "org-creator": {"alice", "root"},
-        "superuser": {"root"},
-    }
-    if actor in table[level]:
-        return None
-    if level.startswith("repo-"):
-        return 403 if actor in reads else 404  # who cannot read it must not learn it exists
-    return 403
+    """None = allowed (2xx); else the exact refusal status."""
+    return EXPECTED[f"api:{level}"][actor]
+
+
+def expected_v2(level: str, actor: str) -> int | None:
+    return EXPECTED[f"v2:{level}"][actor]
+
+
+async def add_team_principals(world) -> None:
+    """mia (plain member) and tess (team reader) join the cast, with API tokens."""
+    from shared.model import accounts
+
+    if "mia" in world.ids:
+        return
+    async with world.conn.transaction():
+        for user in ("mia", "tess"):
+            world.ids[user] = await accounts.create_user(world.conn, user, PASSWORD, f"{user}@example.com")
+            world.api_tokens[user] = (await accounts.create_api_token(world.conn, world.ids[user]))[1]
+        for team, member in (("staff", "mia"), ("readers", "tess")):
+            team_id = await world.conn.fetchval(
+                "INSERT INTO teams (namespace_id, name, role) VALUES ($1, $2, 'member') RETURNING id", world.ids["acme"], team)
+            await world.conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, world.ids[member])
+            world.ids[f"team:{team}"] = team_id
+            if team == "readers":
+                await world.conn.execute("INSERT INTO repository_permissions (repository_id, team_id, role) VALUES ($1, $2, 'read')",
+                                         world.ids["acme/private"], team_id)
+
+
+async def _member_org(world) -> str:
+    """A fresh organisation (alice owns it) where mia and tess are plain members, like in acme."""
+    org = await world.fresh_org()
+    if "mia" in world.ids:
+        team_id = await world.conn.fetchval(
+            "INSERT INTO teams (namespace_id, name, role) SELECT id, 'staff', 'member' FROM namespaces WHERE name = $1 "
+            "RETURNING id", org)
+        for member in ("mia", "tess"):
+            await world.conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, world.ids[member])
+    return org
 
 
 async def _own_export(world, actor):
@@ -119,7 +167,7 @@ def api_cases():
         ("organizations", "POST"): ("self", lambda w, a: _value(("organization/", {"name": unique("neworg")}))),
         ("organization", "GET"): ("optional", fixed("organization/acme")),
         ("organization", "PUT"): ("org-admin", fixed("organization/acme", {"email": "ops@acme.example"})),
-        ("organization", "DELETE"): ("org-admin", lambda w, a: _wrap(w.fresh_org(), "organization/{}", fresh_org_admin=True)),
+        ("organization", "DELETE"): ("org-admin", lambda w, a: _wrap(_member_org(w), "organization/{}", fresh_org_admin=True)),
         ("organization_members", "GET"): ("org-member", fixed("organization/acme/members")),
         ("teams", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/team/", {"name": unique("t"), "role": "member"}))),
         ("team", "PUT"): ("org-admin", lambda w, a: _value((f"organization/acme/team/{unique('t')}", {"role": "creator"}))),
@@ -218,7 +266,7 @@ def quota_cases():
     limit = {"type": "Warning", "threshold_percent": 80}
     return {
         ("organization_quotas", "GET"): ("org-member", lambda w, a: _value(("organization/acme/quota", None))),
-        ("organization_quotas", "POST"): ("org-admin", lambda w, a: _wrap(w.fresh_org(), "organization/{}/quota",
+        ("organization_quotas", "POST"): ("org-admin", lambda w, a: _wrap(_member_org(w), "organization/{}/quota",
                                                                          body={"limit_bytes": 10 ** 6})),
         ("organization_quota", "GET"): ("org-member", lambda w, a: _quota_path(w, "")),
         ("organization_quota", "PUT"): ("org-admin", lambda w, a: _quota_path(w, "", {"limit": "2 MiB"})),
@@ -254,7 +302,7 @@ async def _quota_in(world, namespace: str) -> tuple[int, int]:
 
 
 async def _quota_path(world, tail: str, body=None):
-    org = await world.fresh_org()
+    org = await _member_org(world)
     quota_id, limit_id = await _quota_in(world, org)
     return f"organization/{org}/quota/{quota_id}{tail.format(limit=limit_id)}", body
 
@@ -375,12 +423,13 @@ async def _team_path(world, actor):
 
 
 async def test_api_permission_matrix(world):
-    cases = api_cases()
+    await add_team_principals(world)
+    cases = {(name, method): case for (surface, name, method), case in matrix().items() if surface == "api"}
     routes = {(route.name, method) for route in API_ROUTES for method in route.ops}
     assert routes == set(cases), f"matrix and route table differ: {routes ^ set(cases)}"
     failures = []
     for (name, method), (level, prepare) in sorted(cases.items()):
-        for actor in ACTORS:
+        for actor in PRINCIPALS:
             path, body = await prepare(world, actor)
             kwargs = {"json": body} if body is not None else {}
             async with world.reg.http.request(method, world.api(path), headers=world.api_headers(actor), **kwargs) as r:
@@ -418,69 +467,99 @@ async def test_no_private_name_leaks_through_listings(world):
     assert answers[:2] == answers[2:] == [(404, "not_found"), (404, "NAME_UNKNOWN")]
 
 
-V2_READ = {"rita", "walt", "alice", "robot_with", "root"}
-V2_WRITE = {"walt", "alice", "robot_with", "root"}
+async def _root(world):
+    """A root session on acme/private, made once per world (the v2 rows' fresh targets are root's)."""
+    if not hasattr(world, "matrix_root"):
+        world.matrix_root = await world.as_actor("root", "repository:acme/private:pull,push,delete")
+    return world.matrix_root
 
 
-def expected_v2(level: str, actor: str) -> int | None:
-    if level == "any":
-        return None
-    allowed = V2_READ if level == "read" else V2_WRITE
-    if actor in allowed:
-        return None
-    return 403 if actor in V2_READ else 404
+async def _open_session(world):
+    root = await _root(world)
+    async with root.http.post(root.v2("acme/private/blobs/uploads/")) as r:
+        assert r.status == 202
+        return r.headers["Location"]
+
+
+async def _fresh_blob(world):
+    return await push_blob(await _root(world), "acme/private", os.urandom(64))
+
+
+async def _manifest_body(world):
+    config = json.dumps({"architecture": "amd64", "os": "linux", "n": os.urandom(4).hex()}).encode()
+    await push_blob(await _root(world), "acme/private", config)
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": []}).encode()
+
+
+async def _fresh_tag(world):
+    tag = unique("t")
+    await push_image(await _root(world), "acme/private", tag)
+    return tag
+
+
+CHUNK = b"chunk of bytes"
+
+
+# (route name, method) -> (level, async prepare(world) -> (path, body or None, headers))
+def v2_cases():
+    def fixed(path):
+        return lambda w: _value((path, None, {}))
+
+    return {
+        ("base", "GET"): ("any", fixed("/v2/")),
+        ("base", "HEAD"): ("any", fixed("/v2/")),
+        ("catalog", "GET"): ("any", fixed("/v2/_catalog")),
+        ("auth", "GET"): ("any", fixed("/v2/auth?scope=repository:acme/private:pull")),
+        ("tags", "GET"): ("read", fixed("/v2/acme/private/tags/list")),
+        ("referrers", "GET"): ("read", lambda w: _value((f"/v2/acme/private/referrers/{w.private_digest}", None, {}))),
+        ("blob", "GET"): ("read", lambda w: _digest_path(_fresh_blob(w), "/v2/acme/private/blobs/{}")),
+        ("blob", "HEAD"): ("read", lambda w: _digest_path(_fresh_blob(w), "/v2/acme/private/blobs/{}")),
+        ("blob", "DELETE"): ("write", lambda w: _digest_path(_fresh_blob(w), "/v2/acme/private/blobs/{}")),
+        ("manifest", "GET"): ("read", fixed("/v2/acme/private/manifests/v1")),
+        ("manifest", "HEAD"): ("read", fixed("/v2/acme/private/manifests/v1")),
+        ("manifest", "PUT"): ("write", lambda w: _manifest_put(_manifest_body(w))),
+        ("manifest", "DELETE"): ("write", lambda w: _digest_path(_fresh_tag(w), "/v2/acme/private/manifests/{}")),
+        ("upload_start", "POST"): ("write", fixed("/v2/acme/private/blobs/uploads/")),
+        ("upload", "GET"): ("write", lambda w: _digest_path(_open_session(w), "{}")),
+        ("upload", "PATCH"): ("write", lambda w: _session_call(_open_session(w), "", CHUNK)),
+        ("upload", "PUT"): ("write", lambda w: _session_call(_open_session(w), f"digest={sha256(CHUNK)}", CHUNK)),
+        ("upload", "DELETE"): ("write", lambda w: _digest_path(_open_session(w), "{}")),
+    }
+
+
+def matrix() -> dict[tuple[str, str, str], tuple[str, object]]:
+    """THE table: (surface, route name, method) -> (level, prepare); EXPECTED[f"{surface}:{level}"]
+    gives each principal's status."""
+    return {**{("api", name, method): case for (name, method), case in api_cases().items()},
+            **{("v2", name, method): case for (name, method), case in v2_cases().items()}}
+
+
+def test_matrix_is_one_table_over_every_route():
+    table = matrix()
+    routes = ({("api", route.name, method) for route in API_ROUTES for method in route.ops}
+              | {("v2", route.name, method) for route in V2_ROUTES for method in route.methods})
+    assert not routes - set(table), f"routes without a row in the permission matrix: {sorted(routes - set(table))}"
+    assert not set(table) - routes, f"matrix rows for routes that do not exist: {sorted(set(table) - routes)}"
+    for (surface, name, method), (level, _) in table.items():
+        assert f"{surface}:{level}" in EXPECTED, f"{surface} {name} {method}: level {level!r} has no row in EXPECTED"
+    for level, statuses in EXPECTED.items():
+        assert set(statuses) == set(PRINCIPALS), level
+        assert all(status is None or 400 <= status < 500 for status in statuses.values()), level
+    # The kinds of caller the issue asks for are all principals of the table.
+    assert {"anonymous", "mia", "tess", "alice", "robot_with", "olga", "root"} <= set(PRINCIPALS)
 
 
 async def test_v2_permission_matrix(world):
-    root = await world.as_actor("root", "repository:acme/private:pull,push,delete")
-
-    async def open_session():
-        async with root.http.post(root.v2("acme/private/blobs/uploads/")) as r:
-            assert r.status == 202
-            return r.headers["Location"]
-
-    async def fresh_blob():
-        return await push_blob(root, "acme/private", os.urandom(64))
-
-    async def manifest_body():
-        config = json.dumps({"architecture": "amd64", "os": "linux", "n": os.urandom(4).hex()}).encode()
-        await push_blob(root, "acme/private", config)
-        return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config), "layers": []}).encode()
-
-    async def fresh_tag():
-        tag = unique("t")
-        await push_image(root, "acme/private", tag)
-        return tag
-
-    chunk = b"chunk of bytes"
-    cases = {
-        ("base", "GET"): ("any", lambda: _value(("/v2/", None, {}))),
-        ("base", "HEAD"): ("any", lambda: _value(("/v2/", None, {}))),
-        ("catalog", "GET"): ("any", lambda: _value(("/v2/_catalog", None, {}))),
-        ("auth", "GET"): ("any", lambda: _value(("/v2/auth?scope=repository:acme/private:pull", None, {}))),
-        ("tags", "GET"): ("read", lambda: _value(("/v2/acme/private/tags/list", None, {}))),
-        ("referrers", "GET"): ("read", lambda: _value((f"/v2/acme/private/referrers/{world.private_digest}", None, {}))),
-        ("blob", "GET"): ("read", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
-        ("blob", "HEAD"): ("read", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
-        ("blob", "DELETE"): ("write", lambda: _digest_path(fresh_blob(), "/v2/acme/private/blobs/{}")),
-        ("manifest", "GET"): ("read", lambda: _value(("/v2/acme/private/manifests/v1", None, {}))),
-        ("manifest", "HEAD"): ("read", lambda: _value(("/v2/acme/private/manifests/v1", None, {}))),
-        ("manifest", "PUT"): ("write", lambda: _manifest_put(manifest_body())),
-        ("manifest", "DELETE"): ("write", lambda: _digest_path(fresh_tag(), "/v2/acme/private/manifests/{}")),
-        ("upload_start", "POST"): ("write", lambda: _value(("/v2/acme/private/blobs/uploads/", None, {}))),
-        ("upload", "GET"): ("write", lambda: _digest_path(open_session(), "{}")),
-        ("upload", "PATCH"): ("write", lambda: _session_call(open_session(), "", chunk)),
-        ("upload", "PUT"): ("write", lambda: _session_call(open_session(), f"digest={sha256(chunk)}", chunk)),
-        ("upload", "DELETE"): ("write", lambda: _digest_path(open_session(), "{}")),
-    }
+    await add_team_principals(world)
+    cases = {(name, method): case for (surface, name, method), case in matrix().items() if surface == "v2"}
     routes = {(route.name, method) for route in V2_ROUTES for method in route.methods}
     assert routes == set(cases), f"matrix and route table differ: {routes ^ set(cases)}"
     scope = "repository:acme/private:pull,push,delete"
-    tokens = {actor: await world.v2_token(actor, scope, "registry:catalog:*") for actor in ACTORS}
+    tokens = {actor: await world.v2_token(actor, scope, "registry:catalog:*") for actor in PRINCIPALS}
     failures = []
     for (name, method), (level, prepare) in sorted(cases.items()):
-        for actor in ACTORS:
-            path, body, headers = await prepare()
+        for actor in PRINCIPALS:
+            path, body, headers = await prepare(world)
             url = path if path.startswith("http") else f"{world.url}{path}"
             # /v2/auth takes the caller's credentials; every other route the token it issued.
             authorization = world.credentials(actor) if name == "auth" else f"Bearer {tokens[actor]}"

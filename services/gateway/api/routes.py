@@ -65,7 +65,8 @@ API_ROUTES.append(ApiRoute("discovery", "/discovery", {"GET": Op(discovery, "Thi
 
 
 def _error_response(exc: ApiError, headers=None) -> web.Response:
-    return web.Response(status=exc.status, body=exc.body(), content_type="application/json", headers=headers)
+    return web.Response(status=exc.status, body=exc.body(), content_type="application/json",
+                        headers={**exc.headers, **(headers or {})})
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

@@ -13,6 +13,7 @@ from shared.model.audit import Entry, record
 from shared.secrets import new_token
 
 from ..credentials import SESSION_COOKIE
+from ..logins import Throttled
 from ..v2.base import gateway
 from . import superuser
 from .base import (
@@ -35,10 +36,11 @@ async def signin(request: web.Request) -> web.Response:
     body = await json_body(request)
     username = text_field(body, "username", required=True, max_length=255)
     password = text_field(body, "password", required=True, max_length=1024)
-    principal = await accounts.check_password(gw.pool, username, password, gw.config.super_users)
+    try:
+        principal = await gw.logins.password(request, username, password)  # throttled; failures logged there
+    except Throttled as exc:
+        raise ApiError(429, str(exc), error_type="too_many_requests", headers={"Retry-After": str(exc.retry_after)}) from None
     if principal is None:
-        if not gw.read_only:
-            await record(gw.pool, Entry("login_failure", ip=request.remote, metadata={"type": "api", "username": username}))
         raise ApiError(401, "Invalid username or password", error_type="invalid_credentials")
     session, csrf = new_token(48), secrets.token_urlsafe(24)
     lifetime = gw.config.session_cookie_lifetime_s

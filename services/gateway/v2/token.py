@@ -15,7 +15,8 @@ from shared.model.accounts import Principal
 from shared.model.audit import Entry
 from shared.registry.repositories import name_problem
 
-from ..credentials import BadCredentials, basic_principal, parse_basic
+from ..credentials import BadCredentials, parse_basic
+from ..logins import Throttled
 from .base import gateway
 
 ACTIONS = ("pull", "push", "delete", "*")
@@ -73,12 +74,11 @@ async def issue(request: web.Request) -> web.Response:
         if header and basic is None:
             raise BadCredentials("/v2/auth takes Basic credentials (user password, robot token or API token)")
         if basic:
-            principal, kind = await basic_principal(gw.pool, *basic, config.super_users)
+            principal, kind = await gw.logins.basic(request, *basic)  # throttled; failures logged there
     except BadCredentials as exc:
-        if config.action_log_audit_logins and basic:
-            gw.audit.add(Entry("login_failure", ip=request.remote,
-                               metadata={"type": "v2auth", "username": basic[0], "useragent": request.headers.get("User-Agent", "")}))
         raise gw.authorizer.challenge(message=str(exc)) from None
+    except Throttled as exc:
+        raise RegistryError("TOOMANYREQUESTS", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
 
     scopes = request.query.getall("scope", [])
     if principal is None:
