@@ -650,6 +650,8 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     token_validity_lifetime_s: int = 3600
     # API sessions (cookie) and personal API tokens.
     session_cookie_lifetime_s: int = 14 * 24 * 3600
+    # /api/v1 request bodies larger than this are refused (413) before they are read.
+    meridian_api_max_body_bytes: int = 1024 * 1024
     tag_expiration_options: list[str] = msgspec.field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
     default_tag_expiration: str = "2w"
     feature_log_export: bool = True
