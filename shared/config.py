@@ -989,7 +989,7 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
                                                     "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
     for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
                 "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
-                "MERIDIAN_NOTIFICATION_HISTORY"):
+                "MERIDIAN_NOTIFICATION_HISTORY", "MERIDIAN_API_MAX_BODY_BYTES"):
         if key not in bad and getattr(config, key.lower()) < 1:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
     for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
