@@ -365,3 +365,23 @@ async def test_bad_input_is_a_quay_shaped_400_and_never_a_5xx(world):
     assert not failures, "\n".join(map(str, failures))
     await world.reg.runner.app[GATEWAY].audit.flush()
     assert await _state(world.conn) == before
+
+
+async def _raw_get(url: str, path: str, header: bytes) -> tuple[int, dict]:
+    """A GET with a header no HTTP client library would send (invalid UTF-8)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+async def test_credentials_in_invalid_utf8_are_a_400(world):
+    """A Bearer token or session cookie that is not UTF-8 reached the credential lookup and became a 500."""
+    for header in (b"Authorization: Bearer \xff\xfe", b"Cookie: meridian_session=\xff\xfe", b"X-CSRF-Token: \xed\xa0\x80"):
+        for path in ("/api/v1/user/", "/api/v1/repository/acme/public", "/api/v1/nothing/here"):
+            status, answer = await _raw_get(world.url, path, header)
+            assert status == 400 and set(answer) >= QUAY_KEYS, (header, path, answer)

@@ -6,6 +6,7 @@ as something that makes it fail.
   and read at most that far when it does not (chunked), so a huge body never sits in memory.
 - JSON: objects only; nested at most MAX_JSON_DEPTH deep; no NaN or Infinity; integers within 64 bits;
   no NUL character or lone surrogate in any key or string.
+- Credential headers (Authorization, Cookie, X-CSRF-Token): no NUL or invalid UTF-8.
 - Path and query: no NUL or lone surrogate; path parameters at most MAX_PARAMETER_LENGTH characters,
   query values at most MAX_QUERY_LENGTH; integer query parameters within the range their OpenAPI
   schema declares (and 64 bits).
@@ -105,6 +106,17 @@ def check_json(doc: Any) -> None:
                 raise ApiError(400, f"the JSON body must not contain {problem}")
         elif isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
             raise ApiError(400, f"the JSON body holds a number out of range ({str(value)[:30]}...): integers must fit in 64 bits")
+
+
+# The headers the API reads credentials from; aiohttp hands over invalid UTF-8 as lone surrogates.
+CREDENTIAL_HEADERS = ("Authorization", "Cookie", "X-CSRF-Token")
+
+
+def check_headers(request: web.Request) -> None:
+    for name in CREDENTIAL_HEADERS:
+        for value in request.headers.getall(name, ()):
+            if problem := text_problem(value):
+                raise ApiError(400, f"the {name} header must not contain {problem}")
 
 
 def check_path(path: str, params: Mapping[str, str | None]) -> None:

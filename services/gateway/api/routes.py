@@ -74,6 +74,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         edge.check_declared_length(request)  # before anything else, even for a path that does not exist
         edge.check_path(path, {})
+        edge.check_headers(request)
         for route in API_ROUTES:
             found = route.pattern.fullmatch(path)
             if not found:
