@@ -9,6 +9,7 @@ import json
 
 import aiohttp
 
+from services.gateway.api.base import READ_ONLY_REPOSITORY_EXEMPT
 from services.gateway.api.routes import API_ROUTES
 from services.gateway.state import GATEWAY
 from tests.helpers import push_image
@@ -191,9 +192,11 @@ async def test_a_read_only_repository_refuses_every_api_write(world):
               "repository_notifications": {"event": "repo_push", "method": "webhook", "config": {"url": "http://127.0.0.1:9/x"}}}
     refused = set()
     for route in API_ROUTES:
-        if "{repository}" not in route.template or route.name in ("repository_state", "repository_exportlogs"):
+        if "{repository}" not in route.template:
             continue
         for method in sorted(set(route.ops) & {"POST", "PUT", "PATCH", "DELETE"}):
+            if (f"api:{route.name}", method) in READ_ONLY_REPOSITORY_EXEMPT:
+                continue
             path = route.template.format(**samples)
             async with world.reg.http.request(method, world.api(path), json=bodies.get(route.name, {}), headers=alice) as r:
                 answer = await r.json()
@@ -201,7 +204,7 @@ async def test_a_read_only_repository_refuses_every_api_write(world):
             assert answer["error_type"] == "repository_read_only" and "read-only" in answer["error_message"], answer
             refused.add((method, route.name))
     assert {("PUT", "tag"), ("DELETE", "tag"), ("POST", "tag_restore"), ("POST", "tag_expire"), ("PUT", "tags_expiration"),
-            ("POST", "labels"), ("DELETE", "label"), ("PUT", "repository"), ("DELETE", "repository"),
+            ("POST", "labels"), ("DELETE", "label"), ("PUT", "repository"), ("POST", "repository_visibility"),
             ("PUT", "repo_user_permission"), ("DELETE", "repo_team_permission")} <= refused
     # Permissions given from the robot's side name the repository in the body.
     async with world.reg.http.put(world.api("organization/acme/robots/ci/permissions"),
@@ -219,6 +222,14 @@ async def test_a_read_only_repository_refuses_every_api_write(world):
         assert r.status == 200
     async with world.reg.http.put(world.api("repository/acme/private"), json={"description": "writable again"}, headers=alice) as r:
         assert r.status == 200
+    # Exactly these stay allowed: ending the state, exporting the logs, deleting the repository whole.
+    exempt = set(READ_ONLY_REPOSITORY_EXEMPT)
+    assert exempt == {("api:repository_state", "PUT"), ("api:repository_exportlogs", "POST"), ("api:repository", "DELETE")}
+    read_only = await world.fresh_repo()
+    async with world.reg.http.put(world.api(f"repository/{read_only}/changestate"), json={"state": "READ_ONLY"}, headers=alice) as r:
+        assert r.status == 200
+    async with world.reg.http.delete(world.api(f"repository/{read_only}"), headers=alice) as r:
+        assert r.status == 204
 
 
 # 4. A deleted repository's name is free at once

@@ -202,16 +202,19 @@ async def repository_for(request: web.Request, repository: str, need: str = "rea
         if principal is None:
             await signed_in(request)
         raise ApiError(403, f"you need {need} permission on {repository} for this", error_type="insufficient_scope")
-    if row["state"] == "readonly" and request.method in WRITE_METHODS and request.get(ROUTE) not in READ_ONLY_REPOSITORY_EXEMPT:
+    if (row["state"] == "readonly" and request.method in WRITE_METHODS
+            and (request.get(ROUTE), request.method) not in READ_ONLY_REPOSITORY_EXEMPT):
         raise repository_read_only(repository)
     return row, role
 
 
-# Writes that name a repository yet are allowed while it is READ_ONLY: ending the state, and exporting
-# its usage logs (which changes nothing of the repository). Every other /api/v1 write that names a
-# repository resolves it through `repository_for` (or, for a robot's permissions, `writable_repository`)
-# and is refused there, whatever the caller's role.
-READ_ONLY_REPOSITORY_EXEMPT = frozenset({"api:repository_state", "api:repository_exportlogs"})
+# Writes that name a repository yet are allowed while it is READ_ONLY: ending the state, exporting its
+# usage logs (which changes nothing of the repository) and deleting it whole (as Quay allows, and as
+# deleting its organisation would). Every other /api/v1 write that names a repository resolves it
+# through `repository_for` (or, for a robot's permissions, `writable_repository`) and is refused there,
+# whatever the caller's role.
+READ_ONLY_REPOSITORY_EXEMPT = frozenset({("api:repository_state", "PUT"), ("api:repository_exportlogs", "POST"),
+                                         ("api:repository", "DELETE")})
 
 
 def repository_read_only(repository: str) -> ApiError:
