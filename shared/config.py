@@ -665,6 +665,8 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_login_failure_window_sec: float = 900.0
     # API sessions (cookie) and personal API tokens.
     session_cookie_lifetime_s: int = 14 * 24 * 3600
+    # /api/v1 request bodies larger than this are refused (413) before they are read.
+    meridian_api_max_body_bytes: int = 1024 * 1024
     tag_expiration_options: list[str] = msgspec.field(default_factory=lambda: ["0s", "1d", "1w", "2w", "4w"])
     default_tag_expiration: str = "2w"
     feature_log_export: bool = True
@@ -1015,7 +1017,7 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 or more")
     for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
                 "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
-                "MERIDIAN_NOTIFICATION_HISTORY"):
+                "MERIDIAN_NOTIFICATION_HISTORY", "MERIDIAN_API_MAX_BODY_BYTES"):
         if key not in bad and getattr(config, key.lower()) < 1:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
     for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):

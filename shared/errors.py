@@ -113,4 +113,5 @@ class ApiError(Exception):
             "title": self.error_type,
             "error_type": self.error_type,
             "detail": self.detail if self.detail is not None else self.message,
+            "type": f"/api/v1/error/{self.error_type}",
         })

@@ -2,6 +2,8 @@
 visibility, for /v2 tokens and /api/v1 alike."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import asyncpg
 
 from shared.model import Db, fetch_id_retrying
@@ -192,9 +194,31 @@ async def permissions_held(conn: Db, kind: str, ident: int) -> list[asyncpg.Reco
 
 async def grantable_repository_id(conn: Db, namespace_id: int, full_name: str) -> int | None:
     """The id of a live repository of the namespace, which its robots may be granted roles on."""
-    return await conn.fetchval(
-        "SELECT id FROM repositories WHERE full_name = $1 AND namespace_id = $2 AND state <> 'deleted'", full_name, namespace_id
+    row = await grantable_repository(conn, namespace_id, full_name)
+    return row["id"] if row else None
+
+
+async def grantable_repository(conn: Db, namespace_id: int, full_name: str) -> asyncpg.Record | None:
+    """A live repository of the namespace (id, state), which its robots may be granted roles on."""
+    return await conn.fetchrow(
+        "SELECT id, state FROM repositories WHERE full_name = $1 AND namespace_id = $2 AND state <> 'deleted'",
+        full_name, namespace_id,
     )
+
+
+async def readable_names(conn: Db, principal: Principal | None, names: Collection[str]) -> set[str]:
+    """Which of the repositories `names` (full names) exist and the principal (None: anonymous) may read."""
+    if not names:
+        return set()
+    rows = await conn.fetch(
+        f"""
+        SELECT r.full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+        WHERE r.full_name = ANY($1::text[]) AND r.state <> 'deleted' AND n.deleted_at IS NULL
+          AND {readable_sql('$2::bigint', '$3::boolean')}
+        """,
+        sorted(set(names)), principal.id if principal else None, bool(principal and principal.superuser),
+    )
+    return {r["full_name"] for r in rows}
 
 
 async def readable_repository_names(conn: Db, principal: Principal | None, after: str | None, limit: int) -> list[str]:

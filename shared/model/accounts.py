@@ -208,12 +208,15 @@ async def regenerate_robot_token(conn: Db, robot_id: int) -> str:
     return token
 
 
+# A deleted repository keeps its row until gc purges it, under a name no live repository can have
+# ('+' is not in the name grammar): both unique keys, full_name and (namespace_id, name), are free at once.
+_MARK_REPOSITORY_DELETED = ("UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id, "
+                            "name = name || '+deleted+' || id WHERE {where} AND state <> 'deleted'")
+
+
 async def mark_repository_deleted(conn: Db, repository_id: int) -> None:
     """Hide a repository at once and free its name; gc purges its rows and unreferenced blobs later."""
-    await conn.execute(
-        "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id WHERE id = $1 AND state <> 'deleted'",
-        repository_id,
-    )
+    await conn.execute(_MARK_REPOSITORY_DELETED.format(where="id = $1"), repository_id)
 
 
 async def mark_namespace_deleted(conn: asyncpg.Connection, namespace_id: int) -> None:
@@ -222,11 +225,7 @@ async def mark_namespace_deleted(conn: asyncpg.Connection, namespace_id: int) ->
     from shared.registry import quota
 
     await quota.namespace_removed(conn, namespace_id)
-    await conn.execute(
-        "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id "
-        "WHERE namespace_id = $1 AND state <> 'deleted'",
-        namespace_id,
-    )
+    await conn.execute(_MARK_REPOSITORY_DELETED.format(where="namespace_id = $1"), namespace_id)
     await conn.execute(
         "UPDATE users SET enabled = false, username = username || '+deleted+' || id WHERE robot_namespace_id = $1",
         namespace_id,

@@ -134,9 +134,12 @@ def encode_cursor(at: dt.datetime, row_id: int) -> str:
 def decode_cursor(token: str) -> tuple[dt.datetime, int] | None:
     try:
         at, row_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return dt.datetime.fromisoformat(at), int(row_id)
+        moment, ident = dt.datetime.fromisoformat(at), int(row_id)
     except (ValueError, UnicodeDecodeError):
         return None
+    if not 0 <= ident < 2**63 or "\x00" in at:
+        return None
+    return moment, ident
 
 
 def row_view(row: asyncpg.Record) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.messages import RepositoryChanged
-from shared.model import Db, access, fetch_id_retrying
+from shared.model import Db, access, accounts, fetch_id_retrying
 from shared.model.accounts import Principal
 
 from .change import Change
@@ -122,9 +122,7 @@ async def delete(change: Change, repo_id: int, full_name: str) -> None:
     if namespace_id is not None:
         await quota.repository_removed(change, Repo(repo_id, full_name, namespace_id))
         await quota.settle(change, repository=full_name)
-    await change.conn.execute(
-        "UPDATE repositories SET state = 'deleted', full_name = full_name || '+deleted+' || id, "
-        "name = name || '+deleted+' || id WHERE id = $1 AND state <> 'deleted'", repo_id)
+    await accounts.mark_repository_deleted(change.conn, repo_id)
     await _announce(change, "deleted", full_name)
 
 

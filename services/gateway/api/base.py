@@ -6,20 +6,22 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from aiohttp import web
 
 from shared.callers import api_caller
-from shared.errors import ApiError
+from shared.errors import ApiError, repository_read_only_error
 from shared.model import Db, accounts
 from shared.model import access as access_model
 from shared.model.accounts import Principal
 from shared.model.audit import Entry, record
 
 from ..credentials import SESSION_COOKIE
-from ..v2.base import gateway
+from ..v2.base import ROUTE, gateway
+from . import edge
 
+T = TypeVar("T")
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 CALLER: web.RequestKey[Principal | None] = web.RequestKey("caller")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -96,12 +98,10 @@ async def signed_in_superuser(request: web.Request, may: str = "do this") -> Pri
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, read and checked at the edge (size, depth, numbers, text: edge.py)."""
     if not request.can_read_body:
         return {}
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON body: {exc}") from None
+    body = edge.parse_json(await edge.read_body(request) or b"{}")
     if not isinstance(body, dict):
         raise ApiError(400, "the JSON body must be an object")
     return body
@@ -202,7 +202,41 @@ async def repository_for(request: web.Request, repository: str, need: str = "rea
         if principal is None:
             await signed_in(request)
         raise ApiError(403, f"you need {need} permission on {repository} for this", error_type="insufficient_scope")
+    if (row["state"] == "readonly" and request.method in WRITE_METHODS
+            and (request.get(ROUTE), request.method) not in READ_ONLY_REPOSITORY_EXEMPT):
+        raise repository_read_only(repository)
     return row, role
+
+
+# Writes that name a repository yet are allowed while it is READ_ONLY: ending the state, exporting its
+# usage logs (which changes nothing of the repository) and deleting it whole (as Quay allows, and as
+# deleting its organisation would). Every other /api/v1 write that names a repository resolves it
+# through `repository_for` (or, for a robot's permissions, `writable_repository`) and is refused there,
+# whatever the caller's role.
+READ_ONLY_REPOSITORY_EXEMPT = frozenset({("api:repository_state", "PUT"), ("api:repository_exportlogs", "POST"),
+                                         ("api:repository", "DELETE")})
+
+
+def repository_read_only(repository: str) -> ApiError:
+    return ApiError(405, repository_read_only_error(repository).message, error_type="repository_read_only",
+                    detail={"is_readonly": True, "repository": repository})
+
+
+def writable_repository(row, repository: str) -> None:
+    """Refuse a change to a READ_ONLY repository reached by name from another resource (a robot's permissions)."""
+    if row is not None and row["state"] == "readonly":
+        raise repository_read_only(repository)
+
+
+async def readable_only(request: web.Request, items: list[T], name: Callable[[T], str]) -> list[T]:
+    """The items naming a repository (`name(item)`: its full name) that the caller may read: in every
+    listing, a repository the caller may not read is as absent as one that does not exist."""
+    gw = gateway(request)
+    principal = await caller(request)
+    if (principal is not None and principal.superuser) or (principal is None and gw.config.meridian_insecure_open_access):
+        return items
+    readable = await access_model.readable_names(gw.pool, principal, {name(item) for item in items})
+    return [item for item in items if name(item) in readable]
 
 
 async def log_action(conn: Db, request: web.Request, kind: str, *, namespace_id=None, namespace=None, repository_id=None,

@@ -21,14 +21,35 @@ def parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
     """Quay's `%m/%d/%Y` (a whole UTC day; an end date includes its day) or an ISO 8601 instant."""
     try:
         day = dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.UTC)
-        return day + dt.timedelta(days=1) if end else day
+        return _in_range(day + dt.timedelta(days=1) if end else day, key, value)
+    except OverflowError:
+        raise _out_of_range(key, value) from None
     except ValueError:
         pass
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{key} {value!r} is not a date: use MM/DD/YYYY (UTC day) or ISO 8601 like 2026-11-28T10:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return _in_range(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC), key, value)
+
+
+# Dates a query may name: a day of margin either side, so ranges computed from them stay representable.
+EARLIEST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+def _out_of_range(key: str, value: str) -> ApiError:
+    return ApiError(400, f"{key} {value!r} is out of range: use a date from 01/02/0001 to 12/29/9999")
+
+
+def _in_range(moment: dt.datetime, key: str, value: str) -> dt.datetime:
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise _out_of_range(key, value) from None
+    if not EARLIEST <= utc <= LATEST:
+        raise _out_of_range(key, value)
+    return utc
 
 
 def time_range(request: web.Request) -> tuple[dt.datetime, dt.datetime]:

@@ -14,7 +14,7 @@ from shared.errors import ApiError
 from shared.registry import actor_for, manifests, replication
 
 from ..state import gateway
-from .base import ApiRoute, Op, namespace_for, repository_for, request_principal
+from .base import ApiRoute, Op, json_body, namespace_for, repository_for, request_principal
 
 
 async def _view(gw, namespace: str, namespace_id: int) -> dict:
@@ -39,11 +39,8 @@ async def put_namespace_replication(request: web.Request, namespace: str) -> web
     gw = gateway(request)
     row, _ = await namespace_for(request, namespace, need="admin")
     namespace_id = row["id"]
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON like {\"locations\": [\"eu\"]}") from None
-    locations = body.get("locations") if isinstance(body, dict) else None
+    body = await json_body(request)
+    locations = body.get("locations")
     if not isinstance(locations, list) or not all(isinstance(x, str) for x in locations):
         raise ApiError(400, "locations must be a list of location names, e.g. {\"locations\": [\"eu\"]}")
     unknown = sorted(set(locations) - set(gw.location_ids))

@@ -13,6 +13,7 @@ from shared.registry import actor_for, repositories, tags
 from shared.registry.repositories import COMPONENT, name_problem
 
 from ..state import gateway
+from . import edge
 from .base import (
     ApiRoute,
     Op,
@@ -72,9 +73,12 @@ def _cursor(token: str | None) -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "next_page is not a token this API gave out") from None
+    if edge.text_problem(after) or len(after) > 1024:
+        raise ApiError(400, "next_page is not a token this API gave out")
+    return after
 
 
 async def list_repositories(request: web.Request) -> web.Response:

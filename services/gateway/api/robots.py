@@ -11,7 +11,18 @@ from shared.model import robots as robots_model
 from shared.model import teams as teams_model
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for, text_field
+from .base import (
+    ApiRoute,
+    Op,
+    iso,
+    json_body,
+    log_action,
+    ok,
+    organization_for,
+    readable_only,
+    text_field,
+    writable_repository,
+)
 from .teams import team_row
 
 
@@ -22,17 +33,17 @@ async def robot_row(conn: Db, namespace, shortname: str):
     return row
 
 
-async def _permissions(conn: Db, robot_id: int) -> list[dict]:
-    rows = await access_model.permissions_held(conn, "user", robot_id)
+async def _permissions(request: web.Request, conn: Db, robot_id: int) -> list[dict]:
+    rows = await readable_only(request, await access_model.permissions_held(conn, "user", robot_id), lambda r: r["full_name"])
     return [{"repository": {"name": r["full_name"], "is_public": r["visibility"] == "public"}, "role": r["role"]} for r in rows]
 
 
-async def _view(conn: Db, row, *, permissions: bool) -> dict:
+async def _view(request: web.Request, conn: Db, row, *, permissions: bool) -> dict:
     teams = await teams_model.team_names_of_member(conn, row["id"])
     view = {"name": row["username"], "description": row["description"], "created": iso(row["created_at"]),
             "last_accessed": iso(row["last_accessed"]), "teams": [{"name": t} for t in teams]}
     if permissions:
-        perms = await _permissions(conn, row["id"])
+        perms = await _permissions(request, conn, row["id"])
         view["repositories"] = [p["repository"]["name"] for p in perms]
         view["permissions"] = perms
     return view
@@ -47,11 +58,12 @@ async def _repository_ids(conn: Db, namespace, roles: dict) -> list[tuple[int, s
         if role is not None and role not in access_model.REPO_ROLES:
             problems.append(f"{name}: role must be read, write, admin or null, got {role!r}")
             continue
-        repo_id = await access_model.grantable_repository_id(conn, namespace["id"], name)
-        if repo_id is None:
+        repo = await access_model.grantable_repository(conn, namespace["id"], name)
+        if repo is None:
             problems.append(f"{name}: no such repository in {namespace['name']}")
             continue
-        out.append((repo_id, name, role))
+        writable_repository(repo, name)
+        out.append((repo["id"], name, role))
     if problems:
         raise ApiError(400, "nothing was changed: " + "; ".join(problems), detail={"problems": problems})
     return out
@@ -63,7 +75,7 @@ async def list_robots(request: web.Request, orgname: str) -> web.Response:
     with_permissions = request.query.get("permissions", "false").lower() == "true"
     async with gw.pool.acquire() as conn:
         rows = await robots_model.robots_in_namespace(conn, namespace["id"])
-        robots = [await _view(conn, row, permissions=with_permissions) for row in rows]
+        robots = [await _view(request, conn, row, permissions=with_permissions) for row in rows]
     return ok({"robots": robots})
 
 
@@ -71,7 +83,7 @@ async def get_robot(request: web.Request, orgname: str, robot_shortname: str) ->
     gw = gateway(request)
     namespace, _ = await organization_for(request, orgname, need="admin")
     async with gw.pool.acquire() as conn:
-        return ok(await _view(conn, await robot_row(conn, namespace, robot_shortname), permissions=True))
+        return ok(await _view(request, conn, await robot_row(conn, namespace, robot_shortname), permissions=True))
 
 
 async def create_robot(request: web.Request, orgname: str, robot_shortname: str) -> web.Response:
@@ -101,7 +113,7 @@ async def create_robot(request: web.Request, orgname: str, robot_shortname: str)
                 await access_model.set_permission(conn, repo_id, "user", robot["id"], role)
             await log_action(conn, request, "create_robot", namespace_id=namespace["id"], namespace=orgname, robot=full_name,
                              teams=teams, repositories={name: role for _, name, role in grants})
-            view = await _view(conn, robot, permissions=True)
+            view = await _view(request, conn, robot, permissions=True)
     return ok({**view, "token": token}, 201)
 
 
@@ -125,7 +137,7 @@ async def regenerate(request: web.Request, orgname: str, robot_shortname: str) -
             token = await accounts.regenerate_robot_token(conn, row["id"])
             await log_action(conn, request, "regenerate_robot_token", namespace_id=namespace["id"], namespace=orgname,
                              robot=row["username"])
-            view = await _view(conn, row, permissions=False)
+            view = await _view(request, conn, row, permissions=False)
     return ok({**view, "token": token})
 
 
@@ -134,7 +146,7 @@ async def robot_permissions(request: web.Request, orgname: str, robot_shortname:
     namespace, _ = await organization_for(request, orgname, need="admin")
     async with gw.pool.acquire() as conn:
         row = await robot_row(conn, namespace, robot_shortname)
-        return ok({"permissions": await _permissions(conn, row["id"])})
+        return ok({"permissions": await _permissions(request, conn, row["id"])})
 
 
 async def set_robot_permissions(request: web.Request, orgname: str, robot_shortname: str) -> web.Response:
@@ -153,7 +165,7 @@ async def set_robot_permissions(request: web.Request, orgname: str, robot_shortn
                 await log_action(conn, request, "change_repo_permission" if role else "delete_repo_permission",
                                  namespace_id=namespace["id"], namespace=orgname, repository_id=repo_id, repository=name,
                                  username=row["username"], role=role, bulk=True)
-            return ok({"permissions": await _permissions(conn, row["id"])})
+            return ok({"permissions": await _permissions(request, conn, row["id"])})
 
 
 ROLE_OR_NULL = {"type": "string", "nullable": True, "enum": [*access_model.REPO_ROLES, None]}

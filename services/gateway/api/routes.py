@@ -12,6 +12,7 @@ from ..v2.base import ROUTE, gateway
 from . import (
     browse,
     directory,
+    edge,
     logs,
     notifications,
     organizations,
@@ -72,6 +73,9 @@ def _error_response(exc: ApiError, headers=None) -> web.Response:
 async def dispatch(request: web.Request) -> web.StreamResponse:
     path = request.match_info.get("tail", "")
     try:
+        edge.check_declared_length(request)  # before anything else, even for a path that does not exist
+        edge.check_path(path, {})
+        edge.check_headers(request)
         for route in API_ROUTES:
             found = route.pattern.fullmatch(path)
             if not found:
@@ -84,7 +88,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                                error_type="method_not_allowed")
             if request.method in WRITE_METHODS and gateway(request).read_only and route.name not in READ_ONLY_EXEMPT:
                 raise ApiError(405, READ_ONLY_MESSAGE, error_type="read_only", detail={"is_readonly": True})
-            return await op.handler(request, **found.groupdict())
+            params = found.groupdict()
+            edge.check_path(path, params)
+            edge.check_query(request, op.query)
+            return await op.handler(request, **params)
         raise ApiError(404, f"no API endpoint /api/v1/{path}; GET /api/v1/discovery lists them", error_type="not_found")
     except accounts.NameTaken as exc:  # a name users, organisations and robots share
         return _error_response(ApiError(409, str(exc), error_type="conflict"))

@@ -20,6 +20,7 @@ from ..v2.manifest_rules import TAG_RE
 from .base import ApiRoute, Op, iso, json_body, log_action, ok, repository_for, request_principal, text_field
 from .logs import parse_time
 
+MAX_PAGE = 1_000_000
 TAG_ERROR = 'Invalid tag: must match [A-Za-z0-9_.-], NOT start with "." or "-", and can contain 1-128 characters'
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -63,8 +64,8 @@ async def list_tags(request: web.Request, repository: str) -> web.Response:
         page = int(query.get("page", "1"))
     except ValueError:
         raise ApiError(400, "limit and page must be whole numbers") from None
-    if not 1 <= limit <= 100 or page < 1:
-        raise ApiError(400, "limit must be from 1 to 100 and page at least 1")
+    if not 1 <= limit <= 100 or not 1 <= page <= MAX_PAGE:
+        raise ApiError(400, f"limit must be from 1 to 100 and page from 1 to {MAX_PAGE}")
     where = tags.HistoryFilter(specific=query.get("specificTag") or None,
                                only_active=query.get("onlyActiveTags", "false").lower() == "true")
     name_filter = query.get("filter_tag_name")
@@ -118,11 +119,17 @@ async def _manifest_id(conn, repo_id: int, digest: str, repository: str) -> int:
     return manifest_id
 
 
+# The last second PostgreSQL and Python both hold (9999-12-31T23:59:59Z).
+MAX_EPOCH = 253402300799
+
+
 def _expiration(value) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ApiError(400, "expiration must be seconds since the epoch (UTC), or null to clear it")
+    if not 0 <= value <= MAX_EPOCH:  # also NaN (every comparison is false)
+        raise ApiError(400, f"expiration must be seconds since the epoch (UTC) from now to {MAX_EPOCH} (year 9999)")
     moment = dt.datetime.fromtimestamp(value, dt.UTC)
     if moment <= dt.datetime.now(dt.UTC):
         raise ApiError(400, "Could not update tag expiration; expiration must be in the future")
@@ -229,6 +236,19 @@ async def list_labels(request: web.Request, repository: str, digest: str) -> web
     return ok({"labels": [label_model.view(r) for r in rows]})
 
 
+EXPIRES_AFTER = "quay.expires-after"
+
+
+def _expires_after(key: str, value: str) -> None:
+    """`quay.expires-after` asks for a tag expiry: a duration ("2w") that ends before year 9999."""
+    if key != EXPIRES_AFTER:
+        return
+    seconds = parse_duration(value)
+    if seconds is None or seconds > MAX_EPOCH - dt.datetime.now(dt.UTC).timestamp():
+        raise label_model.LabelError(f"{EXPIRES_AFTER} must be a duration like 2w, 1d, 12h, 30m or 45s that ends before "
+                                     f"year 9999; got {value[:40]!r}")
+
+
 async def add_label(request: web.Request, repository: str, digest: str) -> web.Response:
     repo, _ = await repository_for(request, repository, "write")
     body = await json_body(request)
@@ -239,6 +259,7 @@ async def add_label(request: web.Request, repository: str, digest: str) -> web.R
             key = text_field(body, "key", required=True, max_length=255)
             value = text_field(body, "value", required=True, max_length=65536)
         label_model.check(key, value)
+        _expires_after(key, value)
     except label_model.LabelError as exc:
         raise ApiError(400, str(exc)) from None
     media_type = body.get("media_type") or "text/plain"
@@ -283,8 +304,9 @@ async def delete_label(request: web.Request, repository: str, digest: str, label
 
 
 HISTORY_QUERY = {
-    "specificTag": {"type": "string"}, "filter_tag_name": {"type": "string"}, "onlyActiveTags": {"type": "string", "enum": ["true", "false"]},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1},
+    "specificTag": {"type": "string"}, "filter_tag_name": {"type": "string"},
+    "onlyActiveTags": {"type": "string", "enum": ["true", "false"]},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
     "starttime": {"type": "string"}, "endtime": {"type": "string"},
 }
 ROUTES = [

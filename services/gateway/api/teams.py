@@ -12,7 +12,7 @@ from shared.model import access as access_model
 from shared.model import teams as teams_model
 
 from ..v2.base import gateway
-from .base import ApiRoute, Op, choice_field, json_body, log_action, ok, organization_for, text_field
+from .base import ApiRoute, Op, choice_field, json_body, log_action, ok, organization_for, readable_only, text_field
 
 
 async def team_row(conn: Db, namespace_id: int, name: str):
@@ -124,7 +124,8 @@ async def team_permissions(request: web.Request, orgname: str, teamname: str) ->
     gw = gateway(request)
     namespace, _ = await organization_for(request, orgname, need="member")
     team = await team_row(gw.pool, namespace["id"], teamname)
-    rows = await access_model.permissions_held(gw.pool, "team", team["id"])
+    rows = await readable_only(request, await access_model.permissions_held(gw.pool, "team", team["id"]),
+                               lambda r: r["full_name"])
     return ok({"permissions": [{"repository": {"name": r["full_name"], "is_public": r["visibility"] == "public"},
                                 "role": r["role"]} for r in rows]})
 

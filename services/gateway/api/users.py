@@ -115,7 +115,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request, tokenid: str) -> web.Response:
     gw = gateway(request)
     principal = await signed_in(request)
-    if not tokenid.isdigit():
+    if not tokenid.isascii() or not tokenid.isdigit() or len(tokenid) > 18:
         raise ApiError(404, f"token {tokenid} not found", error_type="not_found")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
