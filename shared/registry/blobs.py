@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared.contract import blob_written_id
@@ -97,19 +97,17 @@ async def sizes_in_repository(db: Db, repository_id: int, digests: list[str]) ->
     return {r["digest"]: (r["id"], r["size"]) for r in rows}
 
 
-async def find_mountable(db: Db, digest: str, source: str | None) -> int | None:
-    """A blob id the caller could mount: from `source` when named, else from any repository."""
-    if source is not None:
-        return await db.fetchval(
-            "SELECT b.id FROM blobs b JOIN repository_blobs rb ON rb.blob_id = b.id "
-            "JOIN repositories r ON r.id = rb.repository_id "
-            "WHERE b.digest = $1 AND r.full_name = $2 AND r.state <> 'deleted' "
-            "AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id)",
-            digest, source,
-        )
+async def find_mountable(db: Db, digest: str, sources: Sequence[str] | None) -> int | None:
+    """A blob id the caller could mount: linked to one of `sources` (the repositories the caller may
+    read; None: any repository, for open access) and held by some location."""
+    if sources is not None and not sources:
+        return None
     return await db.fetchval(
-        "SELECT b.id FROM blobs b WHERE b.digest = $1 AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id)",
-        digest,
+        "SELECT b.id FROM blobs b WHERE b.digest = $1 "
+        "AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id) "
+        "AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id "
+        "WHERE rb.blob_id = b.id AND r.full_name = ANY($2::text[]) AND r.state <> 'deleted'))",
+        digest, list(sources) if sources is not None else None,
     )
 
 

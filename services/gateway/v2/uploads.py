@@ -27,7 +27,8 @@ from ..auth import Action, Identity
 from ..state import Gateway, HashState
 from .base import authorize, body_blocks, content_length, digest_param, ensure_repository, gateway
 
-CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
+# At most 19 digits a side: an offset past a bigint is refused as malformed, not computed with.
+CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d{1,19})-(\d{1,19})$")
 
 
 def _upload_url(name: str, upload_id: uuid.UUID) -> str:
@@ -71,9 +72,16 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
     if mount is not None:
         digest = digest_param(mount)
         source = request.query.get("from")
-        # An unreadable source is treated like an absent blob: the client gets an upload session.
-        if source is None or await gw.authorizer.allowed(identity, source, Action.PULL):
-            blob_id = await blobs.find_mountable(gw.pool, digest, source)
+        # Only from repositories the caller may read: a named source it may not read, or a blob that no
+        # readable repository holds, is treated like an absent blob (an ordinary upload session, 202),
+        # so the answer says nothing about what exists elsewhere (issue 11).
+        sources: list[str] | None
+        if source is not None:
+            sources = [source] if await gw.authorizer.allowed(identity, source, Action.PULL) else []
+        else:
+            sources = gw.authorizer.readable(identity)
+        if sources is None or sources:
+            blob_id = await blobs.find_mountable(gw.pool, digest, sources)
             if blob_id is not None:
                 repo = await ensure_repository(request, name, identity)
                 try:

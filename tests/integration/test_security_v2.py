@@ -1,0 +1,224 @@
+"""The /v2 findings of issue 11, each reproduced against a real registry (PostgreSQL, NATS, storage):
+blob mounts that crossed tenants, 5xx on bad input, racing upload completions, deletes that broke
+pullable images, world-readable storage files."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    descriptor,
+    error_codes,
+    push_blob,
+    push_image,
+    sha256,
+)
+
+# --- 1. blob mounts only from repositories the caller may read -------------------------------------
+
+
+async def _layer_of(world, repository: str) -> str:
+    return await world.conn.fetchval(
+        "SELECT b.digest FROM blobs b JOIN repository_blobs rb ON rb.blob_id = b.id "
+        "WHERE rb.repository_id = $1 ORDER BY b.size DESC LIMIT 1", world.ids[repository])
+
+
+async def test_mount_without_from_does_not_reach_an_unreadable_repository(world):
+    secret_layer = await _layer_of(world, "globex/secret")
+    walt = await world.as_actor("walt", "repository:acme/private:pull,push")
+    never_pushed = sha256(os.urandom(32))
+    answers = []
+    for digest in (secret_layer, never_pushed):
+        async with walt.http.post(walt.v2("acme/private/blobs/uploads/"), params={"mount": digest}) as r:
+            # An ordinary upload session, exactly as for a digest that exists nowhere: no hint.
+            assert r.status == 202, await r.text()
+            assert "/blobs/uploads/" in r.headers["Location"]
+            answers.append((r.status, sorted(k for k in r.headers if k not in ("Date", "Location", "Docker-Upload-UUID",
+                                                                               "X-Request-ID"))))
+    assert answers[0] == answers[1]
+    async with walt.http.head(walt.v2(f"acme/private/blobs/{secret_layer}")) as r:
+        assert r.status == 404
+    assert not await world.conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM repository_blobs rb JOIN blobs b ON b.id = rb.blob_id "
+        "WHERE rb.repository_id = $1 AND b.digest = $2)", world.ids["acme/private"], secret_layer)
+
+
+async def test_mount_from_an_unreadable_repository_opens_an_upload(world):
+    secret_layer = await _layer_of(world, "globex/secret")
+    # walt asks for pull on globex/secret too; /v2/auth down-scopes it to nothing.
+    walt = await world.as_actor("walt", "repository:acme/private:pull,push", "repository:globex/secret:pull")
+    async with walt.http.post(walt.v2("acme/private/blobs/uploads/"),
+                              params={"mount": secret_layer, "from": "globex/secret"}) as r:
+        assert r.status == 202, await r.text()
+    async with walt.http.head(walt.v2(f"acme/private/blobs/{secret_layer}")) as r:
+        assert r.status == 404
+
+
+async def test_mount_from_a_readable_repository_still_works(world):
+    public_layer = await _layer_of(world, "acme/public")
+    walt = await world.as_actor("walt", "repository:acme/private:pull,push", "repository:acme/public:pull")
+    async with walt.http.post(walt.v2("acme/private/blobs/uploads/"), params={"mount": public_layer}) as r:
+        assert r.status == 201, await r.text()  # without `from`: found among the token's readable repositories
+    other_layer = await _layer_of(world, "acme/public")
+    async with walt.http.post(walt.v2("acme/private/blobs/uploads/"),
+                              params={"mount": other_layer, "from": "acme/public"}) as r:
+        assert r.status == 201, await r.text()
+    async with walt.http.head(walt.v2(f"acme/private/blobs/{public_layer}")) as r:
+        assert r.status == 200
+
+
+# --- 2. edge validation: bad input is a 400 with an OCI error body, never a 5xx --------------------
+
+
+async def raw_request(url: str, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (aiohttp would refuse to send a NUL or invalid UTF-8 in a header)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await reader.readexactly(length) if length else b""
+        return status, body
+    finally:
+        writer.close()
+
+
+def assert_oci_400(status: int, body: bytes | dict, what: str) -> None:
+    assert status == 400, (what, status, body)
+    doc = json.loads(body) if isinstance(body, bytes) else body
+    assert doc["errors"] and doc["errors"][0]["code"] and doc["errors"][0]["message"], (what, doc)
+
+
+@pytest.mark.parametrize("path", [
+    "acme/app/tags/list?last=%00",
+    "_catalog?last=%00",
+    "acme/app/tags/list?n=99999999999999999999999999",
+    "_catalog?n=" + "9" * 5000,
+    "acme/a%00b/manifests/latest",
+    "acme/app/manifests/v1%00",
+    "acme/app/blobs/sha256:%00",
+    "acme/app/referrers/sha256:" + "a" * 64 + "?artifactType=%00",
+    "acme/app/tags/list?x%00=1",
+], ids=lambda value: value[:60])
+async def test_nul_and_huge_numbers_in_path_and_query_are_400(registry, path):
+    await push_image(registry, "acme/app", "v1")
+    async with registry.http.get(f"{registry.url}/v2/{path}", skip_auto_headers=()) as r:
+        assert_oci_400(r.status, await r.read(), path)
+
+
+@pytest.mark.parametrize("header", [
+    b"X-Anything: \xed\xa0\x80",  # a UTF-8-encoded lone surrogate
+    b"X-Anything: \xff\xfe",
+    b"Authorization: Bearer \xff",
+])
+async def test_invalid_utf8_in_headers_is_400(registry, header):
+    status, body = await raw_request(registry.url, b"GET /v2/acme/app/tags/list HTTP/1.1\r\nHost: x\r\n" + header
+                                     + b"\r\nConnection: close\r\n\r\n")
+    assert_oci_400(status, body, header)
+
+
+@pytest.mark.parametrize("header", [b"X-Anything: a\x00b", b"Accept: application/\x00json"])
+async def test_nul_in_headers_is_400(registry, header):
+    # aiohttp's HTTP parser refuses a NUL in a header itself (plain-text 400) before /v2 sees the request.
+    status, _ = await raw_request(registry.url, b"GET /v2/acme/app/tags/list HTTP/1.1\r\nHost: x\r\n" + header
+                                  + b"\r\nConnection: close\r\n\r\n")
+    assert status == 400
+
+
+async def test_manifest_annotations_with_nul_or_lone_surrogates_are_400(registry, db):
+    config = b'{"architecture":"amd64","os":"linux"}'
+    await push_blob(registry, "acme/ann", config)
+    for value in ("a\u0000b", "\ud800", "\udfff tail"):
+        for annotated in ({"k": value}, {value: "v"}):
+            body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                               "layers": [], "annotations": annotated}).encode()
+            async with registry.http.put(registry.v2("acme/ann/manifests/v1"), data=body,
+                                         headers={"Content-Type": OCI_MANIFEST}) as r:
+                assert_oci_400(r.status, await r.read(), annotated)
+                assert error_codes(json.loads(await r.read())) == ["MANIFEST_INVALID"]
+    assert await db.fetchval("SELECT count(*) FROM manifests") == 0
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+async def test_deeply_nested_manifest_is_400(registry, depth):
+    body = b'{"schemaVersion":2,"x":' + b"[" * depth + b"]" * depth + b"}"
+    async with registry.http.put(registry.v2("acme/deep/manifests/v1"), data=body,
+                                 headers={"Content-Type": OCI_MANIFEST}) as r:
+        assert r.status == 400, await r.text()
+
+
+async def test_image_config_labels_with_nul_surrogates_or_huge_expiry_do_not_reach_the_database(registry, db):
+    labels = {"good": "yes", "nul": "a\u0000b", "surrogate": "\ud800", "k\u0000": "v", "quay.expires-after": "99999999999w"}
+    config_doc = {"architecture": "amd64", "os": "linux", "config": {"Labels": labels}}
+    config = json.dumps(config_doc).encode()  # json.dumps writes \u0000 and \ud800 escapes
+    await push_blob(registry, "acme/labels", config)
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                       "layers": []}).encode()
+    async with registry.http.put(registry.v2("acme/labels/manifests/v1"), data=body,
+                                 headers={"Content-Type": OCI_MANIFEST}) as r:
+        assert r.status == 201, await r.text()
+    rows = await db.fetch("SELECT key, value FROM labels ORDER BY key")
+    assert {r["key"]: r["value"] for r in rows} == {"good": "yes", "quay.expires-after": "99999999999w"}
+    assert await db.fetchval("SELECT expires_at FROM tags WHERE name = 'v1'") is None
+    async with registry.http.get(registry.v2("acme/labels/manifests/v1")) as r:
+        assert r.status == 200
+
+
+async def _open_upload(reg, name: str) -> str:
+    async with reg.http.post(reg.v2(f"{name}/blobs/uploads/")) as r:
+        assert r.status == 202
+        return reg.url + r.headers["Location"]
+
+
+@pytest.mark.parametrize("content_range", [
+    "bytes 0-" + "9" * 30, "0-" + "9" * 5000, "bytes 9223372036854775807-9223372036854775808", "garbage", "5-1",
+    "bytes=0-4", "-1-4",
+], ids=lambda value: value[:40])
+async def test_bad_content_range_is_a_clean_4xx(registry, content_range):
+    location = await _open_upload(registry, "acme/range")
+    async with registry.http.patch(location, data=b"hello", headers={"Content-Range": content_range}) as r:
+        assert 400 <= r.status < 500, (content_range, r.status, await r.text())
+        assert error_codes(await r.json())
+
+
+@pytest.mark.parametrize("header", ["bytes=0-" + "9" * 5000, "bytes=" + "9" * 30 + "-", "bytes=-" + "9" * 30],
+                         ids=lambda value: value[:40])
+async def test_huge_range_on_a_blob_is_a_clean_4xx(registry, header):
+    digest = await push_blob(registry, "acme/rng", b"some bytes")
+    async with registry.http.get(registry.v2(f"acme/rng/blobs/{digest}"), headers={"Range": header}) as r:
+        assert 400 <= r.status < 500, (header, r.status)
+
+
+async def test_huge_content_length_is_a_clean_4xx(registry):
+    status, body = await raw_request(registry.url, b"POST /v2/acme/cl/blobs/uploads/?digest=sha256:" + b"a" * 64
+                                     + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " + b"9" * 25
+                                     + b"\r\nConnection: close\r\n\r\nabc")
+    assert 400 <= status < 500, (status, body)
+
+
+@pytest.mark.parametrize("raw", [
+    base64.b64encode(b"alice-without-colon"),
+    base64.b64encode(b"\xff\xfe:\xff"),
+    base64.b64encode(b"al\x00ice:secret"),
+    base64.b64encode(b"alice:se\x00cret"),
+    base64.b64encode("\ud800:x".encode("utf-8", "surrogatepass")),
+    b"not base64 at all!",
+])
+async def test_malformed_basic_credentials_on_v2_auth_are_401(world, raw):
+    async with world.reg.http.get(f"{world.url}/v2/auth", params={"service": world.reg.host},
+                                  headers={"Authorization": "Basic " + raw.decode()}) as r:
+        assert r.status == 401, (raw, r.status, await r.text())
+        assert error_codes(await r.json()) == ["UNAUTHORIZED"]
