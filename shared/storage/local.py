@@ -155,6 +155,19 @@ class LocalDriver:
         keys = [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
         return sorted(keys)
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        cutoff = time.time() - older_than
+        base = self._path(prefix)
+        found = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file()) if base.is_dir() else ()
+        keys = []
+        for path in found:
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    keys.append(str(path.relative_to(self.root)))
+            except FileNotFoundError:
+                pass  # deleted while listed
+        return sorted(keys)
+
     async def clean_partial(self, older_than: float) -> int:
         cutoff = time.time() - older_than
         removed = 0

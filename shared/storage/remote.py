@@ -105,6 +105,9 @@ class BlobstoreDriver:
     async def list(self, prefix: str) -> list[str]:
         raise StorageError("listing is not offered through a blobstore")
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        raise StorageError("listing is not offered through a blobstore")
+
     async def clean_partial(self, older_than: float) -> int:
         return 0  # the location's own blobstore cleans its leftovers (the `clean` command)
 

@@ -234,6 +234,15 @@ class S3Driver:
             keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []))
         return sorted(keys)
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        s3 = await self._s3()
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        paginator = s3.get_paginator("list_objects_v2" if self.settings.list_version == 2 else "list_objects")
+        keys: list[str] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []) if item["LastModified"] <= cutoff)
+        return sorted(keys)
+
     async def clean_partial(self, older_than: float) -> int:
         s3 = await self._s3()
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)

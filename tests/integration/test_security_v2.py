@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from shared.storage.paths import blob as blob_path
 from tests.helpers import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -20,6 +23,7 @@ from tests.helpers import (
     push_image,
     sha256,
 )
+from tests.integration.test_gc import make_collector  # noqa: F401, F811  (the fixture)
 
 # --- 1. blob mounts only from repositories the caller may read -------------------------------------
 
@@ -222,3 +226,96 @@ async def test_malformed_basic_credentials_on_v2_auth_are_401(world, raw):
                                   headers={"Authorization": "Basic " + raw.decode()}) as r:
         assert r.status == 401, (raw, r.status, await r.text())
         assert error_codes(await r.json()) == ["UNAUTHORIZED"]
+
+
+# --- 4. concurrent completions of one upload; gc reconciles storage with the database ---------------
+
+
+def _storage_root(reg) -> Path:
+    return Path(reg.doc["DISTRIBUTED_STORAGE_CONFIG"]["local"][1]["storage_path"])
+
+
+async def _content_addressed_without_row(reg, db) -> list[str]:
+    root = _storage_root(reg)
+    stray = []
+    for algorithm in ("sha256", "sha512"):
+        for path in (root / algorithm).rglob("*") if (root / algorithm).is_dir() else ():
+            if path.is_file():
+                digest = f"{algorithm}:{path.name}"
+                if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)", digest):
+                    stray.append(digest)
+    return stray
+
+
+@pytest.mark.parametrize("final_body,chunks,algorithm", [
+    (False, 2, "sha256"), (False, 1, "sha512"), (False, 2, "sha512"), (True, 0, "sha256"), (True, 1, "sha512"),
+], ids=["two-chunks-empty-puts", "one-chunk-sha512-rehash", "two-chunks-sha512", "puts-with-body", "chunk-and-body-sha512"])
+async def test_five_concurrent_final_puts_one_wins_the_others_get_a_clean_4xx(registry, db, final_body, chunks, algorithm):
+    for attempt in range(3):  # a few rounds: the race has several interleavings
+        data = os.urandom(300_000 + attempt)
+        digest = sha256(data) if algorithm == "sha256" else "sha512:" + hashlib.sha512(data).hexdigest()
+        location = await _open_upload(registry, f"acme/race{attempt}")
+        if chunks:
+            step = len(data) // chunks if not final_body else len(data) // 2
+            parts = [(i * step, data[i * step:(i + 1) * step if i < chunks - 1 or final_body else len(data)])
+                     for i in range(chunks)]
+            for start, chunk in parts:
+                async with registry.http.patch(location, data=chunk, headers={
+                        "Content-Range": f"{start}-{start + len(chunk) - 1}", "Content-Type": "application/octet-stream"}) as r:
+                    assert r.status == 202, await r.text()
+
+        sent = sum(len(chunk) for _, chunk in parts) if chunks else 0
+
+        async def finish(location=location, digest=digest, body=data[sent:] if final_body else b""):
+            async with registry.http.put(location, params={"digest": digest}, data=body,
+                                         headers={"Content-Type": "application/octet-stream"}) as r:
+                return r.status, (await r.json()) if r.status >= 400 else None
+
+        results = await asyncio.gather(*(finish() for _ in range(5)))
+        statuses = sorted(status for status, _ in results)
+        assert statuses.count(201) == 1, results
+        for status, body in results:
+            if status != 201:
+                assert 400 <= status < 500, results
+                assert error_codes(body)[0] in ("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"), results
+        async with registry.http.get(registry.v2(f"acme/race{attempt}/blobs/{digest}")) as r:
+            assert r.status == 200 and await r.read() == data
+    assert await _content_addressed_without_row(registry, db) == []
+    uploads = _storage_root(registry) / "uploads"
+    assert not [p for p in uploads.rglob("*") if p.is_file()] if uploads.is_dir() else True
+
+
+async def test_gc_deletes_and_counts_old_content_addressed_objects_without_a_row(registry, make_collector, db):  # noqa: F811
+    from prometheus_client import REGISTRY
+
+    root = _storage_root(registry)
+    kept_digest = await push_blob(registry, "acme/kept", os.urandom(1000))  # has a row: stays, however old
+
+    def plant(data: bytes, age_s: int) -> str:
+        digest = sha256(data)
+        path = root / blob_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)  # bytes at their content address, as a completion that died after its move leaves them
+        stamp = path.stat().st_mtime - age_s
+        os.utime(path, (stamp, stamp))
+        return digest
+
+    old_orphan = plant(os.urandom(500), 7200)
+    young_orphan = plant(os.urandom(500), 0)  # inside the push window: a push may be about to record it
+    kept = root / blob_path(kept_digest)
+    os.utime(kept, (kept.stat().st_mtime - 7200,) * 2)
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("meridian_gc_storage_orphans_deleted_total", {"location": "local"}) or 0.0
+
+    collector = await make_collector(registry.doc, PUSH_TEMP_TAG_EXPIRATION_SEC=3600)
+    dry = await collector.run_once(dry_run=True)
+    assert dry.storage_orphans == [f"local:{old_orphan}"] and (root / blob_path(old_orphan)).exists()
+    before = counted()
+    report = await collector.run_once()
+    assert report.storage_orphans == [f"local:{old_orphan}"], report.summary()
+    assert counted() - before == 1
+    assert not (root / blob_path(old_orphan)).exists()
+    assert (root / blob_path(young_orphan)).exists() and kept.exists()
+    async with registry.http.get(registry.v2(f"acme/kept/blobs/{kept_digest}")) as r:
+        assert r.status == 200
