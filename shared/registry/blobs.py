@@ -15,10 +15,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared.contract import blob_written_id
+from shared.errors import still_referenced_error
 from shared.messages import BlobPlaced, BlobWritten
 from shared.model import Db
 
+from . import quota
 from .change import Change
+from .repositories import Repo
 
 
 def lock_key(digest: str) -> int:
@@ -119,8 +122,17 @@ async def link(change: Change, repository_id: int, blob_id: int) -> None:
     )
 
 
-async def unlink(change: Change, repository_id: int, digest: str) -> bool:
-    """Remove the blob from the repository; gc looks at it next (it may be unreferenced now)."""
+async def unlink(change: Change, repo: Repo, digest: str) -> bool:
+    """Remove the blob from the repository; gc looks at it next (it may be unreferenced now). Refused
+    (still_referenced_error) while a manifest of the repository lists it: under the namespace lock,
+    which a manifest push takes too, so no push can start using the blob while it goes."""
+    await quota.lock(change, repo)
+    users = await change.conn.fetch(
+        "SELECT m.digest FROM manifests m JOIN manifest_blobs mb ON mb.manifest_id = m.id JOIN blobs b ON b.id = mb.blob_id "
+        "WHERE m.repository_id = $1 AND b.digest = $2 ORDER BY m.digest", repo.id, digest)
+    if users:
+        raise still_referenced_error("blob", digest, [r["digest"] for r in users])
+    repository_id = repo.id
     count = await change.conn.fetchval(
         """
         WITH gone AS (

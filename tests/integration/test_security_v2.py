@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,9 +17,11 @@ import pytest
 from shared.storage.paths import blob as blob_path
 from tests.helpers import (
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_MANIFEST,
     descriptor,
     error_codes,
+    eventually,
     push_blob,
     push_image,
     sha256,
@@ -319,3 +322,123 @@ async def test_gc_deletes_and_counts_old_content_addressed_objects_without_a_row
     assert (root / blob_path(young_orphan)).exists() and kept.exists()
     async with registry.http.get(registry.v2(f"acme/kept/blobs/{kept_digest}")) as r:
         assert r.status == 200
+
+
+# --- 5. deletes never break a pullable image --------------------------------------------------------
+
+
+async def _pullable(reg, name: str, reference: str) -> None:
+    async with reg.http.get(reg.v2(f"{name}/manifests/{reference}"),
+                            headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}) as r:
+        assert r.status == 200, await r.text()
+        doc = await r.json(content_type=None)
+    for child in doc.get("manifests", []):
+        await _pullable(reg, name, child["digest"])
+    for blob in ([doc["config"]] if "config" in doc else []) + doc.get("layers", []):
+        async with reg.http.get(reg.v2(f"{name}/blobs/{blob['digest']}")) as r:
+            assert r.status == 200, (blob["digest"], r.status)
+
+
+async def test_deleting_a_layer_or_config_of_an_image_is_refused(registry):
+    digest, body = await push_image(registry, "acme/img", "v1", layers=2)
+    doc = json.loads(body)
+    for blob in [doc["config"]] + doc["layers"]:
+        async with registry.http.delete(registry.v2(f"acme/img/blobs/{blob['digest']}")) as r:
+            assert r.status == 409, await r.text()
+            error = (await r.json())["errors"][0]
+            assert error["code"] == "DENIED" and digest in error["message"] and "delete the manifest first" in error["message"]
+    await _pullable(registry, "acme/img", "v1")
+    # An untagged manifest is still pullable by digest: still refused.
+    async with registry.http.delete(registry.v2("acme/img/manifests/v1")) as r:
+        assert r.status == 202
+    async with registry.http.delete(registry.v2(f"acme/img/blobs/{doc['layers'][0]['digest']}")) as r:
+        assert r.status == 409
+    # Once the manifest is gone, its blobs may go.
+    async with registry.http.delete(registry.v2(f"acme/img/manifests/{digest}")) as r:
+        assert r.status == 202
+    async with registry.http.delete(registry.v2(f"acme/img/blobs/{doc['layers'][0]['digest']}")) as r:
+        assert r.status == 202
+
+
+async def test_deleting_a_child_of_an_index_is_refused(registry):
+    child, child_body = await push_image(registry, "acme/multi")
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {**descriptor(OCI_MANIFEST, child_body), "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    async with registry.http.put(registry.v2("acme/multi/manifests/latest"), data=index,
+                                 headers={"Content-Type": OCI_INDEX}) as r:
+        assert r.status == 201, await r.text()
+    async with registry.http.delete(registry.v2(f"acme/multi/manifests/{child}")) as r:
+        assert r.status == 409, await r.text()
+        error = (await r.json())["errors"][0]
+        assert error["code"] == "DENIED" and sha256(index) in error["message"] and "delete the index first" in error["message"]
+    await _pullable(registry, "acme/multi", "latest")
+    async with registry.http.delete(registry.v2(f"acme/multi/manifests/{sha256(index)}")) as r:
+        assert r.status == 202
+    async with registry.http.delete(registry.v2(f"acme/multi/manifests/{child}")) as r:
+        assert r.status == 202
+
+
+async def test_a_manifest_push_racing_a_delete_of_its_layer_never_stores_a_broken_image(registry):
+    for attempt in range(5):
+        config = json.dumps({"architecture": "amd64", "os": "linux", "n": attempt}).encode()
+        layer = os.urandom(1024)
+        await push_blob(registry, "acme/racy", config)
+        await push_blob(registry, "acme/racy", layer)
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                           "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layer)]}).encode()
+
+        async def put(tag=f"t{attempt}", body=body):
+            async with registry.http.put(registry.v2(f"acme/racy/manifests/{tag}"), data=body,
+                                         headers={"Content-Type": OCI_MANIFEST}) as r:
+                return r.status
+
+        layer_digest = sha256(layer)
+
+        async def delete(digest=layer_digest):
+            async with registry.http.delete(registry.v2(f"acme/racy/blobs/{digest}")) as r:
+                return r.status
+
+        put_status, delete_status = await asyncio.gather(put(), delete())
+        assert put_status in (201, 404) and delete_status in (202, 409), (put_status, delete_status)
+        if put_status == 201:
+            await _pullable(registry, "acme/racy", f"t{attempt}")
+
+
+# --- 6. storage files and log exports are not readable by other local users -------------------------
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)) or ".": stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+async def test_local_storage_files_and_folders_are_private_whatever_the_umask(make_world):
+    old_umask = os.umask(0o000)  # the most permissive: nothing may depend on it
+    try:
+        world = await make_world()
+        reg = world.reg
+        root = _storage_root(reg)
+        alice = await world.as_actor("alice", "repository:acme/perm:pull,push")
+        await push_image(alice, "acme/perm", "v1")
+        location = None
+        async with alice.http.post(alice.v2("acme/perm/blobs/uploads/")) as r:
+            location = reg.url + r.headers["Location"]
+        async with alice.http.patch(location, data=b"a chunk", headers={"Content-Range": "0-6"}) as r:
+            assert r.status == 202
+        async with reg.http.post(world.api("user/exportlogs"), headers=world.api_headers("alice"),
+                                 json={"callback_url": f"{world.url}/nowhere"}) as r:
+            assert r.status == 202, await r.text()
+            export_id = (await r.json())["export_id"]
+
+        async def exported():
+            return await world.conn.fetchval("SELECT status = 'done' FROM log_exports WHERE id = $1::uuid", export_id)
+
+        await eventually(exported, what="the export to finish")
+    finally:
+        os.umask(old_umask)
+    modes = _modes(root)
+    assert any(k.startswith("sha256/") for k in modes) and any(k.startswith("uploads/") for k in modes)
+    assert any(k.startswith("exportedlogs/") for k in modes), sorted(modes)
+    readable_by_others = {k: oct(m) for k, m in modes.items() if m & 0o077}
+    assert readable_by_others == {}
+    assert {m for k, m in modes.items() if (root / k).is_file()} == {0o600}
+    assert {m for k, m in modes.items() if (root / k).is_dir()} == {0o700}
