@@ -178,15 +178,6 @@ class LocalDriver:
         else:
             target.unlink(missing_ok=True)
 
-    async def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        if base.is_file():
-            return [prefix]
-        if not base.is_dir():
-            return []
-        keys = [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
-        return sorted(keys)
-
     async def list_older(self, prefix: str, older_than: float) -> list[str]:
         cutoff = time.time() - older_than
         base = self._path(prefix)
@@ -198,6 +189,15 @@ class LocalDriver:
                     keys.append(str(path.relative_to(self.root)))
             except FileNotFoundError:
                 pass  # deleted while listed
+        return sorted(keys)
+
+    async def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        keys = [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
         return sorted(keys)
 
     async def clean_partial(self, older_than: float) -> int:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +33,7 @@ class RawHttp:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
 
-    def request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]] = (), body: bytes = b"") -> int:
+    def request(self, method: str, target: bytes, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = b"") -> int:
         head = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: fuzz", b"Connection: close"]
         head += [name + b": " + value for name, value in headers]
         if body or method in ("PUT", "POST", "PATCH"):
@@ -50,7 +51,7 @@ class RawHttp:
                 chunk = sock.recv(65536)
         return status
 
-    def check(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]] = (), body: bytes = b"") -> int:
+    def check(self, method: str, target: bytes, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = b"") -> int:
         status = self.request(method, target, headers, body)
         assert status < 500, f"{status} for {method} {target[:300]!r} headers={headers!r:.300} body={body[:300]!r}"
         return status

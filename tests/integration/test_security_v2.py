@@ -103,7 +103,7 @@ async def raw_request(url: str, request: bytes) -> tuple[int, bytes]:
         writer.close()
 
 
-def assert_oci_400(status: int, body: bytes | dict, what: str) -> None:
+def assert_oci_400(status: int, body: bytes | dict, what: object) -> None:
     assert status == 400, (what, status, body)
     doc = json.loads(body) if isinstance(body, bytes) else body
     assert doc["errors"] and doc["errors"][0]["code"] and doc["errors"][0]["message"], (what, doc)
