@@ -2,11 +2,13 @@
 
 `check_request` runs in the dispatcher before any route: the path, every query parameter and every
 header must be text PostgreSQL and the handlers can take (no NUL, no lone surrogate: aiohttp decodes
-invalid UTF-8 in a header to lone surrogates), within length bounds, and the numeric headers and
-parameters must be numbers that fit a 64-bit column. A request that fails gets 400 with an OCI error
-body naming what was wrong, and changes nothing. Handlers keep their own semantic checks (names,
-digests, tags, manifests); `text_problem` is the one test of "usable text" they share (manifest
-annotations, image-config labels, Basic credentials).
+invalid UTF-8 in a header to lone surrogates), within length bounds, and the count parameter `n` a
+number that fits a 64-bit column. A request that fails gets 400 with an OCI error body naming what was
+wrong, and changes nothing. Handlers keep their own semantic checks (names, digests, tags, manifests);
+the numeric headers are bounded to 19 digits where they are parsed (base.content_length, the upload
+Content-Range, shared/http_range.py). `text_problem` is the one test of "usable text" they share
+(manifest annotations, image-config labels, Basic credentials). A NUL inside a raw header never gets
+here: aiohttp's HTTP parser refuses it with its own 400.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ MAX_PATH = 4096  # characters of the path after /v2/ (a name is at most 255, a d
 MAX_QUERY_VALUE = 4096
 MAX_QUERY_PARAMS = 64
 INT64_MAX = (1 << 63) - 1
-# Numeric headers: digits only, at most 19 of them (anything longer cannot fit a bigint).
+# Numbers: digits only, at most 19 of them (anything longer cannot fit a bigint).
 _DIGITS = re.compile(r"\d{1,19}")
 # Query parameters that are counts.
 NUMERIC_PARAMS = ("n",)
