@@ -20,7 +20,7 @@ from shared.errors import RegistryError
 
 MAX_PATH = 4096  # characters of the path after /v2/ (a name is at most 255, a digest about 140)
 MAX_QUERY_VALUE = 4096
-MAX_QUERY_PARAMS = 64
+MAX_QUERY_PARAMS = 256  # scopes of /v2/auth and ?tag= of a manifest push repeat; aiohttp caps the line at 8190
 INT64_MAX = (1 << 63) - 1
 # Numbers: digits only, at most 19 of them (anything longer cannot fit a bigint).
 _DIGITS = re.compile(r"\d{1,19}")
