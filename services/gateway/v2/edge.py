@@ -23,7 +23,7 @@ MAX_QUERY_VALUE = 4096
 MAX_QUERY_PARAMS = 256  # scopes of /v2/auth and ?tag= of a manifest push repeat; aiohttp caps the line at 8190
 INT64_MAX = (1 << 63) - 1
 # Numbers: digits only, at most 19 of them (anything longer cannot fit a bigint).
-_DIGITS = re.compile(r"\d{1,19}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 # Query parameters that are counts.
 NUMERIC_PARAMS = ("n",)
 
