@@ -31,10 +31,11 @@ from tests.integration.test_gc import make_collector  # noqa: F401, F811  (the f
 # --- 1. blob mounts only from repositories the caller may read -------------------------------------
 
 
-async def _layer_of(world, repository: str) -> str:
+async def _layer_of(world, repository: str, *, smallest: bool = False) -> str:
+    """The largest blob of a repository of the world (a layer), or its smallest (the image config)."""
     return await world.conn.fetchval(
         "SELECT b.digest FROM blobs b JOIN repository_blobs rb ON rb.blob_id = b.id "
-        "WHERE rb.repository_id = $1 ORDER BY b.size DESC LIMIT 1", world.ids[repository])
+        f"WHERE rb.repository_id = $1 ORDER BY b.size {'ASC' if smallest else 'DESC'} LIMIT 1", world.ids[repository])
 
 
 async def test_mount_without_from_does_not_reach_an_unreadable_repository(world):
@@ -73,12 +74,14 @@ async def test_mount_from_a_readable_repository_still_works(world):
     walt = await world.as_actor("walt", "repository:acme/private:pull,push", "repository:acme/public:pull")
     async with walt.http.post(walt.v2("acme/private/blobs/uploads/"), params={"mount": public_layer}) as r:
         assert r.status == 201, await r.text()  # without `from`: found among the token's readable repositories
-    other_layer = await _layer_of(world, "acme/public")
+    other_layer = await _layer_of(world, "acme/public", smallest=True)
+    assert other_layer != public_layer
     async with walt.http.post(walt.v2("acme/private/blobs/uploads/"),
                               params={"mount": other_layer, "from": "acme/public"}) as r:
         assert r.status == 201, await r.text()
-    async with walt.http.head(walt.v2(f"acme/private/blobs/{public_layer}")) as r:
-        assert r.status == 200
+    for digest in (public_layer, other_layer):
+        async with walt.http.head(walt.v2(f"acme/private/blobs/{digest}")) as r:
+            assert r.status == 200
 
 
 # --- 2. edge validation: bad input is a 400 with an OCI error body, never a 5xx --------------------
