@@ -94,6 +94,19 @@ def repository_read_only_error(name: str) -> RegistryError:
                                    "until an administrator sets it back to NORMAL", status=405)
 
 
+def still_referenced_error(kind: str, digest: str, by: list[str]) -> RegistryError:
+    """A delete refused because it would break an image that can still be pulled (docs/decisions.md,
+    "Deletes never break a pullable image"): 409, naming what still uses it and what to do first."""
+    users = ", ".join(by[:5]) + (f" and {len(by) - 5} more" if len(by) > 5 else "")
+    if kind == "manifest":
+        message = (f"manifest {digest} is listed by index {users} in this repository; delete the index first "
+                   "(deleting the child would leave an index that can no longer be pulled)")
+    else:
+        message = (f"blob {digest} is used by manifest {users} in this repository; delete the manifest first "
+                   "(deleting the blob would leave an image that can no longer be pulled)")
+    return RegistryError("DENIED", message, detail={"digest": digest, "referenced_by": by[:5]}, status=409)
+
+
 class ApiError(Exception):
     """A /api/v1 error: JSON in Quay's shape `{"status", "error_message", "title", "error_type", "detail"}`."""
 

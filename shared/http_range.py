@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_RE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # longer numbers cannot be offsets
 
 
 class RangeNotSatisfiable(ValueError):

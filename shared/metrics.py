@@ -108,6 +108,10 @@ GC_BYTES_RECLAIMED = Counter("quay_gc_storage_bytes_reclaimed", "Bytes of blobs 
 GC_TAGS_COLLECTED = Counter("meridian_gc_tags_collected", "Tag history rows collected past their time-machine window")
 GC_MANIFESTS_COLLECTED = Counter("meridian_gc_manifests_collected", "Manifests nothing referenced any more")
 GC_UPLOADS_CLEANED = Counter("meridian_gc_uploads_cleaned", "Stale upload sessions removed")
+GC_STORAGE_ORPHANS_DELETED = Counter(
+    "meridian_gc_storage_orphans_deleted",
+    "Content-addressed objects with no blob row, older than PUSH_TEMP_TAG_EXPIRATION_SEC, deleted from storage",
+    ["location"])
 GC_LOCKS_LOST = Counter("meridian_gc_locks_lost", "Collections aborted because their lock was lost")
 
 DB_POOL = Gauge("meridian_db_pool_connections", "Database pool connections", ["service", "state"], multiprocess_mode="max")

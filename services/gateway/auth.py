@@ -64,6 +64,9 @@ class Authorizer(Protocol):
 
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]: ...
 
+    def readable(self, identity: Identity) -> list[str] | None:
+        """The repositories the caller may read (where a mount without `from` may look); None: all."""
+
     def challenge(self, scope: str | None = None, message: str | None = None) -> RegistryError: ...
 
 
@@ -81,6 +84,9 @@ class OpenAccess:
 
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]:
         return await repositories.list_names(self.pool, last, limit)
+
+    def readable(self, identity: Identity) -> list[str] | None:
+        return None
 
     def challenge(self, scope: str | None = None, message: str | None = None) -> RegistryError:
         return RegistryError("UNAUTHORIZED", message)
@@ -201,3 +207,8 @@ class TokenAccess:
 
     async def catalog(self, identity: Identity, last: str | None, limit: int) -> list[str]:
         return await readable_repository_names(self.pool, identity.principal, last, limit)
+
+    def readable(self, identity: Identity) -> list[str] | None:
+        # The token's pull grants: /v2/auth already down-scoped them to what the principal may read.
+        return sorted(name for name, granted in identity.access.items()
+                      if not name.startswith("registry:") and granted & SATISFIED_BY[Action.PULL])

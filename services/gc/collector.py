@@ -12,6 +12,12 @@
    older than the window), deleted in every location that holds it, then its placements and row.
 6. Upload sessions untouched for MERIDIAN_UPLOAD_SESSION_MAX_AGE_SEC go with their chunks, and each
    location drops leftovers of interrupted writes (orphaned S3 multipart uploads included).
+7. Storage reconciliation (global lock "blobs"): in every location this process reaches directly,
+   content-addressed objects last written more than PUSH_TEMP_TAG_EXPIRATION_SEC ago that no blob
+   row names (left by a completion whose transaction failed after its bytes moved, or a crash) are
+   deleted, each under the digest's exclusive lock after a re-check, and counted
+   (meridian_gc_storage_orphans_deleted_total). Locations reached only through another region's
+   blobstore are reconciled by that region's gc.
 
 A dry run does all of it inside transactions that are rolled back and touches no storage, so it
 reports exactly what a real pass would collect at that moment.
@@ -35,11 +41,13 @@ from shared.metrics import (
     GC_MANIFESTS_COLLECTED,
     GC_NAMESPACES_PURGED,
     GC_REPOS_PURGED,
+    GC_STORAGE_ORPHANS_DELETED,
     GC_TAGS_COLLECTED,
     GC_UPLOADS_CLEANED,
 )
 from shared.outbox import OutboxRelay
 from shared.registry import Change, Registry, collection
+from shared.storage import paths
 
 log = get_logger("gc")
 BATCH = 500
@@ -62,6 +70,7 @@ class Report:
     blobs: list[str] = field(default_factory=list)
     bytes_reclaimed: int = 0
     uploads: int = 0
+    storage_orphans: list[str] = field(default_factory=list)  # "<location>:<digest>"
     skipped_locked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -69,7 +78,8 @@ class Report:
         return {"dry_run": self.dry_run, "paused": self.paused, "tags_expired": self.tags_expired, "tags": self.tags,
                 "manifests": len(self.manifests), "blob_links": self.blob_links, "repositories": self.repositories,
                 "namespaces": self.namespaces, "blobs": len(self.blobs), "bytes_reclaimed": self.bytes_reclaimed,
-                "uploads": self.uploads, "skipped_locked": self.skipped_locked, "errors": self.errors}
+                "uploads": self.uploads, "storage_orphans": len(self.storage_orphans),
+                "skipped_locked": self.skipped_locked, "errors": self.errors}
 
 
 class Collector:
@@ -126,6 +136,8 @@ class Collector:
             await self._with_lock("purge-namespaces", report, "purge-namespaces", dry_run,
                                   lambda lock: self._purge_namespaces(lock, report, dry_run))
         await self._with_lock("blobs", report, "blobs", dry_run, lambda lock: self._sweep_blobs(temp, lock, report, dry_run))
+        await self._with_lock("blobs", report, "reconcile-storage", dry_run,
+                              lambda lock: self._reconcile_storage(temp, lock, report, dry_run))
         if self.config.clean_blob_upload_folder:
             await self._with_lock("uploads", report, "uploads", dry_run, lambda lock: self._clean_uploads(lock, report, dry_run))
         if not dry_run:
@@ -295,6 +307,42 @@ class Collector:
 
         await asyncio.gather(*(one(location) for location in sorted(set(placed) | set(known))))
         return failed
+
+    async def _reconcile_storage(self, temp: float, lock: Lock | None, report: Report, dry_run: bool) -> None:
+        """Step 7: content-addressed objects older than the push window that no blob row names go."""
+        for location, driver in sorted(self.locations.drivers.items()):
+            try:
+                keys = [key for algorithm in ("sha256/", "sha512/") for key in await driver.list_older(algorithm, temp)]
+            except Exception as exc:  # noqa: BLE001 - a store that cannot list is reported, the pass goes on
+                report.errors.append(f"reconcile {location}: {type(exc).__name__}: {exc}")
+                continue
+            by_digest = {f"{key.split('/')[0]}:{key.split('/')[2]}": key for key in keys if paths.is_blob_key(key)}
+            for start in range(0, len(by_digest), BATCH):
+                batch = sorted(by_digest)[start:start + BATCH]
+                for digest in await collection.digests_without_row(self.db, batch):
+                    if lock is not None:
+                        lock.check()
+                    try:
+                        await self._transaction(
+                            lambda change, d=digest, k=by_digest[digest], loc=location, drv=driver:
+                            self._delete_orphan(change, drv, loc, d, k, report, dry_run))
+                    except _Rollback:
+                        pass
+                    except OSError as exc:
+                        report.errors.append(f"{digest} at {location}: {exc}")
+        if report.storage_orphans:
+            log.info("storage reconciled", orphans=len(report.storage_orphans), dry_run=dry_run)
+
+    async def _delete_orphan(self, change: Change, driver, location: str, digest: str, key: str, report: Report,
+                             dry_run: bool) -> None:
+        # Exclusive digest lock to the end of the change: a push recording these bytes finishes first.
+        if not await collection.claim_orphan(change, digest):
+            return
+        report.storage_orphans.append(f"{location}:{digest}")
+        if dry_run:
+            raise _Rollback()
+        await driver.delete(key)
+        GC_STORAGE_ORPHANS_DELETED.labels(location).inc()
 
     async def _clean_uploads(self, lock: Lock | None, report: Report, dry_run: bool) -> None:
         config = self.config

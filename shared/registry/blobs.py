@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared.contract import blob_written_id
+from shared.errors import still_referenced_error
 from shared.messages import BlobPlaced, BlobWritten
 from shared.model import Db
 
+from . import quota
 from .change import Change
+from .repositories import Repo
 
 
 def lock_key(digest: str) -> int:
@@ -97,19 +100,17 @@ async def sizes_in_repository(db: Db, repository_id: int, digests: list[str]) ->
     return {r["digest"]: (r["id"], r["size"]) for r in rows}
 
 
-async def find_mountable(db: Db, digest: str, source: str | None) -> int | None:
-    """A blob id the caller could mount: from `source` when named, else from any repository."""
-    if source is not None:
-        return await db.fetchval(
-            "SELECT b.id FROM blobs b JOIN repository_blobs rb ON rb.blob_id = b.id "
-            "JOIN repositories r ON r.id = rb.repository_id "
-            "WHERE b.digest = $1 AND r.full_name = $2 AND r.state <> 'deleted' "
-            "AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id)",
-            digest, source,
-        )
+async def find_mountable(db: Db, digest: str, sources: Sequence[str] | None) -> int | None:
+    """A blob id the caller could mount: linked to one of `sources` (the repositories the caller may
+    read; None: any repository, for open access) and held by some location."""
+    if sources is not None and not sources:
+        return None
     return await db.fetchval(
-        "SELECT b.id FROM blobs b WHERE b.digest = $1 AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id)",
-        digest,
+        "SELECT b.id FROM blobs b WHERE b.digest = $1 "
+        "AND EXISTS (SELECT 1 FROM blob_placements p WHERE p.blob_id = b.id) "
+        "AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id "
+        "WHERE rb.blob_id = b.id AND r.full_name = ANY($2::text[]) AND r.state <> 'deleted'))",
+        digest, list(sources) if sources is not None else None,
     )
 
 
@@ -121,8 +122,17 @@ async def link(change: Change, repository_id: int, blob_id: int) -> None:
     )
 
 
-async def unlink(change: Change, repository_id: int, digest: str) -> bool:
-    """Remove the blob from the repository; gc looks at it next (it may be unreferenced now)."""
+async def unlink(change: Change, repo: Repo, digest: str) -> bool:
+    """Remove the blob from the repository; gc looks at it next (it may be unreferenced now). Refused
+    (still_referenced_error) while a manifest of the repository lists it: under the namespace lock,
+    which a manifest push takes too, so no push can start using the blob while it goes."""
+    await quota.lock(change, repo)
+    users = await change.conn.fetch(
+        "SELECT m.digest FROM manifests m JOIN manifest_blobs mb ON mb.manifest_id = m.id JOIN blobs b ON b.id = mb.blob_id "
+        "WHERE m.repository_id = $1 AND b.digest = $2 ORDER BY m.digest", repo.id, digest)
+    if users:
+        raise still_referenced_error("blob", digest, [r["digest"] for r in users])
+    repository_id = repo.id
     count = await change.conn.fetchval(
         """
         WITH gone AS (

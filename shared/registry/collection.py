@@ -194,6 +194,22 @@ async def claim_unreferenced(change: Change, blob_id: int, digest: str) -> list[
     return [r["name"] for r in rows]
 
 
+async def digests_without_row(db: Db, digests: list[str]) -> list[str]:
+    """Which of `digests` no blob row names (storage reconciliation: bytes nothing explains)."""
+    rows = await db.fetch(
+        "SELECT d FROM unnest($1::text[]) AS d WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = d) ORDER BY d",
+        digests)
+    return [r["d"] for r in rows]
+
+
+async def claim_orphan(change: Change, digest: str) -> bool:
+    """Under the digest's exclusive lock (held to the end of the change), re-check that no blob row
+    names it: a push that is putting these bytes at their address right now holds the lock shared
+    until its row is committed, so True means no writer can be about to record them."""
+    await blobs.lock_exclusive(change, digest)
+    return not await change.conn.fetchval("SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)", digest)
+
+
 async def forget_blob(change: Change, blob_id: int) -> None:
     """Its bytes are gone everywhere: the row goes (placements, candidate cascade)."""
     await change.conn.execute("DELETE FROM blobs WHERE id = $1", blob_id)

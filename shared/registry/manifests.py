@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.errors import RegistryError
+from shared.errors import RegistryError, still_referenced_error
 from shared.messages import ManifestDeleted, ManifestPushed
 from shared.model import Db, labels
 
@@ -159,6 +159,25 @@ async def _insert(conn, repo: Repo, manifest: NewManifest) -> tuple[int, bool]:
     raise RuntimeError("insert-or-select found no manifest row after retries")
 
 
+async def _check_references_still_there(conn, repo: Repo, manifest: NewManifest) -> None:
+    """Under the namespace lock, which deletes of blobs and manifests also take: the blobs and child
+    manifests found before the change are still in the repository (a delete that ran meanwhile makes
+    this push fail cleanly instead of storing an image that cannot be pulled)."""
+    if manifest.blob_ids:
+        missing = await conn.fetchval(
+            "SELECT b.digest FROM blobs b WHERE b.id = ANY($2::bigint[]) AND NOT EXISTS "
+            "(SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = $1 AND rb.blob_id = b.id) LIMIT 1",
+            repo.id, manifest.blob_ids)
+        if missing is not None or len(set(manifest.blob_ids)) > await conn.fetchval(
+                "SELECT count(*) FROM blobs WHERE id = ANY($1::bigint[])", manifest.blob_ids):
+            raise unknown_reference("blob", missing or "(deleted meanwhile)", repo.full_name)
+    if manifest.child_ids:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM manifests WHERE repository_id = $1 AND id = ANY($2::bigint[])", repo.id, manifest.child_ids)
+        if found < len(set(manifest.child_ids)):
+            raise unknown_reference("manifest", "(a child deleted meanwhile)", repo.full_name)
+
+
 async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list[str]) -> int:
     """Store the manifest (idempotent by digest), import its labels once, point the tags at it; writes
     tag.changed per tag that moved and manifest.pushed. Counts it in the namespace's usage and applies
@@ -169,6 +188,7 @@ async def put(change: Change, repo: Repo, manifest: NewManifest, tag_names: list
         from .collection import end_expired_tags
 
         await end_expired_tags(change, namespace_id=repo.namespace_id)  # what has expired no longer counts
+    await _check_references_still_there(conn, repo, manifest)
     manifest_id, inserted = await _insert(conn, repo, manifest)
     if manifest.blob_ids:
         await conn.execute(
@@ -203,6 +223,11 @@ async def delete(change: Change, repo: Repo, digest: str) -> list[str] | None:
     manifest_id = await id_of(change.conn, repo.id, digest)
     if manifest_id is None:
         return None
+    parents = await change.conn.fetch(
+        "SELECT p.digest FROM manifest_children c JOIN manifests p ON p.id = c.parent_id WHERE c.child_id = $1 "
+        "ORDER BY p.digest", manifest_id)
+    if parents:  # an index still lists it: deleting it would break that index's pulls
+        raise still_referenced_error("manifest", digest, [r["digest"] for r in parents])
     ended = await tags.end_all_of_manifest(change, repo, manifest_id, digest)
     await quota.manifests_removed(change, repo, [manifest_id])
     await change.conn.execute("DELETE FROM manifests WHERE id = $1", manifest_id)

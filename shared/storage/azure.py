@@ -167,6 +167,13 @@ class AzureDriver:
         for key in await self.list(prefix):
             await self.delete(key)
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        container = self._client()
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        return sorted([self._rel(blob.name) async for blob in container.list_blobs(name_starts_with=self._key(prefix))
+                       if (blob.last_modified or blob.creation_time) is not None
+                       and (blob.last_modified or blob.creation_time) <= cutoff])
+
     async def list(self, prefix: str) -> list[str]:
         container = self._client()
         return sorted([self._rel(blob.name) async for blob in container.list_blobs(name_starts_with=self._key(prefix))])

@@ -50,6 +50,10 @@ class StorageDriver(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None: ...
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        """Keys under a prefix (recursive), sorted, last written at least `older_than` seconds ago
+        (gc's storage reconciliation: content addresses that no database row explains)."""
+
     async def list(self, prefix: str) -> list[str]:
         """Keys under a prefix (recursive), sorted."""
 

@@ -1,4 +1,9 @@
-"""LocalStorage: a folder. Writes go to a temporary file and are renamed into place."""
+"""LocalStorage: a folder. Writes go to a temporary file and are renamed into place.
+
+Whatever the driver creates is the service user's alone, whatever the umask: files FILE_MODE (0600),
+folders DIR_MODE (0700), set explicitly after creation (docs/decisions.md, "Storage files are the
+service user's alone"). Blobs of private repositories and usage-log exports are not readable by
+other local users."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +17,29 @@ from pathlib import Path
 from .base import NotFound, StorageError
 
 READ_BLOCK = 1 << 20
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _make_dirs(path: Path, stop: Path) -> None:
+    """mkdir -p that gives every folder it creates DIR_MODE (below `stop`, which must exist)."""
+    missing = []
+    while not path.is_dir() and path != stop and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue  # made by a concurrent writer (which set its mode)
+        os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
+def _open_private(path: Path):
+    """A new file for writing, FILE_MODE whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 class LocalDriver:
@@ -21,12 +49,16 @@ class LocalDriver:
         self.name = name
         self.root = Path(root)
         self._made_root = not self.root.is_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / ".tmp").mkdir(exist_ok=True)
+        self._make_root()
+
+    def _make_root(self) -> None:
+        # The root an operator made keeps its mode; one made here, and everything below, is private.
+        _make_dirs(self.root.absolute(), Path(self.root.absolute().anchor))
+        _make_dirs(self.root / ".tmp", self.root)
 
     async def prepare(self) -> bool:
         made, self._made_root = self._made_root or not self.root.is_dir(), False
-        (self.root / ".tmp").mkdir(parents=True, exist_ok=True)
+        self._make_root()
         return made
 
     def _path(self, path: str) -> Path:
@@ -69,13 +101,13 @@ class LocalDriver:
         target, tmp = self._path(path), self._tmp()
         loop = asyncio.get_running_loop()
         size = 0
-        handle = open(tmp, "wb")
+        handle = _open_private(tmp)
         try:
             async for chunk in chunks:
                 await loop.run_in_executor(None, handle.write, chunk)
                 size += len(chunk)
             handle.close()
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(target.parent, self.root)
             os.replace(tmp, target)
         except BaseException:
             handle.close()
@@ -99,7 +131,7 @@ class LocalDriver:
         source, target = self._path(src), self._path(dst)
         if not source.is_file():
             raise NotFound(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(target.parent, self.root)
         os.replace(source, target)
 
     async def concat(self, dst: str, parts: list[str]) -> int:
@@ -113,7 +145,7 @@ class LocalDriver:
         tmp = self._tmp()
         size = 0
         try:
-            with open(tmp, "wb") as out:
+            with _open_private(tmp) as out:
                 for path in paths:
                     with open(path, "rb") as src:
                         # copy_file_range keeps the bytes in the kernel (and reflinks where the fs can).
@@ -124,7 +156,7 @@ class LocalDriver:
                                 break
                             remaining -= copied
                             size += copied
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(target.parent, self.root)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -145,6 +177,19 @@ class LocalDriver:
             await asyncio.to_thread(shutil.rmtree, target, True)
         else:
             target.unlink(missing_ok=True)
+
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        cutoff = time.time() - older_than
+        base = self._path(prefix)
+        found = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file()) if base.is_dir() else ()
+        keys = []
+        for path in found:
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    keys.append(str(path.relative_to(self.root)))
+            except FileNotFoundError:
+                pass  # deleted while listed
+        return sorted(keys)
 
     async def list(self, prefix: str) -> list[str]:
         base = self._path(prefix)

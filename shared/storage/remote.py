@@ -102,6 +102,9 @@ class BlobstoreDriver:
     async def delete_prefix(self, prefix: str) -> None:
         await self.delete(prefix if prefix.endswith("/") else prefix + "/")
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        raise StorageError("listing is not offered through a blobstore")
+
     async def list(self, prefix: str) -> list[str]:
         raise StorageError("listing is not offered through a blobstore")
 

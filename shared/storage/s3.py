@@ -226,6 +226,15 @@ class S3Driver:
             batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
+    async def list_older(self, prefix: str, older_than: float) -> list[str]:
+        s3 = await self._s3()
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        paginator = s3.get_paginator("list_objects_v2" if self.settings.list_version == 2 else "list_objects")
+        keys: list[str] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(self._rel(item["Key"]) for item in page.get("Contents", []) if item["LastModified"] <= cutoff)
+        return sorted(keys)
+
     async def list(self, prefix: str) -> list[str]:
         s3 = await self._s3()
         paginator = s3.get_paginator("list_objects_v2" if self.settings.list_version == 2 else "list_objects")

@@ -181,6 +181,15 @@ async def test_delete_and_list(driver):
     assert await driver.list("e/") == ["e/1"]
 
 
+async def test_list_older_lists_only_objects_past_the_age(driver):
+    await driver.put_bytes("o/young", b"just written")
+    await driver.put_bytes("o/sub/also-young", b"x")
+    assert await driver.list_older("o/", 3600) == []
+    await asyncio.sleep(1.1)  # S3 and Azure stamp whole seconds
+    assert await driver.list_older("o/", 0) == ["o/sub/also-young", "o/young"]
+    assert await driver.list_older("p/", 0) == []
+
+
 async def test_rejects_escaping_paths(driver):
     with pytest.raises(StorageError):
         await driver.put_bytes("../outside", b"x")

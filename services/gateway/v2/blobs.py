@@ -137,11 +137,12 @@ async def delete_blob(request: web.Request, name: str, digest: str) -> web.Respo
     identity = await authorize(request, name, Action.DELETE)
     digest = digest_param(digest)
     gw = gateway(request)
-    repo_id = await repositories.get_id(gw.pool, name)
-    if repo_id is None:
+    repo = await repositories.get(gw.pool, name)
+    if repo is None:
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
-    # Unlinking hides the blob from this repository; gc reclaims bytes nothing references.
+    # Unlinking hides the blob from this repository; gc reclaims bytes nothing references. A blob a
+    # manifest of the repository uses is refused (409 DENIED): the image must stay pullable.
     async with gw.registry.change(actor_for(identity.principal)) as change:
-        if not await blobs.unlink(change, repo_id, digest):
+        if not await blobs.unlink(change, repo, digest):
             raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
     return web.Response(status=202, headers={"Docker-Content-Digest": digest})

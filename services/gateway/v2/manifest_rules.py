@@ -15,6 +15,8 @@ from shared.config import IMAGE_CONFIG_TYPES, Config
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import RegistryError
 
+from .edge import text_problem
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -162,6 +164,10 @@ def _annotations(doc: dict) -> dict[str, str] | None:
     annotations = doc.get("annotations")
     if annotations is not None and not (isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())):
         raise invalid("annotations must be a map of strings")
+    for key, value in (annotations or {}).items():
+        problem = text_problem(key) or text_problem(value)
+        if problem is not None:  # PostgreSQL's jsonb takes neither NUL nor lone surrogates
+            raise invalid(f"annotation {key[:100]!r} {problem}", annotation=key[:100].encode("utf-8", "replace").decode())
     return annotations
 
 

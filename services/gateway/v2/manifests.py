@@ -18,6 +18,7 @@ from shared.registry.manifests import NewManifest, unknown_reference
 from ..auth import Action
 from . import manifest_rules as rules
 from .base import audit, authorize, content_length, ensure_repository, gateway
+from .edge import text_problem
 
 
 def _is_digest(reference: str) -> bool:
@@ -204,6 +205,8 @@ async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], 
     labels = {}
     for key, value in raw.items() if isinstance(raw, dict) else ():
         if isinstance(key, str) and isinstance(value, str):
+            if text_problem(key) or text_problem(value):
+                continue  # NUL or a lone surrogate: not storable text, so not imported (like any invalid label)
             try:
                 label_model.check(key, value, imported=True)
             except label_model.LabelError:
@@ -212,7 +215,10 @@ async def _config_labels(gw, name: str, parsed, found) -> tuple[dict[str, str], 
     expires_at = None
     seconds = parse_duration(labels.get(EXPIRES_AFTER, "").strip()) if EXPIRES_AFTER in labels else None
     if seconds:
-        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        try:
+            expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        except OverflowError:  # past year 9999 (e.g. 99999999999w): as good as never, so no expiry
+            expires_at = None
     return labels, expires_at
 
 

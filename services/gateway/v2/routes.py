@@ -16,7 +16,7 @@ from shared.registry import repositories
 
 from ..auth import Action
 from ..state import ROUTE, gateway
-from . import blobs, catalog, manifests, referrers, tags, token, uploads
+from . import blobs, catalog, edge, manifests, referrers, tags, token, uploads
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -84,6 +84,7 @@ def match(path: str) -> tuple[Route, dict[str, str]] | None:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
+    edge.check_request(request)  # every /v2 request: usable text, bounded lengths and numbers (400 otherwise)
     found = match(request.match_info.get("tail", ""))
     if found is None:
         raise RegistryError("NAME_UNKNOWN", "no such registry route", detail={"path": request.path}, status=404)

@@ -18,6 +18,7 @@ from shared.registry.repositories import name_problem
 from ..credentials import BadCredentials, parse_basic
 from ..logins import Throttled
 from .base import gateway
+from .edge import text_problem
 
 ACTIONS = ("pull", "push", "delete", "*")
 SCOPE_RE = re.compile(r"^repository:(?P<name>[^:]+):(?P<actions>[^:]+)$")
@@ -63,22 +64,31 @@ async def grantable(gw, principal: Principal | None, name: str) -> set[str]:
     return granted
 
 
-async def issue(request: web.Request) -> web.Response:
+async def _caller(request: web.Request) -> tuple[Principal | None, str]:
+    """(principal, kind) of the Basic credentials, (None, "anonymous") without any; a challenge (401)
+    for credentials that are malformed (no colon, not base64, not UTF-8, NUL) or do not check out."""
     gw = gateway(request)
-    config = gw.config
-    principal: Principal | None = None
-    kind = "anonymous"
     header = request.headers.get("Authorization", "")
+    basic: tuple[str, str] | None = None  # bound before parsing: a malformed header must not leave it unset
     try:
         basic = parse_basic(header) if header else None
         if header and basic is None:
             raise BadCredentials("/v2/auth takes Basic credentials (user password, robot token or API token)")
-        if basic:
-            principal, kind = await gw.logins.basic(request, *basic)  # throttled; failures logged there
+        if basic is None:
+            return None, "anonymous"
+        if any(text_problem(part) is not None for part in basic):
+            raise BadCredentials("malformed Basic credentials")
+        return await gw.logins.basic(request, *basic)  # throttled; failures logged there
     except BadCredentials as exc:
         raise gw.authorizer.challenge(message=str(exc)) from None
     except Throttled as exc:
         raise RegistryError("TOOMANYREQUESTS", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+
+
+async def issue(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    config = gw.config
+    principal, kind = await _caller(request)
 
     scopes = request.query.getall("scope", [])
     if principal is None:

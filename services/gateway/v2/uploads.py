@@ -22,12 +22,14 @@ from shared.metrics import BYTES_PUSHED, UPLOAD_REHASH
 from shared.registry import actor_for, blobs, quota, uploads
 from shared.registry.uploads import UploadSession
 from shared.storage import StorageDriver, paths
+from shared.storage.base import NotFound
 
 from ..auth import Action, Identity
 from ..state import Gateway, HashState
 from .base import authorize, body_blocks, content_length, digest_param, ensure_repository, gateway
 
-CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
+# At most 19 digits a side: an offset past a bigint is refused as malformed, not computed with.
+CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d{1,19})-(\d{1,19})$")
 
 
 def _upload_url(name: str, upload_id: uuid.UUID) -> str:
@@ -71,9 +73,16 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
     if mount is not None:
         digest = digest_param(mount)
         source = request.query.get("from")
-        # An unreadable source is treated like an absent blob: the client gets an upload session.
-        if source is None or await gw.authorizer.allowed(identity, source, Action.PULL):
-            blob_id = await blobs.find_mountable(gw.pool, digest, source)
+        # Only from repositories the caller may read: a named source it may not read, or a blob that no
+        # readable repository holds, is treated like an absent blob (an ordinary upload session, 202),
+        # so the answer says nothing about what exists elsewhere (issue 11).
+        sources: list[str] | None
+        if source is not None:
+            sources = [source] if await gw.authorizer.allowed(identity, source, Action.PULL) else []
+        else:
+            sources = gw.authorizer.readable(identity)
+        if sources is None or sources:
+            blob_id = await blobs.find_mountable(gw.pool, digest, sources)
             if blob_id is not None:
                 repo = await ensure_repository(request, name, identity)
                 try:
@@ -305,7 +314,20 @@ async def finish_upload(request: web.Request, name: str, upload: str) -> web.Res
             # This request's final chunk was never recorded (another completion won, or the commit
             # failed): remove it, so nothing stays behind; a retry sends it again.
             await gw.locations.driver(location).delete(final)
+        if isinstance(exc, NotFound):
+            # A chunk went while this request re-read it: another completion of the session took it.
+            raise await _lost_race(gw, name, session.id) from None
         raise
+
+
+async def _lost_race(gw: Gateway, name: str, upload_id: uuid.UUID) -> RegistryError:
+    """The answer to a completion that another request of the same session beat: the session is gone
+    (completed or cancelled) -> BLOB_UPLOAD_UNKNOWN; it is still there but changed -> BLOB_UPLOAD_INVALID."""
+    if await uploads.get(gw.pool, upload_id, name) is None:
+        return RegistryError("BLOB_UPLOAD_UNKNOWN", "the upload was completed or cancelled by another request",
+                             detail={"upload": str(upload_id)})
+    return RegistryError("BLOB_UPLOAD_INVALID", "the upload changed while this request ran; check its status and retry",
+                         detail={"upload": str(upload_id)})
 
 
 async def _rehash(driver: StorageDriver, chunks: list[str], algorithm: str) -> Digest:
@@ -348,8 +370,8 @@ async def _commit(
         blob_id = await blobs.commit(change, repository=name, repository_id=repo_id, digest=wanted, size=size,
                                      location=location, location_id=gw.location_ids[location],
                                      put_bytes=put_bytes, upload_id=upload_id, upload_size=session_size)
-    if blob_id is None:
-        raise RegistryError("BLOB_UPLOAD_INVALID", "the upload changed or was completed while this request ran")
+    if blob_id is None:  # only with a session: another request completed, cancelled or extended it first
+        raise await _lost_race(gw, name, upload_id) if upload_id is not None else RegistryError("BLOB_UPLOAD_INVALID")
     if upload_id is not None:
         gw.hash_states.drop(upload_id)
         await driver.delete_prefix(paths.upload_folder(upload_id))
