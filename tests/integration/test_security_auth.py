@@ -10,6 +10,7 @@ import time
 
 import jwt
 
+from services.gateway.state import GATEWAY
 from shared import servicekeys
 from tests.helpers import error_codes, eventually
 from tests.identity_world import PASSWORD, basic
@@ -287,6 +288,7 @@ async def test_read_only_mode_throttles_in_memory_and_writes_nothing(make_regist
     """Read-only mode may not write: each gateway counts failures itself, and nothing is stored."""
     ro = await make_registry(**{**{k: v for k, v in world.reg.doc.items() if k != "SERVER_HOSTNAME"},
                                 "REGISTRY_STATE": "readonly", "MERIDIAN_LOGIN_BACKOFF_SEC": 30, **service_key})
+    await world.reg.runner.app[GATEWAY].audit.flush()  # the world's own usage logs land before counting starts
     before = await world.conn.fetchval("SELECT (SELECT count(*) FROM login_throttle) + (SELECT count(*) FROM audit_logs)")
 
     async def v2auth(password: str) -> int:
