@@ -58,8 +58,20 @@ class Entry:
         return (
             self.kind, self.namespace_id, self.namespace, self.repository_id, self.repository,
             self.performer.id if self.performer else None, self.performer.username if self.performer else None,
-            self.ip, json.dumps(self.metadata, default=str), self.at,
+            self.ip, json.dumps(_storable(self.metadata), default=str), self.at,
         )
+
+
+def _storable(value: Any) -> Any:
+    """Metadata PostgreSQL's jsonb takes: it refuses NUL (\u0000) and lone surrogates, which a
+    client can put in a header or a name; one such string must not lose the whole flushed batch."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k) if isinstance(k, str) else k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 async def record(conn: Db, entry: Entry) -> None:
