@@ -160,15 +160,15 @@ async def namespace_for(request: web.Request, name: str, *, need: str | None = N
     """(namespace row, caller's role). 404 when it does not exist; 403 when `need` ('member' or
     'admin') is not met. Organisation names are not secret, so existence is not hidden."""
     gw = gateway(request)
-    if need and not gw.config.meridian_insecure_open_access:
+    if need and gw.switches.access.requires_credentials():
         await signed_in(request)
     row = await accounts.namespace_row(gw.pool, name)
     if row is None:
         raise ApiError(404, f"organization {name!r} not found", error_type="not_found")
     principal = await caller(request)
     role = await access_model.namespace_role(gw.pool, principal, row["id"])
-    if principal is None and gw.config.meridian_insecure_open_access:
-        role = "admin"  # the development registry: anonymous callers hold every right
+    if principal is None:
+        role = gw.switches.access.role_of_anonymous(role)  # open access: anonymous callers hold every right
     if need == "admin" and role != "admin":
         if principal is None:
             await signed_in(request)
@@ -191,11 +191,11 @@ async def repository_for(request: web.Request, repository: str, need: str = "rea
     """(repository row, caller's role). A repository the caller may not read is reported missing."""
     gw = gateway(request)
     principal = await caller(request)
-    if need != "read" and not gw.config.meridian_insecure_open_access:
+    if need != "read" and gw.switches.access.requires_credentials():
         principal = await signed_in(request)
     row, role = await access_model.repository_role(gw.pool, principal, repository)
-    if row is not None and principal is None and gw.config.meridian_insecure_open_access:
-        role = "admin"  # the development registry: anonymous callers hold every right
+    if row is not None and principal is None:
+        role = gw.switches.access.role_of_anonymous(role)  # open access: anonymous callers hold every right
     if row is None or role is None:
         raise ApiError(404, f"repository {repository} not found", error_type="not_found")
     if access_model.RANK[role] < access_model.RANK[need]:
@@ -233,7 +233,7 @@ async def readable_only(request: web.Request, items: list[T], name: Callable[[T]
     listing, a repository the caller may not read is as absent as one that does not exist."""
     gw = gateway(request)
     principal = await caller(request)
-    if (principal is not None and principal.superuser) or (principal is None and gw.config.meridian_insecure_open_access):
+    if (principal is not None and principal.superuser) or (principal is None and gw.switches.access.grants_everything()):
         return items
     readable = await access_model.readable_names(gw.pool, principal, {name(item) for item in items})
     return [item for item in items if name(item) in readable]

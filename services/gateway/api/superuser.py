@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from shared import servicekeys
-from shared.errors import READ_ONLY_MESSAGE, ApiError
+from shared.errors import ApiError
 from shared.model import accounts, audit, registry_logs, user_admin
 
 from ..state import gateway
@@ -81,7 +81,7 @@ async def registry_status(request: web.Request) -> web.Response:
                      "conf/quay.jwk --expiration 7` (or add its JWK under Service keys).")
     return ok({
         "state": gw.config.registry_state, "read_only": read_only, "pushes_disabled": gw.config.disable_pushes,
-        "read_only_message": READ_ONLY_MESSAGE if read_only else None, "region": gw.config.meridian_region,
+        "read_only_message": gw.switches.writes.problem(), "region": gw.config.meridian_region,
         "signing_key": {"kid": gw.keys.current.kid if gw.keys.current else None, "pre_provisioned": read_only},
         "read_only_keys": [{"kid": k["kid"], "name": k["name"], "expires": iso(k["expires_at"])} for k in usable],
         "unapproved_keys": sum(1 for k in keys if k["approved_at"] is None),

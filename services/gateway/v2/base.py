@@ -46,7 +46,7 @@ async def ensure_repository(request: web.Request, name: str, identity: Identity)
     namespace = await accounts.namespace_row(gw.pool, namespace_name)
     async with gw.registry.change(actor_for(identity.principal)) as change:
         if namespace is None:
-            if not gw.config.meridian_insecure_open_access:
+            if gw.switches.access.requires_credentials():
                 raise RegistryError("NAME_UNKNOWN", f"namespace {namespace_name} does not exist", detail={"name": name})
             return await repositories.create_with_namespace(change, name)
         visibility = "private" if gw.config.create_private_repo_on_push else "public"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from shared.errors import RegistryError, pushes_disabled_error, read_only_error, repository_read_only_error
+from shared.errors import RegistryError, pushes_disabled_error, repository_read_only_error
 from shared.registry import repositories
 
 from ..auth import Action
@@ -32,7 +32,7 @@ class Route:
 async def api_version(request: web.Request) -> web.Response:
     gw = gateway(request)
     identity = await gw.authorizer.authenticate(request)
-    if not identity.token and not gw.config.meridian_insecure_open_access:
+    if not identity.token and gw.switches.access.requires_credentials():
         raise gw.authorizer.challenge()
     return web.json_response({})
 
@@ -95,8 +95,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise RegistryError("UNSUPPORTED", f"{request.method} is not supported on this route")
     gw = gateway(request)
     if request.method in route.writes:
-        if gw.read_only:
-            raise read_only_error()
+        gw.switches.writes.refuse_if_read_only()
         if gw.config.disable_pushes and route.name in PUSH_ROUTES and request.method != "DELETE":
             raise pushes_disabled_error()
         if "name" in params and await repositories.is_read_only(gw.pool, params["name"]):

@@ -43,7 +43,7 @@ def parse_scope(scope: str, hostname: str) -> tuple[str, set[str]] | None:
 
 async def grantable(gw, principal: Principal | None, name: str) -> set[str]:
     """Every action the principal may take on `name` (created on push when it is missing)."""
-    if gw.config.meridian_insecure_open_access:
+    if gw.switches.access.grants_everything():
         return set(ACTIONS)
     row, role = await access_model.repository_role(gw.pool, principal, name)
     if row is None:
@@ -94,7 +94,7 @@ async def issue(request: web.Request) -> web.Response:
     if principal is None:
         if not scopes:
             raise gw.authorizer.challenge(message="authentication required: no credentials and no scope")
-        if not config.feature_anonymous_access and not config.meridian_insecure_open_access:
+        if not config.feature_anonymous_access and gw.switches.access.requires_credentials():
             raise gw.authorizer.challenge(message="Anonymous access is not allowed")
     access = []
     for scope in scopes:
