@@ -8,6 +8,7 @@ published twice is stored once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -61,7 +62,7 @@ async def add_many(conn: asyncpg.Connection, subject: str, messages: list[msgspe
         ids, subject, payloads, request_id,
     )
     by_id = {r["msg_id"]: r["id"] for r in rows}
-    return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads)]
+    return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads, strict=True)]
 
 
 class OutboxRelay:
@@ -133,9 +134,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._loop_task:
             self._loop_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loop_task
-            except (asyncio.CancelledError, Exception):
-                pass
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
