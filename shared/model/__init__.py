@@ -3,9 +3,10 @@ or not) or the pool itself; those that must run inside the caller's transaction 
 connection."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 
 class Db(Protocol):
@@ -19,6 +20,10 @@ class Db(Protocol):
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None: ...
 
     async def fetchval(self, query: str, *args: Any, column: int = 0, timeout: float | None = None) -> Any: ...
+
+
+# A connection, pooled or not (never the pool): what a function that runs in the caller's transaction takes.
+Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def fetch_id_retrying(conn: Db, sql: str, *args: Any) -> int:

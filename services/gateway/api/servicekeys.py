@@ -115,8 +115,9 @@ ROUTES = [
     }),
     ApiRoute("superuser_key", "/superuser/keys/{kid}", {
         "PUT": Op(update_key, "Extend (expiration_days from now, null = never) or approve a key",
-                  body={"type": "object", "properties": {"expiration_days": {"type": "integer", "minimum": 1, "maximum": 3650, "nullable": True},
-                                                         "approve": {"type": "boolean"}}}),
+                  body={"type": "object",
+                        "properties": {"expiration_days": {"type": "integer", "minimum": 1, "maximum": 3650, "nullable": True},
+                                       "approve": {"type": "boolean"}}}),
         "DELETE": Op(delete_key, "Delete a key; tokens it signed stop working", status=204),
     }),
 ]

@@ -282,8 +282,9 @@ async def delete_label(request: web.Request, repository: str, digest: str, label
     return ok(status=204)
 
 
-HISTORY_QUERY = {
-    "specificTag": {"type": "string"}, "filter_tag_name": {"type": "string"}, "onlyActiveTags": {"type": "string", "enum": ["true", "false"]},
+HISTORY_QUERY: dict[str, dict] = {
+    "specificTag": {"type": "string"}, "filter_tag_name": {"type": "string"},
+    "onlyActiveTags": {"type": "string", "enum": ["true", "false"]},
     "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1},
     "starttime": {"type": "string"}, "endtime": {"type": "string"},
 }
