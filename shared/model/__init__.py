@@ -38,3 +38,11 @@ async def fetch_id_retrying(conn: Db, sql: str, *args: Any) -> int:
         if value is not None:
             return value
     raise RuntimeError("insert-or-select found no row after retries")
+
+
+async def fetch_one(conn: Db, sql: str, *args: Any) -> asyncpg.Record:
+    """The row of a statement that always yields exactly one (an aggregate, an upsert's RETURNING)."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        raise RuntimeError("a statement that always yields a row yielded none")
+    return row
