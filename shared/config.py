@@ -1063,6 +1063,14 @@ def parse_duration(value: str) -> int | None:
     return int(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else None
 
 
+def valid_duration(value: str) -> int:
+    """A duration check_config has validated (DEFAULT_TAG_EXPIRATION, TAG_EXPIRATION_OPTIONS), in seconds."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration (s, m, h, d or w)")
+    return seconds
+
+
 def parse_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, int] | None = None,
                  environ: Mapping[str, str] | None = None) -> Config:
     """The Config of a document, or ConfigError listing every error (warnings do not fail)."""

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.config import Config, parse_duration
+from shared.config import Config, valid_duration
 from shared.locations import Locations, StorageCommandFailed, clean_location, delete_blob
 from shared.locks import KVLocks, Lock, LockLost
 from shared.logging import get_logger
@@ -85,10 +85,7 @@ class Collector:
         self.registry = Registry(pool, bus.subjects, config.meridian_region, self.relay)
         # Tests watch when a repository is collected and by whom; production passes nothing.
         self.observer = observer
-        window = parse_duration(config.default_tag_expiration)
-        if window is None:  # check_config refuses such a config: never collect history on a guess
-            raise ValueError(f"DEFAULT_TAG_EXPIRATION {config.default_tag_expiration!r} is not a duration")
-        self.default_window = window
+        self.default_window = valid_duration(config.default_tag_expiration)
         self._dry_conn = None  # a dry run works in one transaction that is rolled back at the end
 
     @property
