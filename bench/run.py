@@ -428,8 +428,13 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
     parser.add_argument("--scale", action="store_true", help="only the tag-history and gc scale check")
     parser.add_argument("--headline", action="store_true", help="only the headline table (64 MiB pushes, pulls, manifests)")
+    parser.add_argument("--memory", action="store_true", help="only the 2 GiB push/pull memory check")
     options = parser.parse_args()
-    if options.headline:
+    if options.memory:
+        from bench import memory
+
+        memory.report(asyncio.run(memory.run()))
+    elif options.headline:
         asyncio.run(headline_only(options.quick))
     elif options.scale:
         from bench.scale import report, run_scale

@@ -57,8 +57,9 @@ class CircuitBreaker:
     def is_open(self, name: str) -> bool:
         return self._open_until.get(name, 0.0) > time.monotonic()
 
-    def failed(self, name: str, *, quiet: bool = False) -> None:
-        self._open_until[name] = time.monotonic() + self.retry_after
+    def failed(self, name: str, *, quiet: bool = False, hold: float = 0.0) -> None:
+        """Open the breaker for `retry_after` seconds, or `hold` when that is longer."""
+        self._open_until[name] = time.monotonic() + max(self.retry_after, hold)
         if not quiet:
             log.warning("location skipped", location=name, retry_after=self.retry_after)
 
@@ -129,7 +130,9 @@ class Locations:
                 except Exception as exc:
                     if not self.breaker.is_open(self.own):
                         log.warning("own location unreachable", location=self.own, error=f"{type(exc).__name__}: {exc}")
-                    self.breaker.failed(self.own, quiet=True)
+                    # Held until the probe after next could have answered: a breaker that closed
+                    # between two failing probes would send writes to the dead store (503s).
+                    self.breaker.failed(self.own, quiet=True, hold=2 * (interval + timeout))
                     LOCATION_UP.labels(self.own).set(0)
                 await asyncio.sleep(interval)
 

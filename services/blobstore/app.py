@@ -24,13 +24,13 @@ from shared.bus import Bus, encode
 from shared.config import Config
 from shared.contract import BLOBSTORE_COMMANDS
 from shared.digest import Digest, DigestMismatch, InvalidDigest, hasher, parse_digest, update_hash, verified
-from shared.errors import read_only_error
 from shared.heartbeats import Heartbeat
 from shared.http_range import RangeNotSatisfiable, parse_range
 from shared.logging import get_logger
 from shared.messages import BlobCommand, BlobCommandReply, CleanCommand, CleanReply
 from shared.metrics import BYTES_PULLED, BYTES_PUSHED, RequestMetrics, render
 from shared.storage import StorageDriver, open_driver, paths, prepare_location
+from shared.switches import Switches
 
 log = get_logger("blobstore")
 REQUEST_METRICS = RequestMetrics("blobstore")
@@ -39,6 +39,7 @@ REQUEST_METRICS = RequestMetrics("blobstore")
 class Blobstore:
     def __init__(self, config: Config, location: str) -> None:
         self.config = config
+        self.writes = Switches.from_config(config).writes
         self.location = location
         self.driver: StorageDriver = open_driver(config.storage_locations()[location])
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"blobstore-{location}")
@@ -46,7 +47,7 @@ class Blobstore:
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
-        if self.config.registry_state != "readonly":
+        if not self.writes.read_only:
             await prepare_location(self.driver, log)  # its bucket is made here when missing
         await self.bus.connect()
         assert self.bus.nc is not None  # connect() made it
@@ -84,8 +85,8 @@ class Blobstore:
     async def _on_clean(self, msg) -> None:
         try:
             request = msgspec.json.decode(msg.data, type=CleanCommand)
-            if self.config.registry_state == "readonly":
-                reply = CleanReply(ok=False, error=read_only_error().message)
+            if refused := self.writes.problem():
+                reply = CleanReply(ok=False, error=refused)
             else:
                 for upload_id in request.upload_ids:
                     await self.driver.delete_prefix(paths.upload_folder(upload_id))
@@ -103,8 +104,8 @@ class Blobstore:
             size = await self.driver.stat(path)
             return BlobCommandReply(ok=True, exists=size is not None, size=size)
         if command == "delete":
-            if self.config.registry_state == "readonly":
-                return BlobCommandReply(ok=False, error=read_only_error().message)
+            if refused := self.writes.problem():
+                return BlobCommandReply(ok=False, error=refused)
             await self.driver.delete(path)
             return BlobCommandReply(ok=True)
         if command == "verify":
@@ -175,8 +176,8 @@ async def put_blob(request: web.Request) -> web.Response:
     store: Blobstore = request.app[BLOBSTORE]
     digest = _digest(request)
     _authorized(request, store, "write", digest)
-    if store.config.registry_state == "readonly":
-        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=read_only_error().message)
+    if refused := store.writes.problem():
+        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=refused)
     path = paths.blob(digest)
     if await store.driver.stat(path) is not None:
         return web.Response(status=201, headers={"Docker-Content-Digest": digest})
@@ -238,8 +239,8 @@ async def put_object(request: web.Request) -> web.Response:
     """Write an upload chunk (push failover: a gateway whose own location is down writes here)."""
     store: Blobstore = request.app[BLOBSTORE]
     key = _object_key(request, store, "object:write", blob_ok=False)
-    if store.config.registry_state == "readonly":
-        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=read_only_error().message)
+    if refused := store.writes.problem():
+        raise web.HTTPMethodNotAllowed("PUT", ["GET", "HEAD"], text=refused)
     size = await store.driver.write(key, request.content.iter_chunked(1 << 20))
     BYTES_PUSHED.labels(store.location).inc(size)
     return web.json_response({"size": size}, status=201)

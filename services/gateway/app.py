@@ -15,7 +15,7 @@ from aiohttp import web
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
-from shared.errors import READ_ONLY_MESSAGE, ApiError, RegistryError, unavailable_error
+from shared.errors import ApiError, RegistryError, unavailable_error
 from shared.failures import dependency_down
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
@@ -27,6 +27,7 @@ from shared.outbox import OutboxRelay
 from shared.registry import Registry, quota, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
+from shared.switches import Switches
 
 from . import health, ui
 from .api.routes import dispatch as api_dispatch
@@ -127,7 +128,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def ui_config(request: web.Request) -> web.Response:
     """What the web UI needs to know at load, Quay's `GET /config`: titles, branding, features, and the
     registry state so it can show a read-only banner."""
-    config = request.app[GATEWAY].config
+    gw = request.app[GATEWAY]
+    config = gw.config
     return web.json_response({
         "config": {"REGISTRY_TITLE": config.registry_title, "REGISTRY_TITLE_SHORT": config.registry_title_short,
                    "BRANDING": config.branding, "SERVER_HOSTNAME": config.server_hostname,
@@ -138,7 +140,7 @@ async def ui_config(request: web.Request) -> web.Response:
                      "QUOTA_MANAGEMENT": config.feature_quota_management},
         "registry_state": config.registry_state,
         "pushes_disabled": config.disable_pushes,
-        "read_only_message": READ_ONLY_MESSAGE if config.registry_state == "readonly" else None,
+        "read_only_message": gw.switches.writes.problem(),
     })
 
 
@@ -159,7 +161,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
     app = web.Application(middlewares=[registry_middleware], client_max_size=1024**4)
 
     async def lifecycle(app: web.Application):
-        read_only = config.registry_state == "readonly"
+        read_only = Switches.from_config(config).writes.read_only
         # Read-only mode: the database itself refuses writes from this process, so none can slip through.
         pool = await create_pool(config.db_uri, config.db_pool_size, read_only=read_only)
         keys = InstanceKeys(config, pool, config_dir)

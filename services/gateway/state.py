@@ -18,6 +18,7 @@ from shared.outbox import OutboxRelay
 from shared.registry import Registry
 from shared.servicekeys import PublicKeys
 from shared.storage import StorageDriver
+from shared.switches import Switches
 
 from .auth import Authorizer
 from .keys import InstanceKeys
@@ -72,6 +73,10 @@ class Gateway:
     public_keys: PublicKeys
     registry: Registry
     hash_states: HashStates = field(default_factory=HashStates)
+    switches: Switches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.switches = Switches.from_config(self.config)
 
     @property
     def region(self) -> str:
@@ -92,7 +97,7 @@ class Gateway:
 
     @property
     def read_only(self) -> bool:
-        return self.config.registry_state == "readonly"
+        return self.switches.writes.read_only
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

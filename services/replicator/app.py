@@ -63,6 +63,7 @@ from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.registry import Registry, blobs, replication
 from shared.storage import paths
+from shared.switches import Switches
 
 log = get_logger("replicator")
 
@@ -103,6 +104,7 @@ def _started(value: _T | None) -> _T:
 class Replicator:
     def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
         self.config = config
+        self.writes = Switches.from_config(config).writes
         self.locations = Locations(config, config_dir=config_dir)
         self.location = self.locations.own
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"replicator-{self.location}")
@@ -146,7 +148,7 @@ class Replicator:
             log.warning("own location unreachable at start", location=self.location, error=f"{type(exc).__name__}: {exc}")
         self.locations.watch_own(interval=min(5.0, self.config.meridian_location_retry_after_sec),
                                  timeout=self.config.meridian_health_check_timeout_sec,
-                                 write=self.config.registry_state != "readonly")
+                                 write=not self.writes.read_only)
         loop = asyncio.get_running_loop()
         self._runner = loop.create_task(self._run())
         self._backlog_task = loop.create_task(self._watch_backlog())
@@ -270,7 +272,7 @@ class Replicator:
             log.warning("unreadable blob event", error=str(exc), subject=message.subject)
             await message.term()
             return
-        if self.config.registry_state == "readonly":
+        if self.writes.read_only:
             await message.nak(delay=10)  # read-only pauses replication writes; nothing is lost
             return
         # Deliveries this process held for its own storage are no attempt of the copy.
@@ -387,7 +389,7 @@ class Replicator:
 
     async def reconcile_once(self) -> int:
         """Count what is missing here and queue up to a batch of it; returns how many were queued."""
-        if self.config.registry_state == "readonly":
+        if self.writes.read_only:
             return 0
         lock = await _started(self.locks).acquire(f"reconcile-{self.location}")
         if lock is None:

@@ -76,8 +76,14 @@ _ORG_COMPUTED = {
     "robots": "(SELECT count(*) FROM users u WHERE u.robot_namespace_id = {row}.id AND u.enabled)",
     "last_modified": "(SELECT max(t.lifetime_start) FROM readable_repos rr JOIN tags t ON t.repository_id = rr.id "
                      "WHERE rr.namespace_id = {row}.id)",
-    "size": "(SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b WHERE b.id IN (SELECT rb.blob_id FROM repository_blobs rb "
-            "JOIN readable_repos rr ON rr.id = rb.repository_id WHERE rr.namespace_id = {row}.id))",
+    # Exact usage (docs/quotas.md): the namespace's kept total when the caller reads every repository of
+    # it, else the distinct counted blobs of the repositories they may read (what they may not read is
+    # not counted either).
+    "size": "(CASE WHEN NOT EXISTS (SELECT 1 FROM repositories r WHERE r.namespace_id = {row}.id AND " + LIVE_REPOSITORY + " "
+            "AND NOT EXISTS (SELECT 1 FROM readable_repos rr WHERE rr.id = r.id)) "
+            "THEN coalesce((SELECT u.size_bytes FROM namespace_usage u WHERE u.namespace_id = {row}.id), 0) "
+            "ELSE coalesce((SELECT sum(b.size) FROM blobs b WHERE b.id IN (SELECT q.blob_id FROM quota_repository_blobs q "
+            "JOIN readable_repos rr ON rr.id = q.repository_id WHERE rr.namespace_id = {row}.id)), 0) END)::bigint",
     "is_admin": "($1 OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id "
                 "WHERE t.namespace_id = {row}.id AND t.role = 'admin' AND tm.user_id = $2))",
 }

@@ -96,7 +96,13 @@ async def deliveries(http, url: str, headers: dict | None = None) -> dict:
 
 
 async def drained(notifier: Notifier) -> bool:
-    """Every event so far handled (acked): what was not sent by now will not be."""
+    """Every event so far handled (acked): what was not sent by now will not be.
+
+    A push returns before its event leaves the outbox for the stream, so an idle consumer alone
+    proves nothing: the outbox must be empty too."""
+    async with notifier.pool.acquire() as conn:
+        if await conn.fetchval("SELECT count(*) FROM outbox"):
+            return False
     info = await notifier.js.consumer_info(notifier.bus.subjects.events_stream, notifier.bus.subjects.notifier_consumer)
     return info.num_pending == 0 and info.num_ack_pending == 0
 
@@ -239,8 +245,15 @@ async def test_ssrf_targets_are_refused_when_made_and_at_delivery(make_registry,
     made = await create(allowing.http, api, {"event": "repo_push", "method": "webhook", "config": {"url": receiver.url}})
     notifier = await make_notifier(allowing.doc, MERIDIAN_CALLBACK_ALLOWED_HOSTS=[])
     await push_image(allowing, "acme/app", "refused")
+
+    async def recorded():
+        return (await deliveries(allowing.http, f"{api}{made['uuid']}/deliveries"))["deliveries"]
+
+    # The push event reaches the stream through the outbox after the push returns: wait for its
+    # delivery record, then for the consumer to be idle, so a retry would have shown up.
+    await eventually(recorded, what="the refused delivery to be recorded")
     await eventually(lambda: drained(notifier), what="the event to be handled")
-    history = (await deliveries(allowing.http, f"{api}{made['uuid']}/deliveries"))["deliveries"]
+    history = await recorded()
     assert len(history) == 1 and not history[0]["ok"] and "127.0.0.1" in history[0]["error"]  # no retry of a refused URL
     assert receiver.requests == []
 

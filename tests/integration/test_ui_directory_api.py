@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 
 from shared.model import access, accounts
+from shared.registry import quota
 from shared.servicekeys import SigningKey, register
 from tests.identity_world import PASSWORD, unique
 
@@ -24,6 +25,49 @@ async def names(world, path: str, actor: str = "alice", key: str | None = None, 
     return [row.get("name") or row.get("username") for row in body[key]]
 
 
+async def recount(conn, namespace_id: int) -> None:
+    """The namespace's exact usage from its rows, as the domain's changes keep it (docs/quotas.md): a
+    tagged manifest is counted, its blobs counted once per namespace and per repository."""
+    repos = "SELECT id FROM repositories WHERE namespace_id = $1"
+    await conn.execute(f"UPDATE manifests m SET quota_counted = true, quota_refs = (SELECT count(*) FROM tags t "
+                       f"WHERE t.manifest_id = m.id AND t.lifetime_end IS NULL) WHERE m.repository_id IN ({repos})", namespace_id)
+    await conn.execute("DELETE FROM quota_namespace_blobs WHERE namespace_id = $1", namespace_id)
+    await conn.execute(f"DELETE FROM quota_repository_blobs WHERE repository_id IN ({repos})", namespace_id)
+    await conn.execute("INSERT INTO quota_namespace_blobs (namespace_id, blob_id, refs) SELECT $1, mb.blob_id, count(*) "
+                       f"FROM manifests m JOIN manifest_blobs mb ON mb.manifest_id = m.id WHERE m.repository_id IN ({repos}) "
+                       "GROUP BY mb.blob_id", namespace_id)
+    await conn.execute("INSERT INTO quota_repository_blobs (repository_id, blob_id, refs) SELECT m.repository_id, mb.blob_id, "
+                       f"count(*) FROM manifests m JOIN manifest_blobs mb ON mb.manifest_id = m.id WHERE m.repository_id IN ({repos}) "
+                       "GROUP BY 1, 2", namespace_id)
+    await conn.execute("INSERT INTO namespace_usage (namespace_id, size_bytes) SELECT $1, coalesce(sum(b.size), 0) "
+                       "FROM quota_namespace_blobs q JOIN blobs b ON b.id = q.blob_id WHERE q.namespace_id = $1 "
+                       "ON CONFLICT (namespace_id) DO UPDATE SET size_bytes = EXCLUDED.size_bytes", namespace_id)
+    await conn.execute(f"INSERT INTO repository_usage (repository_id, size_bytes) SELECT r.id, coalesce((SELECT sum(b.size) "
+                       f"FROM quota_repository_blobs q JOIN blobs b ON b.id = q.blob_id WHERE q.repository_id = r.id), 0) "
+                       f"FROM repositories r WHERE r.id IN ({repos}) "
+                       "ON CONFLICT (repository_id) DO UPDATE SET size_bytes = EXCLUDED.size_bytes", namespace_id)
+
+
+async def blob(conn, seed: str, size: int) -> int:
+    digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+    return await conn.fetchval("INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE "
+                               "SET size = blobs.size RETURNING id", digest, size)
+
+
+async def tagged(conn, repo_id: int, seed: str, blob_ids: list[int], modified: dt.datetime | None = None) -> None:
+    """A manifest tagged v1 in the repository that lists `blob_ids` (each also linked to the repository)."""
+    digest = "sha256:" + hashlib.sha256(f"manifest {seed}".encode()).hexdigest()
+    manifest_id = await conn.fetchval(
+        "INSERT INTO manifests (repository_id, digest, media_type, size, body) "
+        "VALUES ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 2, '{}') RETURNING id", repo_id, digest)
+    for blob_id in blob_ids:
+        await conn.execute("INSERT INTO repository_blobs (repository_id, blob_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                           repo_id, blob_id)
+        await conn.execute("INSERT INTO manifest_blobs (manifest_id, blob_id) VALUES ($1, $2)", manifest_id, blob_id)
+    await conn.execute("INSERT INTO tags (repository_id, name, manifest_id, lifetime_start) VALUES ($1, 'v1', $2, $3)",
+                       repo_id, manifest_id, modified or dt.datetime.now(dt.UTC))
+
+
 async def org_with(world, name: str, *, size: int, modified: dt.datetime) -> None:
     """An organisation owned by alice with one repository holding one blob of `size` bytes and one
     tag last changed at `modified`."""
@@ -31,14 +75,8 @@ async def org_with(world, name: str, *, size: int, modified: dt.datetime) -> Non
     async with conn.transaction():
         org_id = await accounts.create_organization(conn, name, f"{name}@example.com", world.ids["alice"], None)
         repo_id, _ = await access.create_repository(conn, org_id, name, "app", creator=None)
-        digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
-        blob_id = await conn.fetchval("INSERT INTO blobs (digest, size) VALUES ($1, $2) RETURNING id", digest, size)
-        await conn.execute("INSERT INTO repository_blobs (repository_id, blob_id) VALUES ($1, $2)", repo_id, blob_id)
-        manifest_id = await conn.fetchval(
-            "INSERT INTO manifests (repository_id, digest, media_type, size, body) "
-            "VALUES ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 2, '{}') RETURNING id", repo_id, digest)
-        await conn.execute("INSERT INTO tags (repository_id, name, manifest_id, lifetime_start) VALUES ($1, 'v1', $2, $3)",
-                           repo_id, manifest_id, modified)
+        await tagged(conn, repo_id, name, [await blob(conn, name, size)], modified)
+        await recount(conn, org_id)
 
 
 async def test_organizations_with_counts_sorted_as_dates_and_numbers(world):
@@ -67,6 +105,35 @@ async def test_organizations_with_counts_sorted_as_dates_and_numbers(world):
         assert status == 400 and body["error_message"], params
     status, _ = await call(world, "GET", "browse/organizations", "anonymous")
     assert status == 401
+
+
+async def test_organization_sizes_are_exact_and_cover_only_what_the_caller_reads(world):
+    """An organisation's size is its exact usage (docs/quotas.md): a layer shared by two repositories
+    counts once, and a blob linked to a repository that no manifest lists (an upload left behind)
+    not at all. A member who reads one repository sees that repository's blobs only."""
+    conn = world.conn
+    name = unique("sizes")
+    async with conn.transaction():
+        org_id = await accounts.create_organization(conn, name, None, world.ids["alice"], None)
+        readable, _ = await access.create_repository(conn, org_id, name, "readable", creator=None)
+        hidden, _ = await access.create_repository(conn, org_id, name, "hidden", creator=None)
+        shared, own, other = (await blob(conn, f"{name} shared", 1000), await blob(conn, f"{name} own", 100),
+                              await blob(conn, f"{name} other", 10))
+        await tagged(conn, readable, f"{name} readable", [shared, own])
+        await tagged(conn, hidden, f"{name} hidden", [shared, other])
+        left_behind = await blob(conn, f"{name} left behind", 5000)
+        await conn.execute("INSERT INTO repository_blobs (repository_id, blob_id) VALUES ($1, $2)", readable, left_behind)
+        await recount(conn, org_id)
+        team_id = await conn.fetchval("INSERT INTO teams (namespace_id, name, role) VALUES ($1, 'readers', 'member') RETURNING id",
+                                      org_id)
+        await conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, world.ids["tom"])
+        await access.set_permission(conn, readable, "team", team_id, "read")
+    report = await quota.check(conn)
+    assert not [p for p in report.problems if name in p], report.problems
+    for actor, size in (("alice", 1110), ("root", 1110), ("tom", 1100)):
+        status, body = await call(world, "GET", "browse/organizations", actor, params={"filter": name})
+        assert status == 200 and [(o["name"], o["size"]) for o in body["organizations"]] == [(name, size)], actor
+    assert await quota.namespace_usage(conn, org_id) == 1110
 
 
 async def test_robots_teams_members_and_collaborators_page_past_any_size(world):

@@ -127,7 +127,11 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     await visit.goto("/organization")
     await expect(page.get_by_role("row", name="quotaorg")).to_contain_text("KiB")
     await page.get_by_label("Settings of quotaorg").click()
-    await expect(page.get_by_role("heading", name="quotaorg: settings")).to_be_visible()
+    # The organisation page's Settings tab, on General (as in Quay), with Notifications and Quota beside it.
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("quotaorg")
+    await expect(page.get_by_role("tab", name="Settings", exact=True)).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_role("heading", name="General settings")).to_be_visible()
+    await page.get_by_role("tab", name="Notifications").click()
 
     # Notifications for every repository of the organisation: a Slack hook.
     await page.locator("#create-notification").click()
@@ -172,6 +176,12 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
     await expect(page.get_by_test_id("quota-usage")).to_contain_text("no quota is set")
     status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas == []
+
+    # The first settings page's address leads to the same section of the Settings tab.
+    await visit.goto("/organization/quotaorg/settings?tab=quota")
+    await expect(page).to_have_url(f"{ui_registry.url}/organization/quotaorg?tab=settings&section=quota")
+    await expect(page.get_by_role("tab", name="Quota")).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_test_id("quota-usage")).to_contain_text("no quota is set")
 
 
 async def test_repository_list_shows_exact_sizes(open_page, ui_registry):

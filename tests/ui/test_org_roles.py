@@ -95,9 +95,13 @@ async def test_each_role_is_offered_what_the_api_allows(open_page, ui_registry):
             row = page.get_by_test_id("organizations-table-row-roleco")
             admin = expected[role]["settings"]
             checkbox = expect(row.get_by_role("checkbox"))
+            settings = row.get_by_label("Settings of roleco")
             if admin:
                 await checkbox.to_be_enabled()
+                await expect(settings).to_have_attribute("href", "/organization/roleco?tab=settings")
             else:
                 await checkbox.to_be_disabled()
                 status, _ = await ui_registry.call("DELETE", "organization/roleco", user)
                 assert status == 403
+                await expect(settings).to_have_attribute("aria-disabled", "true")
+                await expect(settings).to_have_accessible_description("Only administrators of roleco can change its settings")

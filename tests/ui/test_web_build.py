@@ -3,6 +3,7 @@ index.html carries no inline script (the CSP forbids it)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -10,13 +11,18 @@ from tests.ui.conftest import ROOT
 
 WEB = ROOT / "web"
 BUDGET = 500 * 1024
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor sequences (CI terminals ask for colour)
 
 
 def test_vitest_unit_tests_pass():
-    done = subprocess.run(["npm", "test", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = re.search(r"Tests\s+(\d+) passed", done.stdout)
-    assert summary and int(summary.group(1)) >= 20, done.stdout
+    # Plain output to read the summary from: no colour even where CI forces it (FORCE_COLOR), and any
+    # escape sequence that still comes is stripped before matching.
+    env = {key: value for key, value in os.environ.items() if key != "FORCE_COLOR"} | {"NO_COLOR": "1"}
+    done = subprocess.run(["npm", "test", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=300, env=env)
+    output = ANSI.sub("", done.stdout)
+    assert done.returncode == 0, output + ANSI.sub("", done.stderr)
+    summary = re.search(r"Tests\s+(\d+) passed", output)
+    assert summary and int(summary.group(1)) >= 20, output
 
 
 def test_first_route_javascript_is_within_budget():

@@ -62,6 +62,19 @@ def test_a_success_closes_it_at_once(clock):
     assert not breaker.is_open("eu")
 
 
+def test_a_hold_longer_than_retry_after_keeps_it_open_until_a_success(clock):
+    # The own-location probe holds the breaker open across the gap between two failing probes.
+    breaker = CircuitBreaker(retry_after=5)
+    breaker.failed("us", hold=16)
+    clock.now += 15.9
+    assert breaker.is_open("us")
+    breaker.succeeded("us")
+    assert not breaker.is_open("us")
+    breaker.failed("us", hold=1)  # a hold shorter than retry_after does not shorten it
+    clock.now += 4.9
+    assert breaker.is_open("us")
+
+
 def test_zero_retry_after_never_skips(clock):
     breaker = CircuitBreaker(retry_after=0)
     breaker.failed("us")

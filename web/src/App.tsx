@@ -1,8 +1,9 @@
 import { Bullseye, Spinner } from "@patternfly/react-core";
 import { lazy, ReactNode, Suspense } from "react";
-import { Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { Navigate, Route, Routes, useLocation, useParams, useSearchParams } from "react-router-dom";
 
 import { Shell } from "./components/Shell";
+import { organizationSettingsRoute } from "./lib/orgSettings";
 import { SessionProvider, useSession } from "./session";
 
 // One chunk per route: the first page loads only what it shows.
@@ -31,7 +32,6 @@ const TeamPage = lazy(() => import("./pages/TeamPage"));
 const SearchPage = lazy(() => import("./pages/SearchPage"));
 const UserLogs = lazy(() => import("./pages/UserLogs"));
 const SuperuserPage = lazy(() => import("./pages/SuperuserPage"));
-const OrganizationSettings = lazy(() => import("./pages/OrganizationSettings"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const loading = (
@@ -48,6 +48,14 @@ function Guard({ children }: { children: ReactNode }) {
     return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   }
   return <>{children}</>;
+}
+
+/** The first settings page's address (`/organization/<org>/settings?tab=notifications|quota`) now
+ * leads to the organisation page's Settings tab, on the same section. */
+function OrganizationSettingsRedirect() {
+  const name = useParams().name ?? "";
+  const [params] = useSearchParams();
+  return <Navigate to={organizationSettingsRoute(name, params.get("tab"))} replace />;
 }
 
 /** Pages about the signed-in user's own organisations and account: sign in first. */
@@ -75,7 +83,7 @@ export function App() {
             <Route path="/search" element={<Guard><SearchPage /></Guard>} />
             <Route path="/usage-logs" element={<SignedIn><UserLogs /></SignedIn>} />
             <Route path="/superuser" element={<SignedIn><SuperuserPage /></SignedIn>} />
-            <Route path="/organization/:name/settings" element={<Guard><OrganizationSettings /></Guard>} />
+            <Route path="/organization/:name/settings" element={<OrganizationSettingsRedirect />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -97,10 +97,11 @@ async def repositories(request: web.Request) -> web.Response:
     except browse_model.BadFilter as exc:
         raise ApiError(400, str(exc)) from None
     superuser = bool(principal and principal.superuser)
-    open_access = principal is None and gw.config.meridian_insecure_open_access
     items = []
     for row in rows:
-        role = "admin" if superuser or open_access else access_model.role_name(row["rank"])
+        role = "admin" if superuser else access_model.role_name(row["rank"])
+        if principal is None:
+            role = gw.switches.access.role_of_anonymous(role)
         items.append({
             "namespace": row["namespace"], "name": row["name"], "is_public": row["visibility"] == "public",
             "state": "READ_ONLY" if row["state"] == "readonly" else "NORMAL", "description": row["description"],
@@ -218,7 +219,7 @@ async def locations(request: web.Request) -> web.Response:
     await signed_in(request)
     return ok({"locations": sorted(gw.location_ids), "write_location": gw.write_location,
                "default_locations": list(gw.config.distributed_storage_default_locations),
-               "replication_enabled": gw.config.feature_storage_replication})
+               "replication_enabled": gw.switches.replication.enabled})
 
 
 PAGE_QUERY: dict[str, dict] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100},

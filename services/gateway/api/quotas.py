@@ -61,7 +61,7 @@ async def _org(request: web.Request, orgname: str, *, write: bool):
     _enabled(request)
     gw = gateway(request)
     row, role = await organization_for(request, orgname, need="admin" if write else "member")
-    if write and gw.config.default_system_reject_quota_bytes and not gw.config.meridian_insecure_open_access:
+    if write and gw.config.default_system_reject_quota_bytes and gw.switches.access.requires_credentials():
         principal = await signed_in(request)
         if not principal.superuser:
             raise ApiError(403, "a system-wide quota default is set (DEFAULT_SYSTEM_REJECT_QUOTA_BYTES): only superusers "

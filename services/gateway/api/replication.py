@@ -25,7 +25,7 @@ async def _view(gw, namespace: str, namespace_id: int) -> dict:
         "locations": own,
         "default_locations": defaults,
         "effective_locations": sorted(set(own) | set(defaults)),
-        "replication_enabled": gw.config.feature_storage_replication,
+        "replication_enabled": gw.switches.replication.enabled,
     }
 
 
@@ -67,7 +67,7 @@ async def manifest_replication(request: web.Request, repository: str, digest: st
         raise ApiError(404, f"manifest {digest} not found in {repository}", error_type="not_found")
     rows = await manifests.blob_placements(gw.pool, manifest_id)
     namespace, namespace_id = repository.split("/", 1)[0], repo["namespace_id"]
-    targets = (await _view(gw, namespace, namespace_id))["effective_locations"] if gw.config.feature_storage_replication else []
+    targets = gw.switches.replication.targets((await _view(gw, namespace, namespace_id))["effective_locations"])
     blobs = [
         {"digest": r["digest"], "size": r["size"], "locations": list(r["locations"]),
          "missing": sorted(set(targets) - set(r["locations"]))}

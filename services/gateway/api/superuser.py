@@ -70,7 +70,7 @@ async def registry_status(request: web.Request) -> web.Response:
     now = servicekeys.utcnow()
     operator_keys = [k for k in keys if k["approval_type"] != "automatic"]
     usable = [k for k in operator_keys if k["approved_at"] is not None and (k["expires_at"] is None or k["expires_at"] > now)]
-    read_only = gw.config.registry_state == "readonly"
+    read_only = gw.switches.writes.read_only
     if read_only:
         next_step = "Set REGISTRY_STATE: normal in config.yaml and restart every service to end read-only mode."
     elif usable:

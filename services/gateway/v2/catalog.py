@@ -10,7 +10,7 @@ from .tags import link_header, page_params
 async def catalog(request: web.Request) -> web.Response:
     gw = gateway(request)
     identity = await gw.authorizer.authenticate(request)
-    if not identity.token and not gw.config.meridian_insecure_open_access:
+    if not identity.token and gw.switches.access.requires_credentials():
         raise gw.authorizer.challenge("registry:catalog:*")
     n, last = page_params(request)
     # The authorizer filters by read permission in the query, so a private name never leaks and `n` holds.

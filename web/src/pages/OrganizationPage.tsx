@@ -4,6 +4,7 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { LogsView } from "../components/LogsView";
 import { api, ApiError } from "../lib/api";
+import { settingsClosedReason } from "../lib/orgSettings";
 import { useSession } from "../session";
 import type { Organization } from "../types";
 import NotFound from "./NotFound";
@@ -41,7 +42,7 @@ export default function OrganizationPage() {
     robots: admin ? null : `Only administrators of ${org} can manage its robot accounts`,
     defaults: admin ? null : `Only administrators of ${org} can manage its default permissions`,
     logs: admin ? null : `Only administrators of ${org} can read its usage logs`,
-    settings: !admin ? `Only administrators of ${org} can change its settings` : readOnly ? "The registry is read-only" : null,
+    settings: settingsClosedReason(org, admin, readOnly),
   };
   const active = closed[tab] ? "repositories" : tab;
   const titles: Record<TabKey, string> = {
@@ -83,7 +84,10 @@ export default function OrganizationPage() {
                 {key === "robots" ? <RobotsTab org={org} /> : null}
                 {key === "defaults" ? <DefaultPermissionsTab org={org} /> : null}
                 {key === "logs" ? <LogsView scope={{ kind: "organization", name: org }} /> : null}
-                {key === "settings" ? <OrganizationSettingsTab org={org} organization={data} /> : null}
+                {key === "settings" ? (
+                  <OrganizationSettingsTab org={org} organization={data} section={params.get("section")}
+                                           onSection={(section) => setParams(section === "general" ? { tab: "settings" } : { tab: "settings", section })} />
+                ) : null}
               </PageSection>
             </Tab>
           ))}

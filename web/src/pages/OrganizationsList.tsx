@@ -16,6 +16,7 @@ import {
   Title,
   ToolbarItem,
 } from "@patternfly/react-core";
+import CogIcon from "@patternfly/react-icons/dist/esm/icons/cog-icon";
 import TrashIcon from "@patternfly/react-icons/dist/esm/icons/trash-icon";
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
@@ -28,6 +29,7 @@ import { api } from "../lib/api";
 import { formatDateTime, humanSize } from "../lib/dates";
 import { keepSelected } from "../lib/filters";
 import { namespaceNameProblem } from "../lib/names";
+import { organizationSettingsRoute, settingsClosedReason } from "../lib/orgSettings";
 import { organizationRoute } from "../lib/urls";
 import { useSession } from "../session";
 import type { OrganizationRow, Paged } from "../types";
@@ -83,6 +85,22 @@ function CreateOrganization({ onClose }: { onClose: () => void }) {
         <Button variant="link" onClick={onClose}>Cancel</Button>
       </ModalFooter>
     </Modal>
+  );
+}
+
+/** The row's way to the organisation's Settings tab (Quay's Settings column); for those who may not
+ * change it, shown disabled with the reason. */
+function SettingsLink({ row }: { row: OrganizationRow }) {
+  const { readOnly } = useSession();
+  const reason = settingsClosedReason(row.name, row.is_admin, readOnly);
+  const label = `Settings of ${row.name}`;
+  if (reason) {
+    return <GuardedButton id={`settings-of-${row.name}`} variant="plain" aria-label={label} reason={reason} icon={<CogIcon />} />;
+  }
+  const to = organizationSettingsRoute(row.name);
+  return (
+    <Button variant="plain" aria-label={label} icon={<CogIcon />}
+            component={(props: object) => <Link {...props} to={to} />} />
   );
 }
 
@@ -146,6 +164,7 @@ export function OrganizationsView({ prefix = "" }: { prefix?: string }) {
           { label: "Robots", sort: "robots", initialOrder: "desc", render: (r) => r.robots },
           { label: "Last modified", sort: "last_modified", initialOrder: "desc", render: (r) => formatDateTime(r.last_modified), nowrap: true },
           { label: "Size", sort: "size", initialOrder: "desc", render: (r) => humanSize(r.size), nowrap: true },
+          { label: "Settings", render: (r) => <SettingsLink row={r} /> },
         ]}
       />
       {creating ? <CreateOrganization onClose={() => setCreating(false)} /> : null}

@@ -1,18 +1,72 @@
-// An organisation's settings: its e-mail, the time-machine window (how long deleted tags can be
-// restored, from TAG_EXPIRATION_OPTIONS), the namespace's replication locations, and deleting it.
-import { Alert, Button, Content, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText, HelperTextItem, TextInput } from "@patternfly/react-core";
+// An organisation's Settings tab, laid out as Quay's: vertical sub-tabs
+// - General: its e-mail, the time-machine window (how long deleted tags can be restored, from
+//   TAG_EXPIRATION_OPTIONS), the namespace's replication locations, and deleting it;
+// - Notifications: notifications for every repository of the organisation;
+// - Quota (with FEATURE_QUOTA_MANAGEMENT): the exact usage with its bar, the quota and its limits.
+// The section shown is in the URL (`section`), so each can be linked to.
+import {
+  Alert,
+  Button,
+  Content,
+  Form,
+  FormGroup,
+  FormHelperText,
+  FormSelect,
+  FormSelectOption,
+  HelperText,
+  HelperTextItem,
+  Tab,
+  Tabs,
+  TabTitleText,
+  TextInput,
+} from "@patternfly/react-core";
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
+import { NotificationsPanel } from "../../components/notifications/NotificationsPanel";
+import { QuotaPanel } from "../../components/quota/QuotaPanel";
 import { api } from "../../lib/api";
 import { durationLabel } from "../../lib/durations";
+import { offeredSections, settingsSection } from "../../lib/orgSettings";
+import type { SettingsSection } from "../../lib/orgSettings";
 import { useSession } from "../../session";
 import type { Organization } from "../../types";
 import { Replication, Section } from "../repository/SettingsTab";
 
-export function OrganizationSettingsTab({ org, organization }: { org: string; organization: Organization }) {
+const SECTION_TITLES: Record<SettingsSection, string> = { general: "General settings", notifications: "Notifications", quota: "Quota" };
+
+export function OrganizationSettingsTab({ org, organization, section, onSection }: {
+  org: string;
+  organization: Organization;
+  section: string | null;
+  onSection: (section: SettingsSection) => void;
+}) {
+  const { config } = useSession();
+  const offered = offeredSections(!!config.features.QUOTA_MANAGEMENT);
+  const active = settingsSection(section, offered);
+  return (
+    <div className="meridian-vertical-tabs">
+      <Tabs isVertical activeKey={active} onSelect={(_e, key) => onSection(key as SettingsSection)}
+            aria-label="Settings sections" mountOnEnter unmountOnExit>
+        {offered.map((key) => (
+          <Tab key={key} eventKey={key} title={<TabTitleText>{SECTION_TITLES[key]}</TabTitleText>} data-testid={`settings-${key}`}>
+            {key === "general" ? <GeneralSettings org={org} organization={organization} /> : null}
+            {key === "notifications" ? (
+              <Section title="Notifications">
+                <NotificationsPanel base={`/organization/${encodeURIComponent(org)}/notifications`} scope={`every repository of ${org}`} />
+              </Section>
+            ) : null}
+            {key === "quota" ? <QuotaPanel organization={org} canEdit /> : null}
+          </Tab>
+        ))}
+      </Tabs>
+    </div>
+  );
+}
+
+function GeneralSettings({ org, organization }: { org: string; organization: Organization }) {
   const { config, toast } = useSession();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
