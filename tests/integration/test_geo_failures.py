@@ -46,7 +46,8 @@ async def test_replicator_killed_mid_copy_completes_after_restart(make_regions, 
         assert await placements(db, digest) == ["us"]
         assert [p for p in partial_dir.iterdir()], "a partial copy should be left by the killed process"
 
-        replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp_path / "replicator.log", "ab") as log:
+            replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
         async def placed():
             return await placements(db, digest) == ["eu", "us"]
