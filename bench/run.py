@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -20,8 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -72,8 +75,8 @@ def start_distribution(workdir: Path) -> Target:
     }
     path = workdir / "distribution.yml"
     path.write_text(yaml.safe_dump(config))
-    log = open(workdir / "distribution.log", "wb")
-    process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT)
+    with open(workdir / "distribution.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT)
     return Target("distribution", f"http://127.0.0.1:{port}", process)
 
 
@@ -87,11 +90,12 @@ def start_meridian(workdir: Path) -> Target:
     doc["DISTRIBUTED_STORAGE_CONFIG"] = {"local": ["LocalStorage", {"storage_path": str(workdir / "meridian-storage")}]}
     path = workdir / "meridian.yaml"
     path.write_text(yaml.safe_dump(doc))
-    log = open(workdir / "meridian.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"), "--port", str(port), "--workers", str(MERIDIAN_WORKERS)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(workdir / "meridian.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"),
+             "--port", str(port), "--workers", str(MERIDIAN_WORKERS)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     return Target("meridian", f"http://127.0.0.1:{port}", process)
 
 
@@ -205,10 +209,11 @@ def wrk(url: str, seconds: int, connections: int, workdir: Path) -> tuple[float,
 
 
 async def push_phase(http, url, label, blobs, concurrency, chunk=None):
+    jobs: list[Callable[[], Awaitable[object]]]
     if chunk:
-        jobs = [lambda b=b: push_chunked(http, url, f"bench/chunked-{label}", b, chunk) for b in blobs]
+        jobs = [functools.partial(push_chunked, http, url, f"bench/chunked-{label}", b, chunk) for b in blobs]
     else:
-        jobs = [lambda b=b, i=i: push_monolithic(http, url, f"bench/mono-{label}{i % 4}", b) for i, b in enumerate(blobs)]
+        jobs = [functools.partial(push_monolithic, http, url, f"bench/mono-{label}{i % 4}", b) for i, b in enumerate(blobs)]
     elapsed, lat, _ = await timed(jobs, concurrency)
     return sum(map(len, blobs)) / MiB / elapsed, pct(lat, 0.99) * 1000
 
@@ -285,7 +290,7 @@ async def headline_only(quick: bool) -> None:
 
 
 async def main(quick: bool) -> None:
-    scale = {
+    scale: dict[str, Any] = {
         "concurrency": 4,
         "rounds": 2 if quick else 3,
         "push": [("1 MiB", MiB, 40 if quick else 150), ("32 MiB", 32 * MiB, 4 if quick else 12)],
@@ -353,14 +358,14 @@ async def replication_bench(workdir: Path, quick: bool) -> dict:
         doc["NATS_URL"] = "nats://127.0.0.1:4222"
     path = workdir / "geo.yaml"
     path.write_text(yaml.safe_dump(doc))
-    log = open(workdir / "geo.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--regions", "us,eu", "--config", str(path),
-         "--data", str(workdir / "geo"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    with open(workdir / "geo.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--regions", "us,eu", "--config", str(path),
+             "--data", str(workdir / "geo"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
     us = f"http://127.0.0.1:{port}"
     try:
         await wait_ready(f"http://127.0.0.1:{port + 1}")
-        conn = await asyncpg.connect(doc["DB_URI"])
+        conn = await asyncpg.connect(str(doc["DB_URI"]))
         async with aiohttp.ClientSession() as http:
             small = [os.urandom(MiB) for _ in range(30 if quick else 150)]
             for blob in small:  # a steady stream, one push after another

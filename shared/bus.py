@@ -5,9 +5,11 @@ Every name (subjects, stream, consumers, buckets) comes from shared/contract.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 import nats
+from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -33,8 +35,15 @@ class Bus:
         self.subjects = Subjects(prefix)
         self.name = name
         self.nc: nats.NATS | None = None
-        self.js = None
+        self._js: JetStreamContext | None = None
         self._closing = False
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context; there is one only after connect()."""
+        if self._js is None:
+            raise RuntimeError(f"bus {self.name} is not connected")
+        return self._js
 
     async def connect(self) -> None:
         # allow_reconnect forever: a NATS outage must not kill the service; the outbox covers the gap.
@@ -48,7 +57,7 @@ class Bus:
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
         )
-        self.js = self.nc.jetstream(timeout=2)
+        self._js = self.nc.jetstream(timeout=2)
         await self.ensure_streams()
 
     # One line per event instead of nats-py's tracebacks: an outage is expected and reported by health.
@@ -71,7 +80,7 @@ class Bus:
             duplicate_window=DUPLICATE_WINDOW_S,
         )
         try:
-            await self.js.stream_info(config.name)
+            await self.js.stream_info(self.subjects.events_stream)
             await self.js.update_stream(config)
         except NotFoundError:
             await self.js.add_stream(config)
@@ -93,13 +102,9 @@ class Bus:
         self._closing = True
         if self.nc is not None:
             # Flush what was published, then close; a server that is gone must not hang shutdown.
-            try:
+            with contextlib.suppress(Exception):
                 if self.nc.is_connected:
                     await self.nc.flush(timeout=2)
-            except Exception:
-                pass
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 3)
-            except Exception:
-                pass
             self.nc = None

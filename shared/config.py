@@ -320,6 +320,7 @@ class S3StorageParams(LocationParams):
     def s3(self) -> S3Settings:
         # Quay builds the AWS endpoint from s3_region and then ignores host; Meridian takes an
         # explicit endpoint_url or host first, so an S3-compatible store may name its region too.
+        url: str | None
         if self.endpoint_url:
             url = self.endpoint_url
         elif self.host:
@@ -536,8 +537,8 @@ def _decode_params(name: str, driver: str, params: Mapping, lines: dict[tuple, i
             problems.append(Problem(key, f"unknown parameter of {driver}{suggestion}; expected some of "
                                          f"{', '.join(sorted(fields))}", line))
             continue
-        ok, converted, problem = _convert(key, value, field.type, line)
-        if ok:
+        _, converted, problem = _convert(key, value, field.type, line)
+        if problem is None:
             values[field.name] = converted
         else:
             problems.append(problem)
@@ -877,8 +878,8 @@ def check_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, in
             continue
         field = _FIELDS.get(key)
         if field is not None:
-            ok, converted, problem = _convert(key, value, field.type, line)
-            if ok:
+            _, converted, problem = _convert(key, value, field.type, line)
+            if problem is None:
                 values[field.name] = converted
             else:
                 bad.add(key)
@@ -893,6 +894,18 @@ def check_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, in
             suggestion = _suggest(key, list(_FIELDS) + list(IGNORED_KEYS) + list(REFUSED_VALUES))
             problems.append(Problem(key, f"unknown key, ignored{suggestion}", line, warning=True))
 
+    preference_source = _environment_values(environ, values, problems)
+
+    config = Config(**values)
+    _check_semantics(config, doc, lines, bad, preference_source, problems)
+    errors = [p for p in problems if not p.warning]
+    problems.sort(key=lambda p: (p.line or 0, p.warning))
+    return (None if errors else config), problems
+
+
+def _environment_values(environ: Mapping[str, str], values: dict[str, Any], problems: list[Problem]) -> str | None:
+    """The region and storage preference the environment sets (into values); returns the variable the
+    preference came from, if any."""
     region = environ.get(REGION_ENV)
     if region is not None:
         if region.strip():
@@ -902,16 +915,12 @@ def check_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, in
     for variable in PREFERENCE_ENV:
         if environ.get(variable, "").strip():
             values["distributed_storage_preference"] = environ[variable].split()
-            preference_source = variable
-            break
-    else:
-        preference_source = None
+            return variable
+    return None
 
-    config = Config(**values)
-    _check_semantics(config, doc, lines, bad, preference_source, problems)
-    errors = [p for p in problems if not p.warning]
-    problems.sort(key=lambda p: (p.line or 0, p.warning))
-    return (None if errors else config), problems
+
+# A problem reporter: (key, message, path of the key in the document or None for the key itself).
+_Report = Callable[..., None]
 
 
 def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad: set[str],
@@ -919,6 +928,39 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
     def problem(key: str, message: str, path: tuple | None = None) -> None:
         problems.append(Problem(key, message, lines.get(path or (key.split(".")[0],))))
 
+    locations = _check_locations(config, bad, lines, problems, problem)
+    names = list(config.distributed_storage_config)
+    preference_ok = _check_preference(config, names, bad, preference_source, problems, problem)
+    _check_urls(config, doc, names, bad, problem)
+    if config.feature_storage_replication and not config.distributed_storage_preference:
+        problems.append(Problem(
+            "", "Missing storage preference for geo-replication. Set DISTRIBUTED_STORAGE_PREFERENCE in config.yaml "
+                "or the QUAY_DISTRIBUTED_STORAGE_PREFERENCE (or MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE) environment "
+                "variable to this region's locations, nearest first, "
+                "e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\"",
+            lines.get(("FEATURE_STORAGE_REPLICATION",))))
+
+    # Parameters a location needs are required only where this region opens it itself.
+    if preference_ok and names and "MERIDIAN_BLOBSTORE_URLS" not in bad:
+        _check_required_parameters(config, locations, problem)
+
+    _check_tag_expiration(config, bad, problem)
+    _check_numbers(config, bad, problem)
+    if "MERIDIAN_BUS_PREFIX" not in bad and not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
+        problem("MERIDIAN_BUS_PREFIX", f"value {config.meridian_bus_prefix!r} is invalid: expected letters, digits, "
+                                       "'_' or '-'")
+    for key in LISTEN_KEYS:
+        if key in bad:
+            continue
+        try:
+            parse_listen(getattr(config, key.lower()))
+        except ValueError as exc:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: {exc}")
+
+
+def _check_locations(config: Config, bad: set[str], lines: dict[tuple, int], problems: list[Problem],
+                     problem: _Report) -> dict[str, StorageLocation]:
+    """The locations of DISTRIBUTED_STORAGE_CONFIG that decode, by name."""
     locations: dict[str, StorageLocation] = {}
     if "DISTRIBUTED_STORAGE_CONFIG" not in bad:
         for name, spec in config.distributed_storage_config.items():
@@ -928,7 +970,12 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
                 locations[name] = location
         if not config.distributed_storage_config:
             problem("DISTRIBUTED_STORAGE_CONFIG", "value {} is invalid: expected at least one location")
-    names = list(config.distributed_storage_config)
+    return locations
+
+
+def _check_preference(config: Config, names: list[str], bad: set[str], preference_source: str | None,
+                      problems: list[Problem], problem: _Report) -> bool:
+    """The storage preference and default locations name configured locations; whether the preference does."""
     for key in ("DISTRIBUTED_STORAGE_PREFERENCE", "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS"):
         if key in bad or (key == "DISTRIBUTED_STORAGE_PREFERENCE" and preference_source):
             continue
@@ -948,7 +995,11 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
                     "DISTRIBUTED_STORAGE_PREFERENCE)"))
     elif any(name not in names for name in config.distributed_storage_preference):
         preference_ok = False
+    return preference_ok
 
+
+def _check_urls(config: Config, doc: Mapping, names: list[str], bad: set[str], problem: _Report) -> None:
+    """DB_URI, NATS_URL, MERIDIAN_BLOBSTORE_URLS (and the service secret the blobstores share)."""
     if "DB_URI" not in bad and not config.db_uri.startswith(("postgresql://", "postgres://")):
         problem("DB_URI", f"value {_show('DB_URI', config.db_uri)} is invalid: expected a postgresql:// URI "
                           "(Meridian runs on PostgreSQL only)")
@@ -963,45 +1014,49 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
             if not url.startswith(("http://", "https://")):
                 problem(key, f"value {_show(key, url)} is invalid: expected an http(s) URL", ("MERIDIAN_BLOBSTORE_URLS", name))
         if config.meridian_blobstore_urls and len(config.meridian_service_secret or "") < 32:
+            secret_path = ("MERIDIAN_SERVICE_SECRET",) if "MERIDIAN_SERVICE_SECRET" in doc else ("MERIDIAN_BLOBSTORE_URLS",)
             problem("MERIDIAN_SERVICE_SECRET", "value is invalid: expected a secret of at least 32 characters "
                                                "(blobstores authenticate each other with it); generate one with "
-                                               "`openssl rand -hex 32`", ("MERIDIAN_SERVICE_SECRET",) if "MERIDIAN_SERVICE_SECRET" in doc else ("MERIDIAN_BLOBSTORE_URLS",))
-    if config.feature_storage_replication and not config.distributed_storage_preference:
-        problems.append(Problem(
-            "", "Missing storage preference for geo-replication. Set DISTRIBUTED_STORAGE_PREFERENCE in config.yaml "
-                "or the QUAY_DISTRIBUTED_STORAGE_PREFERENCE (or MERIDIAN_DISTRIBUTED_STORAGE_PREFERENCE) environment "
-                "variable to this region's locations, nearest first, e.g. QUAY_DISTRIBUTED_STORAGE_PREFERENCE=\"us-east eu-west\"",
-            lines.get(("FEATURE_STORAGE_REPLICATION",))))
+                                               "`openssl rand -hex 32`", secret_path)
 
-    # Parameters a location needs are required only where this region opens it itself.
-    if preference_ok and names and "MERIDIAN_BLOBSTORE_URLS" not in bad:
-        own = config.preferred_locations()[0]
-        for name in config.directly_opened_locations():
-            location = locations.get(name)
-            missing = location.params.missing() if location is not None else []
-            if missing:
-                how = ("this region's own location" if name == own
-                       else "opened directly by this region (it has no MERIDIAN_BLOBSTORE_URLS entry)")
-                problem(f"DISTRIBUTED_STORAGE_CONFIG.{name}",
-                        f"missing parameter(s) {', '.join(missing)} of {location.driver}: {how}",
-                        ("DISTRIBUTED_STORAGE_CONFIG", name))
 
+def _check_required_parameters(config: Config, locations: dict[str, StorageLocation], problem: _Report) -> None:
+    own = config.preferred_locations()[0]
+    for name in config.directly_opened_locations():
+        location = locations.get(name)
+        if location is None:
+            continue
+        missing = location.params.missing()
+        if missing:
+            how = ("this region's own location" if name == own
+                   else "opened directly by this region (it has no MERIDIAN_BLOBSTORE_URLS entry)")
+            problem(f"DISTRIBUTED_STORAGE_CONFIG.{name}",
+                    f"missing parameter(s) {', '.join(missing)} of {location.driver}: {how}",
+                    ("DISTRIBUTED_STORAGE_CONFIG", name))
+
+
+def _check_tag_expiration(config: Config, bad: set[str], problem: _Report) -> None:
     if "TAG_EXPIRATION_OPTIONS" not in bad:
         for index, option in enumerate(config.tag_expiration_options):
             if parse_duration(option) is None:
                 problem("TAG_EXPIRATION_OPTIONS", f"value {option!r} is invalid: expected a number followed by s, m, "
                                                   "h, d or w (e.g. 2w)", ("TAG_EXPIRATION_OPTIONS", index))
-    if "DEFAULT_TAG_EXPIRATION" not in bad and "TAG_EXPIRATION_OPTIONS" not in bad:
-        if parse_duration(config.default_tag_expiration) is None:
-            problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected a number "
-                                              "followed by s, m, h, d or w (e.g. 2w)")
-        elif config.default_tag_expiration not in config.tag_expiration_options:
-            problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected one of "
-                                              f"TAG_EXPIRATION_OPTIONS ({', '.join(config.tag_expiration_options)})")
-    if not {"INSTANCE_SERVICE_KEY_REFRESH", "INSTANCE_SERVICE_KEY_EXPIRATION"} & bad:
-        if config.instance_service_key_refresh >= config.instance_service_key_expiration:
-            problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
-                                                    "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
+    if "DEFAULT_TAG_EXPIRATION" in bad or "TAG_EXPIRATION_OPTIONS" in bad:
+        return
+    if parse_duration(config.default_tag_expiration) is None:
+        problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected a number "
+                                          "followed by s, m, h, d or w (e.g. 2w)")
+    elif config.default_tag_expiration not in config.tag_expiration_options:
+        problem("DEFAULT_TAG_EXPIRATION", f"value {config.default_tag_expiration!r} is invalid: expected one of "
+                                          f"TAG_EXPIRATION_OPTIONS ({', '.join(config.tag_expiration_options)})")
+
+
+def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
+    """Counts, sizes and durations in their ranges."""
+    refresh_keys = {"INSTANCE_SERVICE_KEY_REFRESH", "INSTANCE_SERVICE_KEY_EXPIRATION"}
+    if not refresh_keys & bad and config.instance_service_key_refresh >= config.instance_service_key_expiration:
+        problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
+                                                "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
     if not {"TOKEN_VALIDITY_LIFETIME_S", "MERIDIAN_TOKEN_MAX_LIFETIME_SEC"} & bad:
         if config.token_validity_lifetime_s < 1:
             problem("TOKEN_VALIDITY_LIFETIME_S", f"value {config.token_validity_lifetime_s!r} is invalid: expected at least 1")
@@ -1026,16 +1081,6 @@ def _check_semantics(config: Config, doc: Mapping, lines: dict[tuple, int], bad:
     for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
         if key not in bad and getattr(config, key.lower()) <= 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")
-    if "MERIDIAN_BUS_PREFIX" not in bad and not re.fullmatch(r"[A-Za-z0-9_-]+", config.meridian_bus_prefix):
-        problem("MERIDIAN_BUS_PREFIX", f"value {config.meridian_bus_prefix!r} is invalid: expected letters, digits, "
-                                       "'_' or '-'")
-    for key in LISTEN_KEYS:
-        if key in bad:
-            continue
-        try:
-            parse_listen(getattr(config, key.lower()))
-        except ValueError as exc:
-            problem(key, f"value {getattr(config, key.lower())!r} is invalid: {exc}")
 
 
 _DURATION_RE = re.compile(r"^([0-9]+)([smhdw])$")
@@ -1046,6 +1091,14 @@ def parse_duration(value: str) -> int | None:
     """Quay's duration strings ("2w", "1d", "0s") in seconds; None when malformed."""
     found = _DURATION_RE.match(value.strip()) if isinstance(value, str) else None
     return int(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else None
+
+
+def valid_duration(value: str) -> int:
+    """A duration check_config has validated (DEFAULT_TAG_EXPIRATION, TAG_EXPIRATION_OPTIONS), in seconds."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration (s, m, h, d or w)")
+    return seconds
 
 
 def parse_config(doc: Any, source: str = "config.yaml", *, lines: dict[tuple, int] | None = None,

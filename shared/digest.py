@@ -47,7 +47,7 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> Digest:
     return Digest(f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}")
 
 
-async def update_hash(running: hashlib._Hash, block: bytes) -> None:
+async def update_hash(running: hashlib._Hash, block: bytes | bytearray) -> None:
     # hashlib releases the GIL on large updates, so a worker thread lets another core hash.
     if len(block) >= 256 * 1024:
         await asyncio.get_running_loop().run_in_executor(None, running.update, block)

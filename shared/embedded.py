@@ -88,15 +88,15 @@ class EmbeddedProcess:
 def start_nats(folder: Path, port: int | None = None) -> EmbeddedProcess:
     folder.mkdir(parents=True, exist_ok=True)
     port, monitor = port or free_port(), free_port()
-    log = open(folder / "nats.log", "ab")
-    process = subprocess.Popen(
-        [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(folder / "jetstream")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        # Its own session: a Ctrl-C in the terminal reaches `meridian`, which stops its services first
-        # and then this server, instead of the server vanishing under them.
-        start_new_session=True,
-    )
+    with open(folder / "nats.log", "ab") as log:
+        process = subprocess.Popen(
+            [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(folder / "jetstream")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C in the terminal reaches `meridian`, which stops its services first
+            # and then this server, instead of the server vanishing under them.
+            start_new_session=True,
+        )
     _wait(lambda: port_open("127.0.0.1", port), 15, "nats-server", process)
     return EmbeddedProcess(process, f"nats://127.0.0.1:{port}", folder, {"monitor": f"http://127.0.0.1:{monitor}"})
 
@@ -107,17 +107,17 @@ def start_seaweedfs(folder: Path, ports: tuple[int, int, int, int] | None = None
     `weed mini` (e.g. -s3.config and -s3.iam.config for a server with accounts and STS)."""
     folder.mkdir(parents=True, exist_ok=True)
     s3, master, volume, filer = ports or tuple(free_port() for _ in range(4))
-    log = open(folder / "weed.log", "ab")
-    process = subprocess.Popen(
-        [
-            _binary("weed"), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", *extra_args,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HOME": str(folder)},
-    )
+    with open(folder / "weed.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                _binary("weed"), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+                "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", *extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HOME": str(folder)},
+        )
     url = f"http://127.0.0.1:{s3}"
 
     def ready() -> bool:

@@ -76,7 +76,7 @@ async def run(checks: dict[str, Check], timeout: float) -> tuple[dict[str, bool]
         return False
 
     results = await asyncio.gather(*(one(n, c) for n, c in checks.items()))
-    return dict(zip(checks, results)), failures
+    return dict(zip(checks, results, strict=True)), failures
 
 
 def body(services: dict[str, bool], failures: dict[str, str] | None) -> tuple[bytes, int]:
@@ -95,7 +95,7 @@ def _free_fraction(path: str) -> float:
 def _disk_paths(ctx: HealthContext) -> list[str]:
     paths = [tempfile.gettempdir()]
     location = ctx.config.storage_locations()[ctx.locations.own]
-    if isinstance(location.params, LocalStorageParams):
+    if isinstance(location.params, LocalStorageParams) and location.params.storage_path is not None:
         paths.append(location.params.storage_path)
     return paths
 
@@ -106,9 +106,11 @@ async def _database(ctx: HealthContext) -> bool:
 
 def _bus(ctx: HealthContext) -> Check:
     async def check() -> bool:
-        if not ctx.bus.connected:
+        nc = ctx.bus.nc
+        if nc is None or not ctx.bus.connected:
             raise CheckFailed("not connected to NATS (events wait in the outbox and go out when it returns)")
-        await ctx.bus.nc.flush(timeout=ctx.config.meridian_health_check_timeout_sec)
+        # nats-py annotates the timeout as int but passes it to asyncio.wait_for: fractions of a second work.
+        await nc.flush(timeout=ctx.config.meridian_health_check_timeout_sec)  # type: ignore[arg-type]
         return True
 
     return check

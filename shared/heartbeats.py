@@ -5,6 +5,7 @@ silent for a day is forgotten."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -12,6 +13,7 @@ import time
 import msgspec
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from shared.logging import get_logger
 
@@ -46,13 +48,12 @@ class Heartbeat:
         self.instance = f"{socket.gethostname()}-{os.getpid()}-{id(self) & 0xffff:x}"
         self.key = f"{_key_part(region)}.{_key_part(service)}.{_key_part(self.instance)}"
         self._task: asyncio.Task | None = None
-        self.kv = None
+        self.kv: KeyValue | None = None
 
     async def start(self) -> None:
-        try:  # the first beat before serving, so a probe right after start sees this service
+        # the first beat before serving, so a probe right after start sees this service
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.beat(), timeout=2)
-        except Exception:
-            pass
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def beat(self) -> None:

@@ -7,6 +7,7 @@ the store even when no request fails."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class Locations:
         }
         # Other regions' locations, written through their blobstores when ours is down.
         self.remote_drivers: dict[str, StorageDriver] = {
-            name: BlobstoreDriver(name, url, lambda action, key, name=name: self.token(name, action, key), self.http)
+            name: BlobstoreDriver(name, url, functools.partial(self.token, name), self.http)
             for name, url in self.remote_urls.items()
         }
         self.breaker = CircuitBreaker(config.meridian_location_retry_after_sec)

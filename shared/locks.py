@@ -7,11 +7,13 @@ never be renewed by its old holder: `lost` turns true and the work in hand must 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
 
 from shared.logging import get_logger
 
@@ -53,16 +55,19 @@ class Lock:
         self._task.cancel()
         if self.lost:
             return
-        try:
+        with contextlib.suppress(Exception):  # it expires by itself
             await self.kv.delete(self.key, last=self.revision)
-        except Exception:
-            pass  # it expires by itself
 
 
 class KVLocks:
     def __init__(self, js, bucket: str, ttl: float) -> None:
         self.js, self.bucket, self.ttl = js, bucket, ttl
-        self.kv = None
+        self.kv: KeyValue | None = None
+
+    def _bucket(self) -> KeyValue:
+        if self.kv is None:
+            raise RuntimeError(f"locks bucket {self.bucket} is not open")
+        return self.kv
 
     async def open(self) -> None:
         try:
@@ -74,14 +79,14 @@ class KVLocks:
         """The lock, or None when someone else holds it."""
         owner = owner or owner_id()
         try:
-            revision = await self.kv.create(name, owner.encode())
+            revision = await self._bucket().create(name, owner.encode())
         except KeyWrongLastSequenceError:
             return None
         return Lock(self.kv, name, owner, revision, self.ttl)
 
     async def holder(self, name: str) -> str | None:
         try:
-            entry = await self.kv.get(name)
+            entry = await self._bucket().get(name)
         except KeyNotFoundError:
             return None
         return entry.value.decode() if entry.value else None

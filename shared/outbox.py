@@ -8,6 +8,7 @@ published twice is stored once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,6 +18,7 @@ from shared.bus import Bus, encode
 from shared.contract import new_message_id
 from shared.logging import REQUEST_ID_HEADER, current_request_id, get_logger
 from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
+from shared.model import Conn
 
 log = get_logger(__name__)
 
@@ -34,7 +36,7 @@ class OutboxEntry:
         return {REQUEST_ID_HEADER: self.request_id} if self.request_id else {}
 
 
-async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry | None:
+async def add(conn: Conn, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> OutboxEntry | None:
     """Write one event in the caller's transaction; None when a row with this message id is already
     waiting (the same event written twice publishes once)."""
     msg_id = msg_id or new_message_id()
@@ -48,7 +50,7 @@ async def add(conn: asyncpg.Connection, subject: str, message: msgspec.Struct, m
     return OutboxEntry(row_id, msg_id, subject, payload, request_id) if row_id is not None else None
 
 
-async def add_many(conn: asyncpg.Connection, subject: str, messages: list[msgspec.Struct]) -> list[OutboxEntry]:
+async def add_many(conn: Conn, subject: str, messages: list[msgspec.Struct]) -> list[OutboxEntry]:
     """Many events of one subject in one statement (gc ends thousands of expired tags at once)."""
     if not messages:
         return []
@@ -61,7 +63,7 @@ async def add_many(conn: asyncpg.Connection, subject: str, messages: list[msgspe
         ids, subject, payloads, request_id,
     )
     by_id = {r["msg_id"]: r["id"] for r in rows}
-    return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads)]
+    return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads, strict=True)]
 
 
 class OutboxRelay:
@@ -133,9 +135,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._loop_task:
             self._loop_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loop_task
-            except (asyncio.CancelledError, Exception):
-                pass
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)

@@ -15,10 +15,12 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
     "Peewee (Quay's ORM) connection options: Meridian talks to PostgreSQL through asyncpg; its pool size is DB_POOL_SIZE": (
         "DB_CONNECTION_ARGS", "DB_CONNECTION_POOLING", "DB_TRANSACTION_FACTORY",
     ),
-    "Quay's own secrets (field encryption, Flask sessions, page tokens): Meridian encrypts no database field with them and signs with its service keys": (
+    "Quay's own secrets (field encryption, Flask sessions, page tokens): Meridian encrypts no database field with them and signs with "
+    "its service keys": (
         "DATABASE_SECRET_KEY", "ENABLE_HEALTH_DEBUG_SECRET", "PAGE_TOKEN_KEY", "SECRET_KEY",
     ),
-    "Sign-in other than Meridian's own database (LDAP, OIDC, GitHub, Keystone, JWT, app tokens, team sync, recaptcha, self-service accounts): Meridian signs users in against its own user table; accounts are made with `meridian user create` and the API": (
+    "Sign-in other than Meridian's own database (LDAP, OIDC, GitHub, Keystone, JWT, app tokens, team sync, recaptcha, self-service "
+    "accounts): Meridian signs users in against its own user table; accounts are made with `meridian user create` and the API": (
         "ACCOUNT_RECOVERY_MODE", "APP_SPECIFIC_TOKEN_EXPIRATION", "AZURE_LOGIN_CONFIG",
         "BLACKLISTED_EMAIL_DOMAINS", "BOOTSTRAP_TOKEN_EXPIRATION", "BOOTSTRAP_TOKEN_OWNER",
         "BOOTSTRAP_TOKEN_PATH", "BOOTSTRAP_TOKEN_SCOPE", "DIRECT_OAUTH_CLIENTID_WHITELIST",
@@ -80,7 +82,8 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "REPO_MIRROR_MAX_MANIFEST_LIST_SIZE", "REPO_MIRROR_ROLLBACK", "REPO_MIRROR_SERVER_HOSTNAME",
         "REPO_MIRROR_TAG_ROLLBACK_PAGE_SIZE", "REPO_MIRROR_TLS_VERIFY", "REPO_MIRROR_WORKER_REPLICAS",
     ),
-    "Quay's quota workers and switches around them: Meridian keeps usage exact in every change (no backfill, no totals to invalidate), edits and verifies quotas whenever FEATURE_QUOTA_MANAGEMENT is on, and sends quota events once per crossing": (
+    "Quay's quota workers and switches around them: Meridian keeps usage exact in every change (no backfill, no totals to invalidate), "
+    "edits and verifies quotas whenever FEATURE_QUOTA_MANAGEMENT is on, and sends quota events once per crossing": (
         "FEATURE_EDIT_QUOTA", "FEATURE_QUOTA_NOTIFICATIONS", "FEATURE_QUOTA_SUPPRESS_FAILURES", "FEATURE_VERIFY_QUOTA",
         "QUOTA_BACKFILL", "QUOTA_BACKFILL_BATCH_SIZE", "QUOTA_BACKFILL_POLL_PERIOD",
         "QUOTA_INVALIDATE_TOTALS", "QUOTA_NOTIFICATION_COOLDOWN_SECONDS",
@@ -94,12 +97,14 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "AUTO_PRUNING_DEFAULT_POLICY_POLL_PERIOD", "AUTO_PRUNING_POLL_PERIOD",
         "DEFAULT_NAMESPACE_AUTOPRUNE_POLICY", "FEATURE_AUTO_PRUNE",
     ),
-    "Quay's notification queue and webhook host lists: Meridian's notifications run on NATS, and webhooks follow the callback rule (public addresses only; internal hosts with MERIDIAN_CALLBACK_ALLOWED_HOSTS)": (
+    "Quay's notification queue and webhook host lists: Meridian's notifications run on NATS, and webhooks follow the callback rule "
+    "(public addresses only; internal hosts with MERIDIAN_CALLBACK_ALLOWED_HOSTS)": (
         "FEATURE_IMAGE_EXPIRY_TRIGGER", "FEATURE_USER_EVENTS", "NOTIFICATION_QUEUE_NAME",
         "NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES", "SSRF_ALLOWED_HOSTS",
         "WEBHOOK_HOSTNAME_BLACKLIST",
     ),
-    "Quay's log models and log archiving (Elasticsearch, Splunk, Kinesis, rotation to storage): Meridian keeps usage logs in PostgreSQL and exports them with the API": (
+    "Quay's log models and log archiving (Elasticsearch, Splunk, Kinesis, rotation to storage): Meridian keeps usage logs in "
+    "PostgreSQL and exports them with the API": (
         "ACTION_LOG_ARCHIVE_LOCATION", "ACTION_LOG_ARCHIVE_PATH", "ACTION_LOG_AUDIT_DELETE_FAILURES",
         "ACTION_LOG_AUDIT_LOGIN_FAILURES", "ACTION_LOG_AUDIT_PULL_FAILURES", "ACTION_LOG_AUDIT_PUSH_FAILURES",
         "ACTION_LOG_MAX_PAGE", "ACTION_LOG_ROTATION_FREQUENCY", "ACTION_LOG_ROTATION_THRESHOLD",
@@ -111,7 +116,8 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "FEATURE_USER_LOG_ACCESS", "LOGS_MODEL", "LOGS_MODEL_CONFIG", "LOG_ARCHIVE_LOCATION",
         "LOG_ARCHIVE_PATH", "MINIMUM_LOGS_AGE_FOR_ARCHIVE",
     ),
-    "Quay's monitoring and tracing back-ends (Sentry, OpenTelemetry, Pyroscope, push gateway) and log levels: Meridian serves /metrics for Prometheus and logs JSON with structlog": (
+    "Quay's monitoring and tracing back-ends (Sentry, OpenTelemetry, Pyroscope, push gateway) and log levels: Meridian serves /metrics "
+    "for Prometheus and logs JSON with structlog": (
         "CLOUDWATCH_NAMESPACE", "DEBUG", "DEBUGLOG", "EXCEPTION_LOG_TYPE", "FEATURE_IMAGE_PULL_STATS",
         "FEATURE_OTEL_TRACING", "FEATURE_REPOSITORY_ACTION_COUNTER", "GLOBAL_PROMETHEUS_STATS_FREQUENCY",
         "GREENLET_TRACING", "HEALTH_CHECKER", "HEALTH_CHECKER_INSTANCE_CHECK_PREFERRED_STORAGE",
@@ -161,7 +167,8 @@ IGNORED_QUAY_KEYS: dict[str, tuple[str, ...]] = {
         "STAGED_ROLLOUT", "STATIC_SITE_BUCKET", "STRIPE_SECRET_KEY", "TRACKED_NAMESPACES",
         "UI_MODELCARD_ANNOTATION", "UI_MODELCARD_ARTIFACT_TYPE", "UI_MODELCARD_LAYER_ANNOTATION", "USE_CDN",
     ),
-    'Other Quay features Meridian does not have (v1 protocol, ACI conversion, label rules, layer size limits, storage validation modes, proxy storage)': (
+    'Other Quay features Meridian does not have (v1 protocol, ACI conversion, label rules, layer size limits, storage validation '
+    'modes, proxy storage)': (
         "BLACKLIST_V2_SPEC", "BLOBUPLOAD_DELETION_DATE_THRESHOLD", "CREATE_NAMESPACE_ON_PUSH",
         "DEFAULT_LABEL_KEY_RESERVED_PREFIXES", "DISTRIBUTED_STORAGE_REQUIRES_ALL_AVAILABLE",
         "DISTRIBUTED_STORAGE_VALIDATE_ENDTOEND", "FEATURE_ACI_CONVERSION", "FEATURE_ADVERTISE_V2",

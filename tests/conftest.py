@@ -243,17 +243,25 @@ async def make_regions(servers, database, bus_prefix, tmp_path):
     make_regions({"us": storage_spec, "eu": storage_spec}, replicate={"eu": False}, **config_overrides)
     returns {name: RegionServices}; each RegionServices also gets `.http` and `.v2(path)`.
     """
-    from services.region import region_docs, start_region
+    from services.region import RegionServices, region_docs, start_region
 
-    started = []
-    sessions = []
+    @dataclass
+    class StartedRegion(RegionServices):
+        http: aiohttp.ClientSession | None = None
+        doc: dict = field(default_factory=dict)
+
+        def v2(self, path: str) -> str:
+            return f"{self.gateway_url}/v2/{path.lstrip('/')}"
+
+    started: list[StartedRegion] = []
+    sessions: list[aiohttp.ClientSession] = []
 
     async def make(storage: dict[str, list], *, replicate: dict[str, bool] | None = None, server_ssl=None,
                    config_dir=None, **overrides):
         names = list(storage)
         ports = free_ports(2 * len(names))
-        blobstore_ports = dict(zip(names, ports[: len(names)]))
-        gateway_ports = dict(zip(names, ports[len(names):]))
+        blobstore_ports = dict(zip(names, ports[: len(names)], strict=True))
+        gateway_ports = dict(zip(names, ports[len(names):], strict=True))
         scheme = "https" if server_ssl is not None else "http"
         urls = {name: f"{scheme}://127.0.0.1:{port}" for name, port in blobstore_ports.items()}
         base = {
@@ -266,15 +274,15 @@ async def make_regions(servers, database, bus_prefix, tmp_path):
         docs = region_docs(base, names, urls, storage)
         regions = {}
         for name in names:
-            region = await start_region(
+            services = await start_region(
                 docs[name], gateway_listen=f"127.0.0.1:{gateway_ports[name]}", blobstore_listen=f"127.0.0.1:{blobstore_ports[name]}",
                 replicate=(replicate or {}).get(name, True), config_dir=config_dir, server_ssl=server_ssl,
             )
             connector = aiohttp.TCPConnector(ssl=server_ssl and _client_ssl(config_dir))
-            region.http = aiohttp.ClientSession(connector=connector)
-            sessions.append(region.http)
-            region.doc = docs[name]
-            region.v2 = (lambda r: lambda path: f"{r.gateway_url}/v2/{path.lstrip('/')}")(region)
+            # The same services (runners, replicator), with the test's client session and config document.
+            http = aiohttp.ClientSession(connector=connector)
+            sessions.append(http)
+            region = StartedRegion(**vars(services), http=http, doc=docs[name])
             started.append(region)
             regions[name] = region
         return regions
@@ -304,7 +312,7 @@ def own_seaweedfs(tmp_path):
 
     server = start_seaweedfs(tmp_path / "weed")
     run_async(_create_bucket(server.url, "own-bucket"))
-    holder = {"server": server, "bucket": "own-bucket"}
+    holder: dict[str, Any] = {"server": server, "bucket": "own-bucket"}
     yield holder
     holder["server"].process.send_signal(signal.SIGCONT)
     holder["server"].stop()

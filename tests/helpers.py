@@ -36,7 +36,7 @@ def descriptor(media_type: str, data: bytes, **extra) -> dict:
 async def push_image(reg, name: str, tag: str | None = None, *, layers: int = 1, extra: dict | None = None,
                      layer_bytes: list[bytes] | None = None, labels: dict[str, str] | None = None) -> tuple[str, bytes]:
     """Push config + layers (random, or `layer_bytes`) + an OCI manifest; returns (manifest digest, manifest bytes)."""
-    config_doc = {"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}
+    config_doc: dict[str, object] = {"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}
     if labels is not None:
         config_doc["config"] = {"Labels": labels}
     config = json.dumps(config_doc).encode()

@@ -4,7 +4,7 @@ Cast (organisation acme, repository acme/private with tag v1, acme/public, globe
   root   superuser (SUPER_USERS)          alice  admin of acme (owners team)
   rita   read on acme/private             walt   write on acme/private
   olga   admin of globex                  acme+ci    robot with write on acme/private
-  tom    no role (joins and leaves teams) 
+  tom    no role (joins and leaves teams)
   anonymous (no credentials)              acme+idle  robot without permissions
 """
 from __future__ import annotations
@@ -12,12 +12,16 @@ from __future__ import annotations
 import base64
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 import asyncpg
 
 from shared.model import access, accounts
 from tests.helpers import push_image
+
+if TYPE_CHECKING:
+    from tests.conftest import RunningRegistry
 
 PASSWORD = "correct horse battery staple"
 USERS = ("root", "alice", "rita", "walt", "olga", "tom")  # tom: no role; joins and leaves teams in tests
@@ -47,7 +51,7 @@ class Authed:
 
 @dataclass
 class World:
-    reg: object
+    reg: RunningRegistry
     conn: asyncpg.Connection
     ids: dict[str, int] = field(default_factory=dict)
     api_tokens: dict[str, str] = field(default_factory=dict)
@@ -77,7 +81,8 @@ class World:
         return basic(actor, PASSWORD)
 
     async def v2_token(self, actor: str, *scopes: str) -> str:
-        headers = {"Authorization": self.credentials(actor)} if self.credentials(actor) else {}
+        credentials = self.credentials(actor)
+        headers = {"Authorization": credentials} if credentials else {}
         params = [("service", self.reg.host)] + [("scope", s) for s in scopes]
         async with self.reg.http.get(f"{self.url}/v2/auth", params=params, headers=headers) as r:
             assert r.status == 200, await r.text()

@@ -8,6 +8,7 @@ import json
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -75,7 +76,8 @@ class Layout:
         entry.pop("platform", None)
         entry["annotations"] = {"org.opencontainers.image.ref.name": name}
         index_path = self.root / "index.json"
-        index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
+        index: dict[str, Any] = (json.loads(index_path.read_text()) if index_path.exists()
+                                 else {"schemaVersion": 2, "manifests": []})
         index["manifests"].append(entry)
         index_path.write_text(json.dumps(index))
 

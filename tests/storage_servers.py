@@ -38,14 +38,14 @@ def start_azurite(folder: Path) -> EmbeddedProcess:
     binary = ensure_azurite()
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = open(folder / "azurite.log", "ab")
-    process = subprocess.Popen(
-        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder),
-         # The Python SDK may speak a newer API version than this Azurite knows; the calls the driver
-         # makes exist in both.
-         "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(folder / "azurite.log", "ab") as log:
+        process = subprocess.Popen(
+            [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder),
+             # The Python SDK may speak a newer API version than this Azurite knows; the calls the driver
+             # makes exist in both.
+             "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     _wait(lambda: port_open("127.0.0.1", port), 60, "azurite", process)
     return EmbeddedProcess(process, f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}", folder)
 

@@ -12,10 +12,12 @@ NATS request/reply on `<prefix>.blobstore.<location>.<stat|delete|verify>` (Blob
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import msgspec
 from aiohttp import web
+from nats.aio.subscription import Subscription
 
 from shared import tokens
 from shared.bus import Bus, encode
@@ -42,12 +44,13 @@ class Blobstore:
         self.driver: StorageDriver = open_driver(config.storage_locations()[location])
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"blobstore-{location}")
         self.heartbeat = Heartbeat(self.bus, "blobstore", config.meridian_region, config.meridian_heartbeat_interval_sec)
-        self._subscriptions = []
+        self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
         if not self.writes.read_only:
             await prepare_location(self.driver, log)  # its bucket is made here when missing
         await self.bus.connect()
+        assert self.bus.nc is not None  # connect() made it
         for command in BLOBSTORE_COMMANDS:
             subject = self.bus.subjects.blobstore_command(self.location, command)
             # A queue group lets several blobstore processes of one location share the commands.
@@ -57,10 +60,8 @@ class Blobstore:
     async def stop(self) -> None:
         await self.heartbeat.stop()
         for subscription in self._subscriptions:
-            try:
+            with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
-            except Exception:
-                pass
         await self.bus.close()
         await self.driver.close()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
@@ -120,10 +121,8 @@ async def metrics(request: web.Request) -> web.Response:
     gw = request.app.get(GATEWAY)
     if gw is not None:
         observe_pool("gateway", gw.pool)
-        try:
+        with contextlib.suppress(Exception):  # the database check reports that; the scrape still answers
             UPLOADS_OPEN.set(await uploads.count_open(gw.pool))
-        except Exception:
-            pass  # the database check reports that; the scrape still answers
     body, content_type = render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -155,10 +154,8 @@ def choose_authorizer(config: Config, pool, public_keys: PublicKeys) -> Authoriz
 
 async def _refresh_gauges(gw: Gateway) -> None:
     while True:
-        try:
+        with contextlib.suppress(Exception):
             UPLOADS_OPEN.set(await uploads.count_open(gw.pool))
-        except Exception:
-            pass
         await asyncio.sleep(15)
 
 

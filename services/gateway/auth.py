@@ -73,7 +73,7 @@ class Authorizer(Protocol):
 class OpenAccess:
     """`MERIDIAN_INSECURE_OPEN_ACCESS: true`: anyone may pull and push. Development only."""
 
-    def __init__(self, pool: Db | None = None) -> None:
+    def __init__(self, pool: Db) -> None:
         self.pool = pool
 
     async def authenticate(self, request: web.Request) -> Identity:

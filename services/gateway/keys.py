@@ -31,6 +31,12 @@ class InstanceKeys:
         self.current: SigningKey | None = None
         self._task: asyncio.Task | None = None
 
+    def signing_key(self) -> SigningKey:
+        """The key this instance signs with now; there is one once start() returned."""
+        if self.current is None:
+            raise RuntimeError("no service key yet: start() first")
+        return self.current
+
     def _path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.config_dir / path

@@ -7,8 +7,10 @@ and the global phases (purges, blob sweep, upload cleanup) run in one place at a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -31,36 +33,41 @@ class GcService:
     def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
         self.config = config
         self.config_dir = config_dir
-        self.pool = None
-        self.bus = None
-        self.locations = None
+        self.pool: asyncpg.Pool | None = None
+        self.bus: Bus | None = None
+        self.locations: Locations | None = None
         self.collector: Collector | None = None
         self._task: asyncio.Task | None = None
         self.heartbeat: Heartbeat | None = None
         self._observed: set[str] = set()  # namespaces with usage gauges
 
     async def open(self) -> Collector:
-        self.pool = await create_pool(self.config.db_uri, max(2, min(self.config.db_pool_size, 5)))
-        self.bus = Bus(self.config.nats_url, self.config.meridian_bus_prefix, name=f"gc-{self.config.meridian_region}")
-        await self.bus.connect()
-        self.locations = Locations(self.config, config_dir=self.config_dir)
-        await ensure_locations(self.pool, list(self.config.storage_locations()))
-        self.collector = Collector(self.config, self.pool, self.bus, self.locations)
-        await self.collector.open()
-        return self.collector
+        pool = self.pool = await create_pool(self.config.db_uri, max(2, min(self.config.db_pool_size, 5)))
+        bus = self.bus = Bus(self.config.nats_url, self.config.meridian_bus_prefix, name=f"gc-{self.config.meridian_region}")
+        await bus.connect()
+        locations = self.locations = Locations(self.config, config_dir=self.config_dir)
+        await ensure_locations(pool, list(self.config.storage_locations()))
+        collector = self.collector = Collector(self.config, pool, bus, locations)
+        await collector.open()
+        return collector
+
+    def _opened_pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("open() first")
+        return self.pool
 
     async def start(self) -> None:
-        await self.open()
+        collector = await self.open()
         self.heartbeat = Heartbeat(self.bus, "gc", self.config.meridian_region, self.config.meridian_heartbeat_interval_sec)
         await self.heartbeat.start()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._run(collector))
         log.info("gc ready", frequency=self.config.garbage_collection_frequency)
 
-    async def _run(self) -> None:
+    async def _run(self, collector: Collector) -> None:
         structlog.contextvars.bind_contextvars(service="gc")  # this task's lines, also inside `meridian up`
         while True:
             try:
-                await self.collector.run_once()
+                await collector.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -77,7 +84,7 @@ class GcService:
         """meridian_quota_*_bytes per namespace and meridian_registry_size_bytes."""
         default = self.config.default_system_reject_quota_bytes
         seen: set[str] = set()
-        for row in await quota.usage_by_namespace(self.pool):
+        for row in await quota.usage_by_namespace(self._opened_pool()):
             seen.add(row["name"])
             QUOTA_USAGE.labels(row["name"]).set(row["usage_bytes"])
             QUOTA_LIMIT.labels(row["name"]).set(row["limit_bytes"] if row["limit_bytes"] is not None else default)
@@ -87,17 +94,15 @@ class GcService:
             for gauge in (QUOTA_USAGE, QUOTA_LIMIT, QUOTA_REJECT):
                 gauge.remove(gone)
         self._observed = seen
-        REGISTRY_SIZE.set(await quota.registry_size(self.pool))
+        REGISTRY_SIZE.set(await quota.registry_size(self._opened_pool()))
 
     async def stop(self) -> None:
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         if self.collector is not None:
             await self.collector.relay.stop()  # waits for the publishes of the last changes
         if self.locations is not None:

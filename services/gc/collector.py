@@ -25,10 +25,12 @@ reports exactly what a real pass would collect at that moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.config import Config, parse_duration
+from shared.config import Config, valid_duration
 from shared.locations import Locations, StorageCommandFailed, clean_location, delete_blob
 from shared.locks import KVLocks, Lock, LockLost
 from shared.logging import get_logger
@@ -93,7 +95,7 @@ class Collector:
         self.registry = Registry(pool, bus.subjects, config.meridian_region, self.relay)
         # Tests watch when a repository is collected and by whom; production passes nothing.
         self.observer = observer
-        self.default_window = parse_duration(config.default_tag_expiration)
+        self.default_window = valid_duration(config.default_tag_expiration)
         self._dry_conn = None  # a dry run works in one transaction that is rolled back at the end
 
     @property
@@ -128,7 +130,8 @@ class Collector:
         await self._expire_tags(report, dry_run)
         for repo_id, full_name in await collection.repositories_to_collect(self.db, temp, int(self.default_window)):
             await self._with_lock(f"repo-{repo_id}", report, full_name, dry_run,
-                                  lambda lock: self._collect_repository(repo_id, full_name, temp, lock, report, dry_run))
+                                  functools.partial(self._collect_repository, repo_id, full_name, temp,
+                                                    report=report, dry_run=dry_run))
         if self.config.feature_repository_garbage_collection:
             await self._with_lock("purge-repositories", report, "purge-repositories", dry_run,
                                   lambda lock: self._purge_repositories(lock, report, dry_run))
@@ -265,10 +268,9 @@ class Collector:
         for candidate in candidates:
             if lock is not None:
                 lock.check()
-            try:
-                await self._transaction(lambda change: self._sweep_one(change, candidate, known, report, dry_run=dry_run))
-            except _Rollback:
-                pass
+            with contextlib.suppress(_Rollback):
+                await self._transaction(functools.partial(self._sweep_one, candidate=candidate, known=known, report=report,
+                                                          dry_run=dry_run))
         if report.blobs:
             log.info("blobs collected", count=len(report.blobs), bytes=report.bytes_reclaimed, dry_run=dry_run)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import msgspec
@@ -37,7 +38,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared.bus import Bus
 from shared.config import Config
 from shared.db import close_pool, create_pool
-from shared.digest import DigestMismatch, parse_digest, verified
+from shared.digest import Digest, DigestMismatch, parse_digest, verified
 from shared.failures import dependency_down
 from shared.heartbeats import Heartbeat
 from shared.locations import BlobMissing, Locations, LocationUnavailable
@@ -88,6 +89,16 @@ async def _from(source: str, chunks):
             yield block
     except Exception as exc:
         raise _SourceReadFailed(source, exc) from exc
+
+
+_T = TypeVar("_T")
+
+
+def _started(value: _T | None) -> _T:
+    """What start() made: there is nothing to work with before it."""
+    if value is None:
+        raise RuntimeError("the replicator has not started")
+    return value
 
 
 class Replicator:
@@ -238,7 +249,7 @@ class Replicator:
             await asyncio.sleep(5)
 
     async def targets(self, namespace: str) -> set[str]:
-        own = await replication.namespace_targets(self.pool, namespace)
+        own = await replication.namespace_targets(_started(self.pool), namespace)
         return own | set(self.config.distributed_storage_default_locations)
 
     def _decode(self, message) -> tuple[str, str, float]:
@@ -274,7 +285,7 @@ class Replicator:
             if self.location not in await self.targets(namespace):
                 await message.ack()
                 return
-            held = await blobs.holdings(self.pool, digest)
+            held = await blobs.holdings(_started(self.pool), digest)
             if held is None or self.location in held.locations:
                 await message.ack()  # collected meanwhile, or already here: redelivery is harmless
                 return
@@ -283,7 +294,7 @@ class Replicator:
                 source = await self.copy(digest, held.size, [n for n in held.locations if n != self.location])
             finally:
                 heartbeat.cancel()
-            async with self.registry.change(SYSTEM) as change:
+            async with _started(self.registry).change(SYSTEM) as change:
                 kept = await blobs.place(change, held.id, digest, held.size, self.location,
                                          self.location_ids[self.location], source)
                 if not kept:  # gc collected it while it was copied: the copy must not stay behind
@@ -306,7 +317,7 @@ class Replicator:
             await asyncio.sleep(max(self.config.meridian_replication_ack_wait_sec / 3, 0.5))
             await message.in_progress()
 
-    async def copy(self, digest: str, size: int, held: list[str]) -> str:
+    async def copy(self, digest: Digest, size: int, held: list[str]) -> str:
         """Copy the bytes here from the nearest location that has them; returns that location.
         Raises CopyFailed when no source could give them, TargetUnavailable when writing here failed."""
         errors = []
@@ -361,7 +372,7 @@ class Replicator:
         """Record, count and log the failure before the message goes: anti-entropy retries it later."""
         REPLICATION_FAILURES.labels(self.location, "gave_up").inc()
         log.error("replication gave up", digest=digest, location=self.location, deliveries=deliveries, error=reason)
-        await replication.record_failure(self.pool, digest, self.location, reason, deliveries)
+        await replication.record_failure(_started(self.pool), digest, self.location, reason, deliveries)
         await message.term()
 
     # Anti-entropy.
@@ -380,7 +391,7 @@ class Replicator:
         """Count what is missing here and queue up to a batch of it; returns how many were queued."""
         if self.writes.read_only:
             return 0
-        lock = await self.locks.acquire(f"reconcile-{self.location}")
+        lock = await _started(self.locks).acquire(f"reconcile-{self.location}")
         if lock is None:
             return 0  # another replica of this location is at it
         try:
@@ -388,7 +399,7 @@ class Replicator:
             default_target = self.location in self.config.distributed_storage_default_locations
             grace = self.config.meridian_reconcile_grace_sec
             blobs_missing, bytes_missing, oldest = await replication.under_replication(
-                self.pool, location_id, default_target=default_target, grace_s=grace)
+                _started(self.pool), location_id, default_target=default_target, grace_s=grace)
             REPLICATION_MISSING_BLOBS.labels(self.location).set(blobs_missing)
             REPLICATION_MISSING_BYTES.labels(self.location).set(bytes_missing)
             REPLICATION_OLDEST_MISSING.labels(self.location).set(oldest)
@@ -397,9 +408,9 @@ class Replicator:
             info = await self.bus.js.consumer_info(self.bus.subjects.events_stream, self.repair_consumer)
             if info.num_pending + info.num_ack_pending:
                 return 0  # the last batch is still being worked through
-            missing = await replication.missing_copies(self.pool, location_id, default_target=default_target, grace_s=grace,
+            missing = await replication.missing_copies(_started(self.pool), location_id, default_target=default_target, grace_s=grace,
                                                        limit=self.config.meridian_reconcile_batch)
-            async with self.registry.change(SYSTEM) as change:
+            async with _started(self.registry).change(SYSTEM) as change:
                 for row in missing:
                     await replication.queue_copy(change, digest=row["digest"], size=row["size"], target=self.location,
                                                  namespace=row["namespace"], reason="reconcile")

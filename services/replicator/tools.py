@@ -130,6 +130,7 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
     drivers = {n: open_driver(loc) for n, loc in config.storage_locations().items() if n not in remote}
     try:
         async with _registry(config, "verify-placements") as registry:
+            assert registry.relay is not None  # _registry made a bus and its relay
             bus = registry.relay.bus
             rows = await replication.placements(registry.pool, location)
             dropped = []
@@ -148,7 +149,8 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
                 elif exists is None:
                     out.write(f"\ncould not check {row['digest']} in {row['location']}: its blobstore did not answer\n")
                 progress(out, index, len(rows), "verify")
-            out.write(f"{len(rows)} placement(s) checked; {len(dropped)} dropped" + ("; re-queued for replication" if requeue and dropped else "") + "\n")
+            out.write(f"{len(rows)} placement(s) checked; {len(dropped)} dropped"
+                      + ("; re-queued for replication" if requeue and dropped else "") + "\n")
             return {"checked": len(rows), "dropped": dropped}
     finally:
         for driver in drivers.values():
@@ -158,6 +160,8 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
 async def _exists(bus: Bus, drivers: dict, location: str, digest: str) -> bool | None:
     if location in drivers:
         return await drivers[location].stat(paths.blob(digest)) is not None
+    if bus.nc is None:  # not connected: as if the blobstore did not answer
+        return None
     try:
         reply = await bus.nc.request(bus.subjects.blobstore_command(location, "stat"), encode(BlobCommand(digest=digest)), timeout=5)
     except Exception:

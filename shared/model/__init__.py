@@ -3,9 +3,10 @@ or not) or the pool itself; those that must run inside the caller's transaction 
 connection."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 
 class Db(Protocol):
@@ -21,6 +22,10 @@ class Db(Protocol):
     async def fetchval(self, query: str, *args: Any, column: int = 0, timeout: float | None = None) -> Any: ...
 
 
+# A connection, pooled or not (never the pool): what a function that runs in the caller's transaction takes.
+Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
+
 async def fetch_id_retrying(conn: Db, sql: str, *args: Any) -> int:
     """Run an insert-or-select statement until it yields an id.
 
@@ -33,3 +38,11 @@ async def fetch_id_retrying(conn: Db, sql: str, *args: Any) -> int:
         if value is not None:
             return value
     raise RuntimeError("insert-or-select found no row after retries")
+
+
+async def fetch_one(conn: Db, sql: str, *args: Any) -> asyncpg.Record:
+    """The row of a statement that always yields exactly one (an aggregate, an upsert's RETURNING)."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        raise RuntimeError("a statement that always yields a row yielded none")
+    return row

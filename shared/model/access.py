@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import asyncpg
 
-from shared.model import Db, fetch_id_retrying
+from shared.model import Conn, Db, fetch_id_retrying
 from shared.model.accounts import Principal
 
 REPO_ROLES = ("read", "write", "admin")
@@ -87,7 +87,7 @@ def can_create_in(role: str | None) -> bool:
 
 
 async def create_repository(
-    conn: asyncpg.Connection,
+    conn: Conn,
     namespace_id: int,
     namespace: str,
     name: str,

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.model import Db
+from shared.model import Conn, Db
 from shared.secrets import hash_password, new_token, token_hash, verify_password
 
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -137,7 +137,7 @@ class NameTaken(Exception):
         self.name = name
 
 
-async def create_user(conn: asyncpg.Connection, username: str, password: str, email: str | None = None) -> int:
+async def create_user(conn: Conn, username: str, password: str, email: str | None = None) -> int:
     """A user and the namespace of the same name, in the caller's transaction."""
     if await conn.fetchval("SELECT 1 FROM namespaces WHERE name = $1 UNION SELECT 1 FROM users WHERE username = $1", username):
         raise NameTaken(username)
@@ -151,7 +151,7 @@ async def create_user(conn: asyncpg.Connection, username: str, password: str, em
     return user_id
 
 
-async def create_organization(conn: asyncpg.Connection, name: str, email: str | None, creator_id: int | None,
+async def create_organization(conn: Conn, name: str, email: str | None, creator_id: int | None,
                               tag_expiration_s: int | None) -> int:
     if await conn.fetchval("SELECT 1 FROM namespaces WHERE name = $1 UNION SELECT 1 FROM users WHERE username = $1", name):
         raise NameTaken(name)
@@ -219,7 +219,7 @@ async def mark_repository_deleted(conn: Db, repository_id: int) -> None:
     await conn.execute(_MARK_REPOSITORY_DELETED.format(where="id = $1"), repository_id)
 
 
-async def mark_namespace_deleted(conn: asyncpg.Connection, namespace_id: int) -> None:
+async def mark_namespace_deleted(conn: Conn, namespace_id: int) -> None:
     """Hide a namespace, its repositories and robots at once and free the names; its usage is gone at
     once; gc purges them later."""
     from shared.registry import quota
@@ -271,7 +271,7 @@ async def all_users(conn: Db) -> list[asyncpg.Record]:
     )
 
 
-async def delete_user(conn: asyncpg.Connection, user_id: int) -> None:
+async def delete_user(conn: Conn, user_id: int) -> None:
     """The account goes now; the user's namespace is marked deleted (purged later by gc). The caller
     holds the transaction."""
     namespace_id = await conn.fetchval("SELECT id FROM namespaces WHERE owner_user_id = $1", user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.model import Db
+from shared.model import Db, fetch_one
 
 
 async def team_by_name(conn: Db, namespace_id: int, name: str) -> asyncpg.Record | None:
@@ -15,7 +15,8 @@ async def team_by_name(conn: Db, namespace_id: int, name: str) -> asyncpg.Record
 
 async def put_team(conn: Db, namespace_id: int, name: str, role: str, description: str) -> asyncpg.Record:
     """Create the team or change its role and description: name, role, description."""
-    return await conn.fetchrow(
+    return await fetch_one(
+        conn,
         "INSERT INTO teams (namespace_id, name, role, description) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (namespace_id, name) DO UPDATE SET role = EXCLUDED.role, description = EXCLUDED.description "
         "RETURNING name, role, description",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from shared.contract import blob_written_id
 from shared.errors import still_referenced_error
 from shared.messages import BlobPlaced, BlobWritten
-from shared.model import Db
+from shared.model import Db, fetch_one
 
 from . import quota
 from .change import Change
@@ -181,7 +181,7 @@ async def commit(change: Change, *, repository: str, repository_id: int, digest:
     await lock_shared(change, digest)
     if not await is_placed(change.conn, digest, location_id):
         await put_bytes()
-    row = await change.conn.fetchrow(_RECORD, digest, size, location_id, repository_id)
+    row = await fetch_one(change.conn, _RECORD, digest, size, location_id, repository_id)
     if row["placed"]:
         event = BlobWritten(digest=digest, size=size, location=location, region=change.region, repository=repository,
                             namespace=repository.split("/", 1)[0], committed_at=change.at)

@@ -25,6 +25,7 @@ from shared import outbox
 from shared.contract import Subjects
 from shared.logging import get_logger
 from shared.messages import ANONYMOUS, SYSTEM, Actor
+from shared.model import Conn
 from shared.model.accounts import Principal
 from shared.outbox import OutboxEntry, OutboxRelay
 
@@ -50,7 +51,7 @@ def actor_for(principal: Principal | None) -> Actor:
 class Change:
     """What a domain operation needs: the transaction's connection, who acts, where, and the bus names."""
 
-    def __init__(self, conn: asyncpg.Connection, subjects: Subjects, region: str, actor: Actor,
+    def __init__(self, conn: Conn, subjects: Subjects, region: str, actor: Actor,
                  quota_policy: QuotaPolicy = QuotaPolicy()) -> None:
         self.conn = conn
         self.subjects = subjects

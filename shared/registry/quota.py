@@ -34,7 +34,7 @@ import asyncpg
 
 from shared.errors import RegistryError
 from shared.messages import Actor, QuotaCrossed
-from shared.model import Db
+from shared.model import Conn, Db
 
 from .change import Change, QuotaPolicy, Registry
 from .repositories import Repo
@@ -301,7 +301,7 @@ async def repository_removed(change: Change, repo: Repo) -> None:
         await _count_blobs(change, repo, ids, False)
 
 
-async def namespace_removed(conn: asyncpg.Connection, namespace_id: int) -> None:
+async def namespace_removed(conn: Conn, namespace_id: int) -> None:
     """A namespace was deleted (its repositories with it): its usage is gone. In the caller's transaction."""
     await conn.execute("SELECT 1 FROM namespace_usage WHERE namespace_id = $1 FOR UPDATE", namespace_id)
     await conn.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from shared.messages import BlobMissingCopy
-from shared.model import Db
+from shared.model import Db, fetch_one
 
 from .change import Change
 
@@ -146,7 +146,8 @@ async def missing_copies(db: Db, location_id: int, *, default_target: bool, grac
 
 async def under_replication(db: Db, location_id: int, *, default_target: bool, grace_s: float) -> tuple[int, int, float]:
     """(missing blobs, their bytes, age in seconds of the oldest) for one location."""
-    row = await db.fetchrow(
+    row = await fetch_one(
+        db,
         "SELECT count(*) AS blobs, coalesce(sum(size), 0)::bigint AS bytes, "
         "coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest "
         f"FROM (SELECT DISTINCT b.id, b.size, b.created_at {_MISSING}) AS missing",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.messages import TagChanged, TagDeleted
-from shared.model import Db
+from shared.model import Conn, Db
 
 from . import quota
 from .change import Change
@@ -25,7 +25,7 @@ LIVE = "lifetime_end IS NULL AND (expires_at IS NULL OR expires_at > now())"
 END_AT = "LEAST(expires_at, clock_timestamp())"
 
 
-async def _lock(conn: asyncpg.Connection, repository_id: int, name: str) -> None:
+async def _lock(conn: Conn, repository_id: int, name: str) -> None:
     # Serialises changes of one tag so exactly one current row exists and history stays linear.
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", repository_id, name)
 
@@ -188,7 +188,8 @@ class HistoryFilter:
 
 async def history(db: Db, repository_id: int, where: HistoryFilter, limit: int, offset: int) -> list[asyncpg.Record]:
     """Tag rows, newest first."""
-    conditions, args = ["t.repository_id = $1"], [repository_id]
+    conditions: list[str] = ["t.repository_id = $1"]
+    args: list[object] = [repository_id]  # the query's parameters, $1 on
     for value in (where.specific, where.equals):
         if value:
             args.append(value)

@@ -16,7 +16,7 @@ def open_driver(location: StorageLocation) -> StorageDriver:
     missing = params.missing()
     if missing:
         raise StorageError(f"location {location.name}: {location.driver} lacks {', '.join(missing)}")
-    if isinstance(params, LocalStorageParams):
+    if isinstance(params, LocalStorageParams) and params.storage_path:  # missing() made sure of the path
         return LocalDriver(location.name, params.storage_path)
     if isinstance(params, AzureStorageParams):
         from .azure import AzureDriver  # the Azure SDK loads only where a config uses it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -35,12 +36,13 @@ COPY_TIMEOUT_SECONDS = 600
 
 
 class AzureDriver:
-    cdn_host = None
+    cdn_host: str | None = None
 
     def __init__(self, name: str, params: AzureStorageParams) -> None:
         self.name = name
         self.params = params
         self.container_name = params.azure_container or ""
+        self.account_name = params.azure_account_name or ""
         self.prefix = (params.storage_path or "").strip("/")
         register_secret(params.azure_account_key)
         register_secret(params.sas_token)
@@ -49,8 +51,9 @@ class AzureDriver:
     def _client(self):
         if self._service is None:
             params = self.params
+            credential: dict[str, str] | AzureSasCredential | None
             if params.azure_account_key:
-                credential = {"account_name": params.azure_account_name, "account_key": params.azure_account_key}
+                credential = {"account_name": self.account_name, "account_key": params.azure_account_key}
             elif params.sas_token:
                 credential = AzureSasCredential(params.sas_token.lstrip("?"))
             else:
@@ -92,7 +95,7 @@ class AzureDriver:
             for start in range(0, len(chunk), READ_BLOCK):
                 yield chunk[start : start + READ_BLOCK]
 
-    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         blob = self._client().get_blob_client(self._key(path))
         buffer = bytearray()
         blocks: list[BlobBlock] = []
@@ -158,10 +161,8 @@ class AzureDriver:
         return await self.write(dst, joined())
 
     async def delete(self, path: str) -> None:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             await self._client().get_blob_client(self._key(path)).delete_blob()
-        except ResourceNotFoundError:
-            pass
 
     async def delete_prefix(self, prefix: str) -> None:
         for key in await self.list(prefix):
@@ -209,7 +210,7 @@ class AzureDriver:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
         key = self._key(path)
-        sas = generate_blob_sas(account_name=params.azure_account_name, container_name=self.container_name, blob_name=key,
+        sas = generate_blob_sas(account_name=self.account_name, container_name=self.container_name, blob_name=key,
                                 account_key=params.azure_account_key, permission=BlobSasPermissions(read=True),
                                 expiry=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_s))
         return f"{self._client().get_blob_client(key).url}?{sas}"

@@ -31,7 +31,7 @@ class StorageDriver(Protocol):
     def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream bytes [offset, offset+length). Raises NotFound."""
 
-    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         """Write an object from a stream atomically; returns its size."""
 
     async def get_bytes(self, path: str) -> bytes:

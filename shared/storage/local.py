@@ -43,7 +43,7 @@ def _open_private(path: Path):
 
 
 class LocalDriver:
-    cdn_host = None
+    cdn_host: str | None = None
 
     def __init__(self, name: str, root: str) -> None:
         self.name = name
@@ -78,39 +78,34 @@ class LocalDriver:
         return st.st_size if not os.path.isdir(self._path(path)) else None
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        try:
-            handle = open(self._path(path), "rb")
+        loop = asyncio.get_running_loop()
+        try:  # only opening raises these: reads of an open file do not
+            with open(self._path(path), "rb") as handle:
+                handle.seek(offset)
+                remaining = length
+                while remaining is None or remaining > 0:
+                    size = READ_BLOCK if remaining is None else min(READ_BLOCK, remaining)
+                    block = await loop.run_in_executor(None, handle.read, size)
+                    if not block:
+                        break
+                    if remaining is not None:
+                        remaining -= len(block)
+                    yield block
         except (FileNotFoundError, IsADirectoryError):
             raise NotFound(path) from None
-        loop = asyncio.get_running_loop()
-        try:
-            handle.seek(offset)
-            remaining = length
-            while remaining is None or remaining > 0:
-                size = READ_BLOCK if remaining is None else min(READ_BLOCK, remaining)
-                block = await loop.run_in_executor(None, handle.read, size)
-                if not block:
-                    break
-                if remaining is not None:
-                    remaining -= len(block)
-                yield block
-        finally:
-            handle.close()
 
-    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         target, tmp = self._path(path), self._tmp()
         loop = asyncio.get_running_loop()
         size = 0
-        handle = _open_private(tmp)
         try:
-            async for chunk in chunks:
-                await loop.run_in_executor(None, handle.write, chunk)
-                size += len(chunk)
-            handle.close()
+            with _open_private(tmp) as handle:
+                async for chunk in chunks:
+                    await loop.run_in_executor(None, handle.write, chunk)
+                    size += len(chunk)
             _make_dirs(target.parent, self.root)
             os.replace(tmp, target)
         except BaseException:
-            handle.close()
             tmp.unlink(missing_ok=True)
             raise
         return size
@@ -136,7 +131,7 @@ class LocalDriver:
 
     async def concat(self, dst: str, parts: list[str]) -> int:
         paths = [self._path(p) for p in parts]
-        for path, name in zip(paths, parts):
+        for path, name in zip(paths, parts, strict=True):
             if not path.is_file():
                 raise NotFound(name)
         return await asyncio.to_thread(self._concat_sync, self._path(dst), paths)

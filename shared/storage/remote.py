@@ -21,7 +21,7 @@ BLOCK = 256 * 1024
 
 
 class BlobstoreDriver:
-    cdn_host = None
+    cdn_host: str | None = None
 
     def __init__(self, name: str, url: str, token: Callable[[str, str], str],
                  http: Callable[[], aiohttp.ClientSession]) -> None:
@@ -58,10 +58,10 @@ class BlobstoreDriver:
             async for block in response.content.iter_chunked(BLOCK):
                 yield block
 
-    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         size = 0
 
-        async def counted() -> AsyncIterator[bytes]:
+        async def counted() -> AsyncIterator[bytes | bytearray]:
             nonlocal size
             async for chunk in chunks:
                 size += len(chunk)

@@ -9,9 +9,11 @@ Streams are cut into PART_SIZE parts; at most one part is held in memory per wri
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioDeferredRefreshableCredentials
@@ -22,8 +24,26 @@ from shared.config import AssumeRole, S3Settings
 
 from .base import NotFound, StorageError
 
+if TYPE_CHECKING:  # the types-aiobotocore stubs (pinned with the dev tools); nothing of them at run time
+    from aiobotocore.session import ClientCreatorContext
+    from types_aiobotocore_s3.client import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CreateBucketConfigurationTypeDef, ObjectIdentifierTypeDef
+
 PART_SIZE = 8 << 20
 READ_BLOCK = 1 << 20
+
+
+class _ChecksumOptions(TypedDict, total=False):
+    request_checksum_calculation: str
+    response_checksum_validation: str
+
+
+class _RangeOption(TypedDict, total=False):
+    Range: str
+
+
+class _BucketOptions(TypedDict, total=False):
+    CreateBucketConfiguration: CreateBucketConfigurationTypeDef
 
 
 def _missing(exc: ClientError) -> bool:
@@ -58,28 +78,31 @@ class S3Driver:
         self.bucket = settings.bucket
         self.prefix = settings.prefix
         self.cdn_host = settings.cdn_host
-        self._client = None
-        self._client_cm = None
+        self._client: S3Client | None = None
+        self._client_cm: ClientCreatorContext[S3Client] | None = None
 
-    async def _s3(self):
+    async def _s3(self) -> S3Client:
         if self._client is None:
             settings = self.settings
             session = get_session()
-            credentials = {"aws_access_key_id": settings.access_key, "aws_secret_access_key": settings.secret_key,
-                           "aws_session_token": settings.session_token}
+            access_key, secret_key, session_token = settings.access_key, settings.secret_key, settings.session_token
             if settings.assume_role is not None:
-                session._credentials = AioDeferredRefreshableCredentials(
+                # aiobotocore has no public setter for refreshable credentials: botocore's own
+                # assume-role provider sets the session's _credentials the same way.
+                session._credentials = AioDeferredRefreshableCredentials(  # type: ignore[attr-defined]
                     refresh_using=_assume_role_refresher(settings.assume_role), method="sts-assume-role")
-                credentials = {}
-            checksums = {}
+                access_key = secret_key = session_token = None
+            checksums: _ChecksumOptions = {}
             if settings.checksums_when_required:
                 checksums = {"request_checksum_calculation": "when_required",
                              "response_checksum_validation": "when_required"}
-            self._client_cm = session.create_client(
+            client_cm = self._client_cm = session.create_client(
                 "s3",
                 endpoint_url=settings.endpoint_url,
                 region_name=settings.region,
-                **credentials,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+                aws_session_token=session_token,
                 config=AioConfig(
                     s3={"addressing_style": "path"},
                     signature_version=settings.signature_version,
@@ -90,7 +113,7 @@ class S3Driver:
                     **checksums,
                 ),
             )
-            self._client = await self._client_cm.__aenter__()
+            self._client = await client_cm.__aenter__()
         return self._client
 
     def _key(self, path: str) -> str:
@@ -114,7 +137,7 @@ class S3Driver:
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         s3 = await self._s3()
-        kwargs = {}
+        kwargs: _RangeOption = {}
         if offset or length is not None:
             end = "" if length is None else str(offset + length - 1)
             kwargs["Range"] = f"bytes={offset}-{end}"
@@ -136,12 +159,12 @@ class S3Driver:
         finally:
             body.close()
 
-    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+    async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         s3 = await self._s3()
         key = self._key(path)
         buffer = bytearray()
         upload_id = None
-        parts: list[dict] = []
+        parts: list[CompletedPartTypeDef] = []
         size = 0
         try:
             async for chunk in chunks:
@@ -163,13 +186,11 @@ class S3Driver:
             return size
         except BaseException:
             if upload_id is not None:
-                try:
+                with contextlib.suppress(Exception):
                     await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-                except Exception:
-                    pass
             raise
 
-    async def _upload_part(self, s3, key: str, upload_id: str, number: int, data: bytes) -> dict:
+    async def _upload_part(self, s3, key: str, upload_id: str, number: int, data: bytes) -> CompletedPartTypeDef:
         result = await s3.upload_part(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
@@ -223,7 +244,7 @@ class S3Driver:
                 await s3.delete_object(Bucket=self.bucket, Key=self._key(key))
             return
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            batch: list[ObjectIdentifierTypeDef] = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
             await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     async def list_older(self, prefix: str, older_than: float) -> list[str]:
@@ -279,9 +300,10 @@ class S3Driver:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise
-        extra = {}
+        extra: _BucketOptions = {}
         if self.settings.region not in ("us-east-1", "auto"):
-            extra["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
+            # The stubs list AWS's regions only; S3-compatible stores name their own.
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}  # type: ignore[typeddict-item]
         try:
             await s3.create_bucket(Bucket=self.bucket, **extra)
         except ClientError as exc:

@@ -5,6 +5,7 @@ dependency down is 503 + Retry-After, never another 5xx)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -98,10 +99,12 @@ class PatientClient:
                 seen = Seen(time.monotonic(), method, path, status, answer_headers.get("Retry-After"),
                             content.decode(errors="replace"))
                 self.seen.append(seen)
-                wait = min(float(seen.retry_after), MAX_RETRY_AFTER) if seen.acceptable_unavailable else 1.0
+                retry_after = seen.retry_after if seen.acceptable_unavailable else None
+                wait = min(float(retry_after), MAX_RETRY_AFTER) if retry_after is not None else 1.0
             finally:
-                if hasattr(data, "close"):
-                    data.close()
+                close = getattr(data, "close", None)
+                if close is not None:
+                    close()
             if time.monotonic() + wait > deadline:
                 raise AssertionError(f"{method} {path} never succeeded within {self.give_up_after:.0f} s; last: {self.seen[-1]}")
             await asyncio.sleep(wait)
@@ -117,7 +120,8 @@ class PatientClient:
     async def push_blob_file(self, repository: str, path: Path, digest: str) -> None:
         """Monolithic upload streamed from a file (a large layer is never held in memory)."""
         _, headers, _ = await self.request("POST", self.v2(f"{repository}/blobs/uploads/"), expect={201},
-                                           params={"digest": digest}, body=lambda: open(path, "rb"))
+                                           params={"digest": digest},
+                                           body=functools.partial(path.open, "rb"))  # request() closes each attempt's file
         assert headers.get("Docker-Content-Digest") == digest, headers
 
     async def push_manifest(self, repository: str, reference: str, manifest: dict) -> str:

@@ -99,10 +99,8 @@ def _tail(path: Path, lines: int, skip: str | None = None) -> str:
 def _die_with_parent(sig: int) -> None:
     """Linux: the child gets `sig` when the test process goes away, even on SIGKILL, so an
     interrupted run leaves no registry behind (its own session shields it from the terminal)."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class Process:
@@ -144,10 +142,8 @@ class Process:
     def signal(self, sig: int) -> None:
         """Send `sig` to the process and everything in its session (postgres' backends, for one)."""
         if self.running:
-            try:
-                os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would; waits until it is gone."""
@@ -173,6 +169,7 @@ class Process:
         self.expected_down = True
         if not self.running:
             return
+        assert self.popen is not None  # it is running
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGTERM)
         try:
@@ -196,7 +193,9 @@ class Postgres:
 
     def __init__(self, folder: Path, port: int) -> None:
         # The wheel's binaries, found without importing pgserver (its import warns about XDG dirs).
-        self.bin = Path(importlib.util.find_spec("pgserver").submodule_search_locations[0]) / "pginstall" / "bin"
+        spec = importlib.util.find_spec("pgserver")
+        assert spec is not None and spec.submodule_search_locations, "pgserver (a test dependency) is not installed"
+        self.bin = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
         self.folder = folder
         self.data = folder / "data"
         self.port = port
@@ -308,9 +307,11 @@ class SeaweedFS:
             self.server.stop()
 
     def pause(self) -> None:
+        assert self.server is not None, "start() first"
         self.server.process.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
+        assert self.server is not None, "start() first"
         self.server.process.send_signal(signal.SIGCONT)
 
     def tail(self, lines: int = 40) -> str:
@@ -377,7 +378,7 @@ class Deployment:
         service_ports = ports[2:]
         self.regions: dict[str, Region] = {}
         for index, name in enumerate(("us-east", "eu-west")):
-            own = dict(zip(SERVICES, service_ports[index * len(SERVICES):(index + 1) * len(SERVICES)]))
+            own = dict(zip(SERVICES, service_ports[index * len(SERVICES):(index + 1) * len(SERVICES)], strict=True))
             folder = workdir / name
             folder.mkdir(parents=True, exist_ok=True)
             self.regions[name] = Region(name, folder, f"meridian-{name}", own, SeaweedFS(folder / "seaweedfs"),
@@ -475,6 +476,7 @@ class Deployment:
         if not process.running:
             raise AssertionError(f"{process.name} exited:\n{process.tail()}")
         path = "/v2/" if service == "gateway" else "/metrics"
+        assert self.http is not None, "start() first"
         try:
             async with self.http.get(region.url(service) + path, timeout=aiohttp.ClientTimeout(total=5)) as r:
                 return r.status == 200
@@ -543,6 +545,7 @@ class Deployment:
         self.postgres.process.resume()
         if not self.nats.running:
             self.nats.start()
+        assert self.nats.server is not None  # started
         self.nats.server.process.send_signal(signal.SIGCONT)
         for region in self.regions.values():
             if not region.storage.running:

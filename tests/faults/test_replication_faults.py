@@ -124,8 +124,8 @@ async def test_b_other_region_storage_down_longer_than_the_whole_backoff(deploym
         assert not client.seen, f"pushes to us-east failed while eu-west's storage was down: {[str(s) for s in client.seen]}"
         lifted = time.monotonic()
         await deployment.start_storage(b)
-        seconds = await deployment.wait_converged(blobs, BOUND_B, f"20 images pushed while eu-west's storage was down {STORAGE_OUTAGE:.0f} s",
-                                                  since=lifted)
+        seconds = await deployment.wait_converged(
+            blobs, BOUND_B, f"20 images pushed while eu-west's storage was down {STORAGE_OUTAGE:.0f} s", since=lifted)
         converged(seconds, BOUND_B)
         assert not deployment.unexpected_deaths(), deployment.unexpected_deaths()
     finally:

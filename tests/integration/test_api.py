@@ -110,7 +110,7 @@ async def test_repository_names_that_quay_trips_on(world):
 
 async def test_repository_listing_pages(world):
     headers = world.api_headers("root")
-    for index in range(7):
+    for _ in range(7):
         await world.fresh_repo()
     seen, page = [], None
     while True:

@@ -71,7 +71,8 @@ async def test_tags_page_with_regions_platforms_and_referrers(world):
         digests[tag], _ = await push_image(world.alice, "acme/app", tag)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {**descriptor(OCI_MANIFEST, b"x"), "digest": digests["v1.0"], "platform": {"os": "linux", "architecture": "amd64"}},
-        {**descriptor(OCI_MANIFEST, b"x"), "digest": digests["v1.1"], "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        {**descriptor(OCI_MANIFEST, b"x"), "digest": digests["v1.1"],
+         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
     ]}
     body = json.dumps(index).encode()
     async with world.alice.http.put(world.alice.v2("acme/app/manifests/multi"), data=body, headers={"Content-Type": OCI_INDEX}) as r:
@@ -83,7 +84,8 @@ async def test_tags_page_with_regions_platforms_and_referrers(world):
     status, page = await api(world, "browse/repository/acme/app/tags", params={"limit": 2, "sort": "name"})
     assert status == 200 and page["total"] == 5 and [t["name"] for t in page["tags"]] == ["latest", "multi"]
     multi = page["tags"][1]
-    assert multi["is_manifest_list"] and [(p["architecture"], p["variant"]) for p in multi["platforms"]] == [("amd64", None), ("arm64", "v8")]
+    assert multi["is_manifest_list"]
+    assert [(p["architecture"], p["variant"]) for p in multi["platforms"]] == [("amd64", None), ("arm64", "v8")]
     assert page["tags"][0]["regions"] == ["local"] and page["tags"][0]["security"] == {"status": "not_scanned"}
     status, page = await api(world, "browse/repository/acme/app/tags", params={"filter": r"^v1\.", "regex": "true", "order": "desc"})
     assert [t["name"] for t in page["tags"]] == ["v1.1", "v1.0"] and page["total"] == 2

@@ -14,7 +14,7 @@ async def meridian(*args: str, stdin: str = "", cwd=None) -> tuple[int, str]:
         sys.executable, "-m", "services.cli", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, cwd=cwd)
     out, _ = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
-    return process.returncode, out.decode()
+    return await process.wait(), out.decode()  # it has exited: communicate() waited for it
 
 
 async def test_user_create_and_token_bootstrap_the_api(make_registry, tmp_path):

@@ -150,6 +150,7 @@ async def test_running_gateway_and_storage_init_print_no_secret(tmp_path, server
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "gateway", "--config", str(path),
                                 "--listen", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None  # stderr=PIPE
     try:
         deadline = time.monotonic() + 60
         while not port_open("127.0.0.1", port):

@@ -113,6 +113,7 @@ async def test_relay_republish_is_deduplicated(registry, servers, bus_prefix, da
         event = TagChanged(repository="acme/app", tag="x", digest=None, region="r", changed_at=0.0)
         async with pool.acquire() as conn:
             entry = await add(conn, bus.subjects.tag_changed, event, msg_id="fixed-id")
+        assert entry is not None
         await bus.publish(entry.subject, entry.payload, entry.msg_id)  # published once after commit...
         assert await relay.relay_once() == 1  # ...and once more by the relay before the row was deleted
         messages = await stream_messages(servers.nats_url, bus_prefix, "tag.changed")

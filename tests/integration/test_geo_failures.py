@@ -28,8 +28,8 @@ async def test_replicator_killed_mid_copy_completes_after_restart(make_regions, 
     config = tmp_path / "eu.yaml"
     config.write_text(yaml.safe_dump(eu.doc))
     command = [sys.executable, "-m", "services.cli", "replicator", "--config", str(config)]
-    log = open(tmp_path / "replicator.log", "ab")
-    replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "replicator.log", "ab") as log:
+        replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     partial_dir = tmp_path / "eu" / ".tmp"
 
     async def copying():
@@ -46,7 +46,8 @@ async def test_replicator_killed_mid_copy_completes_after_restart(make_regions, 
         assert await placements(db, digest) == ["us"]
         assert [p for p in partial_dir.iterdir()], "a partial copy should be left by the killed process"
 
-        replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp_path / "replicator.log", "ab") as log:
+            replicator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
         async def placed():
             return await placements(db, digest) == ["eu", "us"]
@@ -145,11 +146,13 @@ def make_test_ca(folder):
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
             .sign(ca_key, hashes.SHA256()))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ssl.cert").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "ssl.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / "ssl.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
     (folder / "extra_ca_certs").mkdir(exist_ok=True)
     (folder / "extra_ca_certs" / "test-ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
 

@@ -197,7 +197,8 @@ async def test_health_service_follows_every_regions_heartbeats(make_regions, tmp
         status, services = await health(probe, "/health/warning")
         assert status == 200
         assert {k for k in services if k.startswith("service_")} == {
-            f"service_{r}_{s}" for r in ("us", "eu") for s in ("gateway", "blobstore", "replicator", "health") if (r, s) != ("eu", "health")}
+            f"service_{r}_{s}" for r in ("us", "eu") for s in ("gateway", "blobstore", "replicator", "health")
+            if (r, s) != ("eu", "health")}
         assert await health(probe, "/health/endtoend") == (200, {"database": True, "storage": True, "service_gateway": True})
         # eu's replicator dies without a word: its heartbeat goes stale.
         eu = regions["eu"]

@@ -20,11 +20,11 @@ async def second_gateway(registry, tmp_path):
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(registry.doc))
     port = free_port()
-    log = open(tmp_path / "gateway2.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "gateway", "--config", str(config_path), "--listen", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "gateway2.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "gateway", "--config", str(config_path), "--listen", f"127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
 
     async def answering():

@@ -100,7 +100,7 @@ async def drained(notifier: Notifier) -> bool:
 
     A push returns before its event leaves the outbox for the stream, so an idle consumer alone
     proves nothing: the outbox must be empty too."""
-    async with notifier._pool.acquire() as conn:
+    async with notifier.pool.acquire() as conn:
         if await conn.fetchval("SELECT count(*) FROM outbox"):
             return False
     info = await notifier.js.consumer_info(notifier.bus.subjects.events_stream, notifier.bus.subjects.notifier_consumer)

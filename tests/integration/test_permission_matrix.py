@@ -162,7 +162,8 @@ def api_cases():
         ("user_tokens", "POST"): ("self", fixed("user/tokens", {"title": "matrix"})),
         ("user_token", "DELETE"): ("self", lambda w, a: _wrap(_token_id(w, a), "user/tokens/{}")),
         ("superuser_users", "GET"): ("superuser", fixed("superuser/users/")),
-        ("superuser_users", "POST"): ("superuser", lambda w, a: _value(("superuser/users/", {"username": unique("made"), "password": PASSWORD}))),
+        ("superuser_users", "POST"): ("superuser",
+                                      lambda w, a: _value(("superuser/users/", {"username": unique("made"), "password": PASSWORD}))),
         ("superuser_user", "DELETE"): ("superuser", new_user),
         ("organizations", "POST"): ("self", lambda w, a: _value(("organization/", {"name": unique("neworg")}))),
         ("organization", "GET"): ("optional", fixed("organization/acme")),
@@ -185,8 +186,10 @@ def api_cases():
         ("robot_permissions", "PUT"): ("org-admin", lambda w, a: _wrap(w.fresh_robot(), "organization/acme/robots/{}/permissions",
                                                                        body={"permissions": {"acme/public": "read"}})),
         ("prototypes", "GET"): ("org-admin", fixed("organization/acme/prototypes")),
-        ("prototypes", "POST"): ("org-admin", fixed("organization/acme/prototypes", {"role": "read", "delegate": {"name": "owners", "kind": "team"}})),
-        ("prototype", "PUT"): ("org-admin", lambda w, a: _wrap(_prototype(w, a), "organization/acme/prototypes/{}", body={"role": "write"})),
+        ("prototypes", "POST"): ("org-admin", fixed("organization/acme/prototypes",
+                                                    {"role": "read", "delegate": {"name": "owners", "kind": "team"}})),
+        ("prototype", "PUT"): ("org-admin",
+                               lambda w, a: _wrap(_prototype(w, a), "organization/acme/prototypes/{}", body={"role": "write"})),
         ("prototype", "DELETE"): ("org-admin", lambda w, a: _wrap(_prototype(w, a), "organization/acme/prototypes/{}")),
         ("repo_user_permissions", "GET"): ("repo-admin", fixed("repository/acme/private/permissions/user/")),
         ("repo_team_permissions", "GET"): ("repo-admin", fixed("repository/acme/private/permissions/team/")),
@@ -198,10 +201,12 @@ def api_cases():
         ("repo_team_permission", "DELETE"): ("repo-admin", lambda w, a: _team_path(w, a)),
         ("organization_logs", "GET"): ("org-admin", fixed("organization/acme/logs")),
         ("organization_aggregatelogs", "GET"): ("org-admin", fixed("organization/acme/aggregatelogs")),
-        ("organization_exportlogs", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
+        ("organization_exportlogs", "POST"): ("org-admin", lambda w, a: _value(("organization/acme/exportlogs",
+                                                                                {"callback_url": f"{w.url}/nowhere"}))),
         ("repository_logs", "GET"): ("repo-admin", fixed("repository/acme/private/logs")),
         ("repository_aggregatelogs", "GET"): ("repo-admin", fixed("repository/acme/private/aggregatelogs")),
-        ("repository_exportlogs", "POST"): ("repo-admin", lambda w, a: _value(("repository/acme/private/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
+        ("repository_exportlogs", "POST"): ("repo-admin", lambda w, a: _value(("repository/acme/private/exportlogs",
+                                                                               {"callback_url": f"{w.url}/nowhere"}))),
         ("user_logs", "GET"): ("self", fixed("user/logs")),
         ("user_aggregatelogs", "GET"): ("self", fixed("user/aggregatelogs")),
         ("user_exportlogs", "POST"): ("self", lambda w, a: _value(("user/exportlogs", {"callback_url": f"{w.url}/nowhere"}))),
@@ -209,19 +214,22 @@ def api_cases():
         ("export_file", "GET"): ("self", lambda w, a: _wrap(_own_export(w, a), "exportlogs/{}/file")),
         ("namespace_replication", "GET"): ("org-member", fixed("organization/acme/replication")),
         ("namespace_replication", "PUT"): ("org-admin", fixed("organization/acme/replication", {"locations": ["local"]})),
-        ("manifest_replication", "GET"): ("repo-read", lambda w, a: _value((f"repository/acme/private/manifest/{w.private_digest}/replication", None))),
+        ("manifest_replication", "GET"): ("repo-read", lambda w, a: _value(
+            (f"repository/acme/private/manifest/{w.private_digest}/replication", None))),
         ("repository_state", "PUT"): ("repo-admin", lambda w, a: new_repo(w, a, "/changestate", {"state": "NORMAL"})),
         ("repository_visibility", "POST"): ("repo-admin", lambda w, a: new_repo(w, a, "/changevisibility", {"visibility": "private"})),
         ("repository", "GET"): ("repo-read", fixed("repository/acme/private")),
         ("repository", "PUT"): ("repo-write", lambda w, a: new_repo(w, a, "", {"description": "changed"})),
         ("repository", "DELETE"): ("repo-admin", lambda w, a: new_repo(w, a)),
         ("repositories", "GET"): ("optional", fixed("repository?namespace=acme")),
-        ("repositories", "POST"): ("org-creator", lambda w, a: _value(("repository", {"namespace": "acme", "repository": unique("made")}))),
+        ("repositories", "POST"): ("org-creator",
+                                   lambda w, a: _value(("repository", {"namespace": "acme", "repository": unique("made")}))),
         ("discovery", "GET"): ("anyone", fixed("discovery")),
         ("session", "GET"): ("optional", fixed("session")),
         ("browse_repositories", "GET"): ("optional", fixed("browse/repositories?sort=last_modified&order=desc")),
         ("browse_tags", "GET"): ("repo-read", fixed("browse/repository/acme/private/tags")),
-        ("browse_manifest", "GET"): ("repo-read", lambda w, a: _value((f"browse/repository/acme/private/manifest/{w.private_digest}", None))),
+        ("browse_manifest", "GET"): ("repo-read", lambda w, a: _value(
+            (f"browse/repository/acme/private/manifest/{w.private_digest}", None))),
         ("browse_locations", "GET"): ("self", fixed("browse/locations")),
         ("browse_organizations", "GET"): ("self", fixed("browse/organizations?sort=size&order=desc")),
         ("browse_robots", "GET"): ("org-admin", fixed("browse/organization/acme/robots?sort=repositories")),
@@ -428,7 +436,7 @@ async def test_api_permission_matrix(world):
     routes = {(route.name, method) for route in API_ROUTES for method in route.ops}
     assert routes == set(cases), f"matrix and route table differ: {routes ^ set(cases)}"
     failures = []
-    for (name, method), (level, prepare) in sorted(cases.items()):
+    for (_name, method), (level, prepare) in sorted(cases.items()):
         for actor in PRINCIPALS:
             path, body = await prepare(world, actor)
             kwargs = {"json": body} if body is not None else {}

@@ -103,8 +103,8 @@ async def _run_two_regions(doc: dict, harness: dict, db, bucket_of: dict[str, st
     finally:
         for session in sessions:
             await session.close()
-        for region in regions.values():
-            await region.stop()
+        for started in regions.values():
+            await started.stop()
 
 
 def _harness(servers, database, bus_prefix) -> dict:

@@ -4,6 +4,7 @@ pauses; a single repository can be made read-only through the API."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -56,16 +57,16 @@ async def test_every_write_route_refuses_with_the_exact_message(make_registry, w
                    "robot_shortname": "ci", "username": "rita", "membername": "tom", "tag": "v1",
                    "digest": world.private_digest, "labelid": "x", "prototypeid": "x", "tokenid": "1", "exportid": "x",
                    "kid": "x", "quota_id": "1", "limit_id": "1", "uuid": "x"}
-    for route in API_ROUTES:
-        for method in sorted(set(route.ops) & WRITES):
-            if route.name in READ_ONLY_EXEMPT:
+    for api_route in API_ROUTES:
+        for method in sorted(set(api_route.ops) & WRITES):
+            if api_route.name in READ_ONLY_EXEMPT:
                 continue
-            path = route.template.format(**api_samples)
+            path = api_route.template.format(**api_samples)
             async with ro.http.request(method, f"{ro.url}/api/v1{path}", headers=world.api_headers("root"), json={}) as r:
                 body = await r.json()
             assert r.status == 405, (method, path, body)
             assert body["error_message"] == READ_ONLY_MESSAGE and body["detail"] == {"is_readonly": True}, (method, path)
-            checked.append((method, route.name))
+            checked.append((method, api_route.name))
     walked = {name for _, name in checked}
     assert {"upload_start", "upload", "manifest", "blob", "organizations", "robot", "tag", "repository", "superuser_users"} <= walked
     assert await written(world.conn) == before
@@ -105,7 +106,7 @@ async def test_read_only_start_refuses_without_a_usable_key(make_registry, servi
     with pytest.raises(ServiceKeyError, match="meridian keys generate"):
         await make_registry(REGISTRY_STATE="readonly", INSTANCE_SERVICE_KEY_LOCATION=str(tmp_path / "missing.pem"),
                             INSTANCE_SERVICE_KEY_KID_LOCATION=str(tmp_path / "missing.kid"))
-    kid = open(service_key["INSTANCE_SERVICE_KEY_KID_LOCATION"]).read().strip()
+    kid = Path(service_key["INSTANCE_SERVICE_KEY_KID_LOCATION"]).read_text().strip()
     await db.execute("UPDATE service_keys SET approved_at = NULL WHERE kid = $1", kid)
     with pytest.raises(ServiceKeyError, match=f"meridian keys approve {kid}"):
         await make_registry(REGISTRY_STATE="readonly", **service_key)

@@ -25,7 +25,8 @@ async def meridian(tmp_path, doc: dict, *args: str, stdin: str = "") -> subproce
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 120)
-    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+    returncode = await process.wait()  # it has exited: communicate() waited for it
+    return subprocess.CompletedProcess(args, returncode, out.decode(), err.decode())
 
 
 async def test_backfill_after_adding_a_location(make_regions, tmp_path, db, servers, bus_prefix):

@@ -164,7 +164,7 @@ async def test_labels_add_list_delete_and_validation(world):
         assert status == 400 and message in answer["error_message"], (body, answer)
     assert await world.conn.fetchval("SELECT count(*) FROM labels") == count
     status, body = await api(world, "GET", base, params={"filter": "te"})
-    assert [l["key"] for l in body["labels"]] == ["team"]
+    assert [found["key"] for found in body["labels"]] == ["team"]
     status, one = await api(world, "GET", f"{base}/{label['id']}")
     assert one == label
     status, _ = await api(world, "DELETE", f"{base}/{label['id']}")

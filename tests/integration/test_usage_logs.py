@@ -179,7 +179,9 @@ async def test_export_can_be_announced_by_email(make_world):
 
     recipients, raw = messages[0]
     assert recipients == ["alice@example.com"]
-    content = email.message_from_string(raw).get_payload(decode=True).decode()
+    payload = email.message_from_string(raw).get_payload(decode=True)
+    assert isinstance(payload, bytes), payload
+    content = payload.decode()
     assert export_id in content and f"/api/v1/exportlogs/{export_id}/file" in content
 
 
@@ -188,8 +190,10 @@ async def test_an_export_whose_gateway_died_is_resumed_by_another(world, make_re
     try:
         # As if a gateway accepted the export and died before running it, and another died mid-run.
         await world.conn.execute(
-            "INSERT INTO log_exports (id, requested_by, scope_kind, scope_id, starttime, endtime, callback_url, status, claimed_at, created_at) "
-            "VALUES (gen_random_uuid(), $1, 'organization', $2, now() - interval '1 day', now(), $3, 'queued', NULL, now() - interval '1 minute'), "
+            "INSERT INTO log_exports (id, requested_by, scope_kind, scope_id, starttime, endtime, callback_url, status, claimed_at, "
+            "created_at) "
+            "VALUES (gen_random_uuid(), $1, 'organization', $2, now() - interval '1 day', now(), $3, 'queued', NULL, "
+            "now() - interval '1 minute'), "
             "       (gen_random_uuid(), $1, 'organization', $2, now() - interval '1 day', now(), $3, 'running', now() - interval '1 hour', "
             "        now() - interval '1 hour')",
             world.ids["alice"], world.ids["acme"], url)

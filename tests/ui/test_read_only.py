@@ -36,9 +36,9 @@ async def test_read_only_registry_shows_the_banner_and_offers_no_changes(open_pa
                    "INSTANCE_SERVICE_KEY_LOCATION": str(tmp_path / "ro-key.pem"),
                    "INSTANCE_SERVICE_KEY_KID_LOCATION": str(tmp_path / "ro-key.kid")})
     (tmp_path / "ro.yaml").write_text(yaml.safe_dump(config))
-    log = open(tmp_path / "gateway.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "gateway", "--config", str(tmp_path / "ro.yaml"),
-                                "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(tmp_path / "gateway.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "gateway", "--config", str(tmp_path / "ro.yaml"),
+                                    "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         ro = UiRegistry(f"http://127.0.0.1:{port}", ui_registry.dsn, tmp_path / "ro.yaml", f"127.0.0.1:{port}", ui_registry.http,
                         dict(ui_registry.tokens))

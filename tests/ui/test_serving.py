@@ -27,7 +27,9 @@ async def test_client_routes_assets_and_other_handlers(ui_registry):
             assert r.status == 200 and await r.text() == index, path
             assert r.headers["Cache-Control"] == "no-cache" and r.content_type == "text/html"
             assert_csp(r.headers)
-    asset = re.search(r'src="(/assets/[^"]+\.js)"', index).group(1)
+    found = re.search(r'src="(/assets/[^"]+\.js)"', index)
+    assert found, index
+    asset = found.group(1)
     async with http.get(url + asset) as r:
         assert r.status == 200 and r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert "javascript" in r.content_type

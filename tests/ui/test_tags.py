@@ -79,7 +79,8 @@ async def test_tag_kebab_and_bulk_actions_with_the_seed_messages(open_page, ui_r
     dialog = page.get_by_role("dialog")
     await dialog.get_by_label("New label").fill("novalue")
     await dialog.locator("#add-label").click()
-    await expect(dialog.get_by_test_id("label-error")).to_have_text(re.compile(r"(Danger alert:)?Invalid label format, must be key value separated by =$"))
+    await expect(dialog.get_by_test_id("label-error")).to_have_text(
+        re.compile(r"(Danger alert:)?Invalid label format, must be key value separated by =$"))
     await dialog.get_by_label("New label").fill("env=prod")
     await dialog.locator("#add-label").click()
     await expect(dialog.get_by_test_id("label-list")).to_contain_text("env=prod")
@@ -204,7 +205,8 @@ async def test_tag_history_search_restore_and_permanent_delete(open_page, ui_reg
     # Permanently delete the ended row of `other`: restoring it is then refused.
     await page.get_by_label("Search history by tag name").fill("other")
     await expect(table.locator("tbody tr")).to_have_count(1)
-    other_digest = (await ui_registry.call("GET", "repository/alice/history/tag/", params={"specificTag": "other"}))[1]["tags"][0]["manifest_digest"]
+    other_history = await ui_registry.call("GET", "repository/alice/history/tag/", params={"specificTag": "other"})
+    other_digest = other_history[1]["tags"][0]["manifest_digest"]
     await page.get_by_label(f"Permanently delete other at {other_digest}").click()
     await page.get_by_role("dialog").locator("#confirm-delete").click()
     await expect(page.get_by_text("Permanently deleted other")).to_be_visible()

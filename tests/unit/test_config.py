@@ -280,7 +280,8 @@ def test_another_regions_location_needs_only_what_reaches_it():
     assert config.directly_opened_locations() == ["us"]
     with pytest.raises(ConfigError) as caught:  # in eu, eu is the region's own location: it needs its bucket
         parse_config(doc, environ={"QUAY_DISTRIBUTED_STORAGE_PREFERENCE": "eu us"})
-    assert "DISTRIBUTED_STORAGE_CONFIG.eu: missing parameter(s) storage_path, s3_bucket of S3Storage: this region's own location" in str(caught.value)
+    assert ("DISTRIBUTED_STORAGE_CONFIG.eu: missing parameter(s) storage_path, s3_bucket of S3Storage: this region's own location"
+            in str(caught.value))
     without_url = {**doc, "MERIDIAN_BLOBSTORE_URLS": {"us": "https://blobs.us.example.com"}}
     with pytest.raises(ConfigError, match="eu: missing parameter.*no MERIDIAN_BLOBSTORE_URLS entry"):
         parse_config(without_url, environ={"QUAY_DISTRIBUTED_STORAGE_PREFERENCE": "us eu"})

@@ -65,10 +65,10 @@ async def caller(request: web.Request) -> Principal | None:
     found = await api_caller(gw.pool, gw.config, gw.public_keys, authorization=request.headers.get("Authorization", ""),
                              session=request.cookies.get(SESSION_COOKIE))
     principal = found.principal if found else None
-    if found is not None and found.by_session:
-        if request.method in WRITE_METHODS and request.headers.get("X-CSRF-Token") != found.csrf_token:
-            raise ApiError(403, "missing or wrong X-CSRF-Token header: send the csrf_token from sign-in with "
-                                "every change made with a session cookie", error_type="csrf_failure")
+    if (found is not None and found.by_session and request.method in WRITE_METHODS
+            and request.headers.get("X-CSRF-Token") != found.csrf_token):
+        raise ApiError(403, "missing or wrong X-CSRF-Token header: send the csrf_token from sign-in with "
+                            "every change made with a session cookie", error_type="csrf_failure")
     request[CALLER] = principal
     return principal
 
@@ -79,7 +79,7 @@ def not_signed_in() -> ApiError:
 
 def request_principal(request: web.Request) -> Principal | None:
     """Who this request acts as, once `caller` (or a lookup that calls it) has run."""
-    return request.get(CALLER)  # type: ignore[return-value]
+    return request.get(CALLER)
 
 
 async def signed_in(request: web.Request) -> Principal:

@@ -222,7 +222,8 @@ async def locations(request: web.Request) -> web.Response:
                "replication_enabled": gw.switches.replication.enabled})
 
 
-PAGE_QUERY: dict[str, dict] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
+PAGE_QUERY: dict[str, dict] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100},
+              "page": {"type": "integer", "minimum": 1, "maximum": 1000000},
               "order": {"type": "string", "enum": ["asc", "desc"]}, "filter": {"type": "string", "maxLength": MAX_FILTER},
               "regex": {"type": "string", "enum": ["true", "false"]}}
 ROUTES = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.config import parse_duration
+from shared.config import parse_duration, valid_duration
 from shared.errors import ApiError
 from shared.model import accounts
 from shared.model import teams as teams_model
@@ -14,7 +14,7 @@ from .quotas import quota_report
 
 
 def expiration_options(config) -> list[int]:
-    return [parse_duration(option) for option in config.tag_expiration_options]
+    return [valid_duration(option) for option in config.tag_expiration_options]
 
 
 async def create_organization(request: web.Request) -> web.Response:

@@ -61,10 +61,8 @@ async def _change(request, repository: str, kind: str, name: str, role: str | No
     repo, _ = await repository_for(request, repository, "admin")
     async with gw.pool.acquire() as conn:
         async with conn.transaction():
-            if kind == "user":
-                ident = (await _user(conn, repo, name))["id"]
-            else:
-                ident = (await team_row(conn, repo["namespace_id"], name))["id"]
+            ident = ((await _user(conn, repo, name))["id"] if kind == "user"
+                     else (await team_row(conn, repo["namespace_id"], name))["id"])
             if role is None and not await access_model.has_permission(conn, repo["id"], kind, ident):
                 raise ApiError(404, f"{name} has no permission on {repository}", error_type="not_found")
             await access_model.set_permission(conn, repo["id"], kind, ident, role)

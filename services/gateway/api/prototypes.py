@@ -3,6 +3,7 @@ the organisation, grant a user, robot or team a role. Applied at creation, inclu
 from __future__ import annotations
 
 import uuid
+from typing import overload
 
 from aiohttp import web
 
@@ -20,6 +21,14 @@ def _view(row) -> dict:
                 else {"name": row["delegate_team"], "kind": "team"})
     return {"id": str(row["id"]), "role": row["role"], "delegate": delegate,
             "activating_user": {"name": row["activating_user"]} if row["activating_user"] else None}
+
+
+@overload
+def _name_of(value: dict, key: str) -> str: ...
+
+
+@overload
+def _name_of(value: object, key: str) -> str | None: ...
 
 
 def _name_of(value, key: str) -> str | None:

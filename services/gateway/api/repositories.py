@@ -51,6 +51,8 @@ async def create_repository(request: web.Request) -> web.Response:
     body = await json_body(request)
     name = text_field(body, "repository", required=True, max_length=255)
     namespace_name = text_field(body, "namespace", max_length=255, default=principal.username)
+    if namespace_name is None:  # "namespace": null
+        raise ApiError(400, "field 'namespace' must be a string")
     visibility = choice_field(body, "visibility", ("public", "private"), default="private")
     description = text_field(body, "description", max_length=65536, default="") or ""
     if not REPO_NAME_RE.match(name) or name_problem(f"{namespace_name}/{name}"):
@@ -97,8 +99,9 @@ async def list_repositories(request: web.Request) -> web.Response:
     rows = await repositories.list_readable(gw.pool, principal, after=after, namespace=namespace, public_only=public_only,
                                             limit=limit + 1)
     page = rows[:limit]
-    result = {"repositories": [_view(r, "admin" if principal and principal.superuser else access_model.role_name(r["rank"]))
-                               for r in page]}
+    result: dict[str, object] = {
+        "repositories": [_view(r, "admin" if principal and principal.superuser else access_model.role_name(r["rank"]))
+                         for r in page]}
     if len(rows) > limit:
         result["next_page"] = base64.urlsafe_b64encode(page[-1]["full_name"].encode()).decode()
     return ok(result)

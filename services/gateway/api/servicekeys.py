@@ -115,9 +115,10 @@ ROUTES = [
     }),
     ApiRoute("superuser_key", "/superuser/keys/{kid}", {
         "PUT": Op(update_key, "Extend (expiration_days from now, null = never) or approve a key",
-                  body={"type": "object", "properties": {"expiration_days": {"type": "integer", "minimum": 1, "maximum": 3650, "nullable": True},
-                                                         "approve": {"type": "boolean"}}}),
+                  body={"type": "object",
+                        "properties": {"expiration_days": {"type": "integer", "minimum": 1, "maximum": 3650, "nullable": True},
+                                       "approve": {"type": "boolean"}}}),
         "DELETE": Op(delete_key, "Delete a key; tokens it signed stop working within MERIDIAN_TOKEN_RECHECK_SEC "
-                                  "(5 s by default) on every gateway", status=204),
+                                 "(5 s by default) on every gateway", status=204),
     }),
 ]

@@ -8,7 +8,7 @@ import uuid
 
 from aiohttp import web
 
-from shared.config import parse_duration
+from shared.config import valid_duration
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 from shared.model import labels as label_model
@@ -146,7 +146,7 @@ async def change_tag(request: web.Request, repository: str, tag: str) -> web.Res
     expires = _expiration(body.get("expiration")) if "expiration" in body else None
     async with _change(request) as change:
         if body.get("manifest_digest") is not None:
-            digest = text_field(body, "manifest_digest", max_length=200)
+            digest = text_field(body, "manifest_digest", required=True, max_length=200)
             manifest_id = await _manifest_id(change.conn, repo.id, digest, repository)
             existed = await tags.is_live(change.conn, repo.id, tag)
             if await tags.put(change, repo, tag, manifest_id, digest, expires_at=expires):
@@ -203,7 +203,7 @@ async def restore_tag(request: web.Request, repository: str, tag: str) -> web.Re
     digest = text_field(await json_body(request), "manifest_digest", required=True, max_length=200)
     async with _change(request) as change:
         manifest_id = await _manifest_id(change.conn, repo.id, digest, repository)
-        window = await tags.window_s(change.conn, repo.namespace_id, parse_duration(gw.config.default_tag_expiration))
+        window = await tags.window_s(change.conn, repo.namespace_id, valid_duration(gw.config.default_tag_expiration))
         if not await tags.restore(change, repo, tag, manifest_id, digest, window):
             raise ApiError(400, f"cannot restore {tag} to {digest}: the tag did not point there within the time-machine "
                                 f"window ({window} s) of this organization", error_type="outside_time_machine")
@@ -303,7 +303,7 @@ async def delete_label(request: web.Request, repository: str, digest: str, label
     return ok(status=204)
 
 
-HISTORY_QUERY = {
+HISTORY_QUERY: dict[str, dict] = {
     "specificTag": {"type": "string"}, "filter_tag_name": {"type": "string"},
     "onlyActiveTags": {"type": "string", "enum": ["true", "false"]},
     "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},

@@ -47,9 +47,9 @@ async def signin(request: web.Request) -> web.Response:
     if gw.read_only:
         # Nothing may be written: the session is a token signed with this instance's service key.
         now = int(time.time())
-        session = gw.keys.current.sign({"typ": "session", "sub": str(principal.id), "csrf": csrf, "iat": now,
-                                        "exp": now + lifetime, "aud": gw.config.server_hostname,
-                                        "iss": gw.config.instance_service_key_service})
+        session = gw.keys.signing_key().sign({"typ": "session", "sub": str(principal.id), "csrf": csrf, "iat": now,
+                                              "exp": now + lifetime, "aud": gw.config.server_hostname,
+                                              "iss": gw.config.instance_service_key_service})
     else:
         async with gw.pool.acquire() as conn:
             async with conn.transaction():

@@ -120,6 +120,7 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
         headers.pop("ETag")  # FileResponse derives its own validator and handles Range itself
         return web.FileResponse(opened.local_file, chunk_size=256 * 1024, headers=headers)
     try:
+        assert opened.chunks is not None  # a blob without a local file comes as a stream
         if content_range:
             headers["Content-Range"] = content_range
         response = web.StreamResponse(status=206 if content_range else 200, headers=headers)

@@ -96,18 +96,7 @@ async def issue(request: web.Request) -> web.Response:
             raise gw.authorizer.challenge(message="authentication required: no credentials and no scope")
         if not config.feature_anonymous_access and gw.switches.access.requires_credentials():
             raise gw.authorizer.challenge(message="Anonymous access is not allowed")
-    access = []
-    for scope in scopes:
-        for item in scope.split(" "):
-            if item.startswith("registry:catalog:"):
-                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
-                continue
-            parsed = parse_scope(item, config.server_hostname)
-            if parsed is None:
-                continue
-            name, wanted = parsed
-            allowed = sorted(wanted & await grantable(gw, principal, name))
-            access.append({"type": "repository", "name": name, "actions": allowed})
+    access = await _granted_access(gw, principal, scopes)
     now = int(time.time())
     claims = {
         "iss": config.instance_service_key_service,
@@ -120,7 +109,7 @@ async def issue(request: web.Request) -> web.Response:
         "access": access,
         "context": {"kind": kind, **({"user_id": principal.id} if principal else {})},
     }
-    token = gw.keys.current.sign(claims)
+    token = gw.keys.signing_key().sign(claims)
     if principal is not None and config.action_log_audit_logins:
         gw.audit.add(Entry("login_success", performer=principal, ip=request.remote,
                            metadata={"type": "v2auth", "kind": kind, "useragent": request.headers.get("User-Agent", "")}))
@@ -128,3 +117,20 @@ async def issue(request: web.Request) -> web.Response:
         "token": token, "access_token": token, "expires_in": config.token_validity_lifetime_s,
         "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
     })
+
+
+async def _granted_access(gw, principal: Principal | None, scopes: list[str]) -> list[dict]:
+    """The token's `access` claim: of each requested scope, what the principal may do."""
+    access: list[dict] = []
+    for scope in scopes:
+        for item in scope.split(" "):
+            if item.startswith("registry:catalog:"):
+                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
+                continue
+            parsed = parse_scope(item, gw.config.server_hostname)
+            if parsed is None:
+                continue
+            name, wanted = parsed
+            allowed = sorted(wanted & await grantable(gw, principal, name))
+            access.append({"type": "repository", "name": name, "actions": allowed})
+    return access

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
@@ -103,6 +104,8 @@ async def start_upload(request: web.Request, name: str) -> web.Response:
     if opened is None:  # first push to this repository
         await ensure_repository(request, name, identity)
         opened = await uploads.open_session(gw.pool, name, location_id)
+    if opened is None:  # deleted again meanwhile
+        raise RegistryError("NAME_UNKNOWN", detail={"name": name})
     upload_id, _ = opened
     return web.Response(status=202, headers=_session_headers(gw, name, upload_id, 0))
 
@@ -157,30 +160,8 @@ async def _store_chunk(request, gw: Gateway, location: str, upload_id: uuid.UUID
     path = paths.upload_chunk(upload_id, offset)
     driver = gw.locations.driver(location)
     body_error: list[Exception] = []
-
-    async def hashed():
-        # Hash block N in a thread while the driver writes it and the next block is read: the
-        # updates stay in order because each waits for the one before.
-        pending = None
-        try:
-            async for block in body_blocks(request):
-                if running is not None:
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.ensure_future(update_hash(running, block))
-                yield block
-        except (ConnectionResetError, EOFError, aiohttp.ClientPayloadError, web.HTTPException) as exc:
-            body_error.append(exc)
-            raise
-        except Exception as exc:
-            if type(exc).__module__.startswith("aiohttp"):  # payload errors: truncated or malformed body
-                body_error.append(exc)
-            raise
-        if pending is not None:
-            await pending
-
     try:
-        size = await driver.write(path, hashed())
+        size = await driver.write(path, _hashed_body(request, running, body_error))
     except Exception as exc:
         if body_error:
             raise RegistryError("SIZE_INVALID", f"request body ended before Content-Length bytes: {body_error[0]}") from None
@@ -192,6 +173,30 @@ async def _store_chunk(request, gw: Gateway, location: str, upload_id: uuid.UUID
         raise RegistryError("SIZE_INVALID", f"received {size} bytes, Content-Length said {expected}")
     BYTES_PUSHED.labels(location).inc(size)
     return path, size
+
+
+async def _hashed_body(request, running, body_error: list[Exception]) -> AsyncIterator[bytearray]:
+    """The request body's blocks, hashed into `running` (when there is one) on the way; an error of the
+    body itself (not of the store) is kept in `body_error`."""
+    # Hash block N in a thread while the driver writes it and the next block is read: the
+    # updates stay in order because each waits for the one before.
+    pending = None
+    try:
+        async for block in body_blocks(request):
+            if running is not None:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(update_hash(running, block))
+            yield block
+    except (ConnectionResetError, EOFError, aiohttp.ClientPayloadError, web.HTTPException) as exc:
+        body_error.append(exc)
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith("aiohttp"):  # payload errors: truncated or malformed body
+            body_error.append(exc)
+        raise
+    if pending is not None:
+        await pending
 
 
 async def _session(gw: Gateway, name: str, upload_text: str) -> UploadSession:
@@ -208,9 +213,9 @@ async def _writable_location(gw: Gateway, session: UploadSession) -> str:
     location = gw.location_names[session.location_id]
     if gw.locations.breaker.is_open(location):
         target = gw.locations.write_target()
-        if session.size == 0 and target != location:
-            if await uploads.relocate(gw.pool, session.id, 0, gw.location_ids[target]):
-                return target
+        if (session.size == 0 and target != location
+                and await uploads.relocate(gw.pool, session.id, 0, gw.location_ids[target])):
+            return target
         if session.size:
             raise unavailable_error(f"storage location {location}, which holds this upload's first chunks,")
     return location
@@ -256,14 +261,16 @@ async def patch_upload(request: web.Request, name: str, upload: str) -> web.Resp
     new_size = session.size
     if path is not None:
         try:
-            new_size = await uploads.append_chunk(gw.pool, session.id, session.size, path, size)
+            appended = await uploads.append_chunk(gw.pool, session.id, session.size, path, size)
         except Exception:
             # Not recorded (the database is away?): the client resends this chunk at the same offset.
             await gw.locations.driver(location).delete(path)
             raise
-        if new_size is None:
+        if appended is None:
             await gw.locations.driver(location).delete(path)
-            raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first", headers={"Range": _range_value(session.size)})
+            raise RegistryError("RANGE_INVALID", "another chunk was written at this offset first",
+                                headers={"Range": _range_value(session.size)})
+        new_size = appended
     if running is not None:
         gw.hash_states.put(session.id, HashState(new_size, running))
     return web.Response(status=202, headers=_session_headers(gw, name, session.id, new_size))
