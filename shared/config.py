@@ -1057,6 +1057,22 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
     if not refresh_keys & bad and config.instance_service_key_refresh >= config.instance_service_key_expiration:
         problem("INSTANCE_SERVICE_KEY_REFRESH", f"value {config.instance_service_key_refresh!r} is invalid: expected "
                                                 "fewer minutes than INSTANCE_SERVICE_KEY_EXPIRATION")
+    _check_sign_in_numbers(config, bad, problem)
+    for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
+                "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
+                "MERIDIAN_NOTIFICATION_HISTORY", "MERIDIAN_API_MAX_BODY_BYTES"):
+        if key not in bad and getattr(config, key.lower()) < 1:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
+    for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
+        if key not in bad and getattr(config, key.lower()) < 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")
+    for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
+        if key not in bad and getattr(config, key.lower()) <= 0:
+            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")
+
+
+def _check_sign_in_numbers(config: Config, bad: set[str], problem: _Report) -> None:
+    """Registry token lifetimes and failed-login throttling in their ranges."""
     if not {"TOKEN_VALIDITY_LIFETIME_S", "MERIDIAN_TOKEN_MAX_LIFETIME_SEC"} & bad:
         if config.token_validity_lifetime_s < 1:
             problem("TOKEN_VALIDITY_LIFETIME_S", f"value {config.token_validity_lifetime_s!r} is invalid: expected at least 1")
@@ -1070,17 +1086,6 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
     for key in ("MERIDIAN_LOGIN_FREE_ATTEMPTS", "MERIDIAN_LOGIN_ADDRESS_FREE_ATTEMPTS", "MERIDIAN_LOGIN_BACKOFF_SEC"):
         if key not in bad and getattr(config, key.lower()) < 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 or more")
-    for key in ("MERIDIAN_REPLICATION_CONCURRENCY", "MERIDIAN_REPLICATION_MAX_DELIVER", "DB_POOL_SIZE",
-                "MERIDIAN_NOTIFIER_CONCURRENCY", "MERIDIAN_NOTIFICATION_ATTEMPTS", "MERIDIAN_NOTIFICATION_MAX_FAILURES",
-                "MERIDIAN_NOTIFICATION_HISTORY", "MERIDIAN_API_MAX_BODY_BYTES"):
-        if key not in bad and getattr(config, key.lower()) < 1:
-            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
-    for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
-        if key not in bad and getattr(config, key.lower()) < 0:
-            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")
-    for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
-        if key not in bad and getattr(config, key.lower()) <= 0:
-            problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")
 
 
 _DURATION_RE = re.compile(r"^([0-9]+)([smhdw])$")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from services.gateway.api.routes import API_ROUTES
 from services.gateway.v2.routes import ROUTES as V2_ROUTES
@@ -535,7 +537,7 @@ def v2_cases():
     }
 
 
-def matrix() -> dict[tuple[str, str, str], tuple[str, object]]:
+def matrix() -> dict[tuple[str, str, str], tuple[str, Callable[..., Any]]]:
     """THE table: (surface, route name, method) -> (level, prepare); EXPECTED[f"{surface}:{level}"]
     gives each principal's status."""
     return {**{("api", name, method): case for (name, method), case in api_cases().items()},

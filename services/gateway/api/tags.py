@@ -8,7 +8,7 @@ import uuid
 
 from aiohttp import web
 
-from shared.config import valid_duration
+from shared.config import parse_duration, valid_duration
 from shared.digest import InvalidDigest, parse_digest
 from shared.errors import ApiError
 from shared.model import labels as label_model
