@@ -64,10 +64,20 @@ async def verified(chunks, digest: Digest, expected_size: int | None = None):
     atomic storage write fed by this stream is abandoned and nothing lands at the content address."""
     running = hasher(digest.algorithm)
     size = 0
+    loop = asyncio.get_running_loop()
     async for block in chunks:
-        await update_hash(running, block)
         size += len(block)
-        yield block
+        if len(block) < 256 * 1024:
+            running.update(block)
+            yield block
+            continue
+        # Hash on a worker thread while the consumer writes the same block (both release the GIL):
+        # the copy costs max(hash, write) per block instead of their sum.
+        hashing = loop.run_in_executor(None, running.update, block)
+        try:
+            yield block
+        finally:
+            await hashing
     computed = f"{digest.algorithm}:{running.hexdigest()}"
     if computed != digest or (expected_size is not None and size != expected_size):
         raise DigestMismatch(f"expected {digest} ({expected_size} bytes), got {computed} ({size} bytes)")

@@ -220,7 +220,7 @@ class Locations:
         if response.status not in (200, 206):
             response.release()
             raise LocationUnavailable(f"{name}: blobstore answered {response.status}")
-        chunks = response.content.iter_chunked(256 * 1024) if length else _empty()
+        chunks = response.content.iter_chunked(1 << 20) if length else _empty()
         return OpenedBlob(name, start, length, chunks=chunks, _response=response)
 
     async def close(self) -> None:
