@@ -175,6 +175,11 @@ def _stop_embedded(started: list[Any], data: Path) -> None:
         (data / "nats" / "url").unlink(missing_ok=True)
 
 
+# Printed at start whenever `up` runs with open access (one region or several).
+OPEN_ACCESS_NOTICE = ("  open access: anyone may push and pull without signing in (the development default; "
+                      "`meridian up --config config.yaml` turns it off)")
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     from shared.embedded import EmbeddedPostgres
 
@@ -229,8 +234,7 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, "
           f"{args.workers} worker(s))", flush=True)
     if config.meridian_insecure_open_access:
-        print("  open access: anyone may push and pull without signing in (the development default; "
-              "`meridian up --config config.yaml` turns it off)", flush=True)
+        print(OPEN_ACCESS_NOTICE, flush=True)
     print(f"  try: skopeo copy --dest-tls-verify=false oci:./my-layout:latest docker://{config.server_hostname}/acme/hello:latest "
           "(README.md, Your first hour, makes ./my-layout)", flush=True)
     from services.gc.app import GcService
@@ -308,6 +312,8 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
                   f"({data / f'storage-{region}'}), blobstore on http://{blobstores[region]}", flush=True)
         print("  a push to one region appears in the others once replicated; the "
               "Meridian-Storage-Location response header says which location served a blob", flush=True)
+        if first.meridian_insecure_open_access:
+            print(OPEN_ACCESS_NOTICE, flush=True)
         from services.gc.app import GcService
 
         gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough

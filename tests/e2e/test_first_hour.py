@@ -112,6 +112,7 @@ async def test_json_logs_access_lines_and_a_clean_shutdown(data_root):
         pushes = [e for e in log_events(up.output) if e.get("event") == "request" and e["method"] == "PUT"]
         assert pushes and all(e["status"] == 201 for e in pushes)
         assert "s3cr3t-t0ken" not in up.output
+        assert _says_open_access(up.output), up.output
         tail = await up.stop()
         assert tail == "Meridian stopped.\n", tail
         assert "Warning" not in up.output and "warning" not in up.output, up.output
@@ -119,6 +120,11 @@ async def test_json_logs_access_lines_and_a_clean_shutdown(data_root):
         assert not port_open("127.0.0.1", up.port)
     finally:
         up.kill()
+
+
+def _says_open_access(output: str) -> bool:
+    """Whether `up` warned at start that anyone may push and pull."""
+    return any(line.startswith("  open access: anyone may push and pull") for line in output.splitlines())
 
 
 async def _at_least(source, count: int):
@@ -185,6 +191,7 @@ async def test_regions_are_named_in_logs_and_data_folders_keep_their_layout(data
         push = next(e for e in events if e.get("event") == "request" and e["method"] == "POST")
         assert push["region"] == "us"
         assert next(e for e in events if e.get("event") == "blob replicated")["region"] == "eu"
+        assert _says_open_access(up.output), up.output  # without --config, several regions are open too
         assert (await up.stop()) == "Meridian stopped.\n"
     finally:
         up.kill()
