@@ -78,9 +78,11 @@ async def creatable_namespaces(conn, principal) -> list[dict[str, Any]]:
     return [{"name": r["name"], "kind": "user" if r["is_user"] else "organization"} for r in rows]
 
 
-async def repositories_page(conn, principal, *, text: str | None, regex: bool, namespace: str | None, public_only: bool,
-                            sort: str, descending: bool, limit: int, offset: int) -> tuple[list, int]:
-    """(rows of the page, total matching). Rows: namespace, name, visibility, state, description,
+async def repositories_page(conn, principal, *, text: str | None, regex: bool, namespace: str | None,
+                            public_only: bool,
+                            sort: str, descending: bool, limit: int, offset: int,
+                            sees_all: bool = False) -> tuple[list, int]:
+    """(rows of the page, total matching; every repository with `sees_all`: open access). Rows: namespace, name, visibility, state, description,
     rank, last_modified, size."""
     order_column = REPOSITORY_SORTS[sort]
     direction = "DESC" if descending else "ASC"
@@ -99,7 +101,7 @@ async def repositories_page(conn, principal, *, text: str | None, regex: bool, n
         )
     """
     readable = "($2 OR v.rank >= 1)"
-    args = [principal.id if principal else None, bool(principal and principal.superuser), namespace, public_only, text or None]
+    args = [principal.id if principal else None, sees_all or bool(principal and principal.superuser), namespace, public_only, text or None]
     total_rows = await fetch_filtered(conn, f"{filtered} SELECT count(*) AS n FROM visible v WHERE {readable}", *args)
     total = total_rows[0]["n"]
     # Sizes are computed for every row only when sorting by size.

@@ -89,7 +89,7 @@ _ORG_COMPUTED = {
 }
 
 
-async def organizations_page(conn: Db, *, user_id: int, superuser: bool, text: str | None, regex: bool, sort: str,
+async def organizations_page(conn: Db, *, user_id: int | None, superuser: bool, text: str | None, regex: bool, sort: str,
                              descending: bool, limit: int, offset: int):
     """Organisations the user sits in a team of (a superuser: all): name, email, created_at and the
     counts, last_modified, size (of the repositories the user may read), is_admin."""

@@ -31,11 +31,11 @@ def digest_prefix(text: str) -> str | None:
     return f"{found.group(1) or 'sha256'}:{found.group(2)}%"
 
 
-def _who(principal: Principal | None) -> list:
-    return [principal.id if principal else None, bool(principal and principal.superuser)]
+def _who(principal: Principal | None, sees_all: bool) -> list:
+    return [principal.id if principal else None, sees_all or bool(principal and principal.superuser)]
 
 
-async def repositories(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int) -> list:
+async def repositories(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int, sees_all: bool = False) -> list:
     """full_name, namespace, name, visibility, description, last_modified."""
     return await conn.fetch(
         f"""
@@ -47,11 +47,11 @@ async def repositories(conn: Db, principal: Principal | None, text: str, *, limi
         ORDER BY (r.name = $3 OR rd.full_name = $3) DESC, starts_with(r.name, $3) DESC, rd.full_name
         LIMIT $4 OFFSET $5
         """,
-        *_who(principal), text.lower(), limit, offset,
+        *_who(principal, sees_all), text.lower(), limit, offset,
     )
 
 
-async def tags(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int) -> list:
+async def tags(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int, sees_all: bool = False) -> list:
     """Live tags whose name holds the text (any case): repository, name, digest, last_modified."""
     return await conn.fetch(
         f"""
@@ -62,11 +62,11 @@ async def tags(conn: Db, principal: Principal | None, text: str, *, limit: int, 
         ORDER BY (lower(t.name) = $3) DESC, starts_with(lower(t.name), $3) DESC, t.lifetime_start DESC, rd.full_name, t.name
         LIMIT $4 OFFSET $5
         """,
-        *_who(principal), text.lower(), limit, offset,
+        *_who(principal, sees_all), text.lower(), limit, offset,
     )
 
 
-async def digests(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int) -> list:
+async def digests(conn: Db, principal: Principal | None, text: str, *, limit: int, offset: int, sees_all: bool = False) -> list:
     """Manifests whose digest starts with the text: repository, digest, media_type, artifact_type,
     created_at, tags (live tags on it). Nothing when the text cannot start a digest."""
     prefix = digest_prefix(text)
@@ -83,5 +83,5 @@ async def digests(conn: Db, principal: Principal | None, text: str, *, limit: in
         ORDER BY m.created_at DESC, rd.full_name, m.digest
         LIMIT $4 OFFSET $5
         """,
-        *_who(principal), prefix, limit, offset,
+        *_who(principal, sees_all), prefix, limit, offset,
     )

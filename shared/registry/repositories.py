@@ -137,8 +137,9 @@ async def list_names(db: Db, last: str | None, limit: int) -> list[str]:
 
 
 async def list_readable(db: Db, principal: Principal | None, *, after: str, namespace: str | None, public_only: bool,
-                        limit: int) -> list[asyncpg.Record]:
-    """A page of repositories the principal may read, with its role rank on each (`rank`)."""
+                        limit: int, sees_all: bool = False) -> list[asyncpg.Record]:
+    """A page of repositories the principal may read (every one with `sees_all`: open access), with
+    its role rank on each (`rank`)."""
     return await db.fetch(
         f"""
         SELECT r.id, r.full_name, r.description, r.visibility, r.state, r.created_at,
@@ -149,5 +150,5 @@ async def list_readable(db: Db, principal: Principal | None, *, after: str, name
           AND {access.readable_sql('$1::bigint', '$5::boolean')}
         ORDER BY r.full_name LIMIT $6
         """,
-        principal.id if principal else None, after, namespace, public_only, bool(principal and principal.superuser), limit,
+        principal.id if principal else None, after, namespace, public_only, sees_all or bool(principal and principal.superuser), limit,
     )

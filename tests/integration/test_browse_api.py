@@ -105,3 +105,29 @@ async def test_tags_page_with_regions_platforms_and_referrers(world):
     status, missing = await api(world, "browse/repository/acme/private/tags", "olga")
     status2, absent = await api(world, "browse/repository/acme/nothing/tags", "olga")
     assert (status, missing["error_type"]) == (status2, absent["error_type"]) == (404, "not_found")
+
+
+async def test_open_access_listings_show_what_lookups_show(registry):
+    """The development registry (`meridian up`): anonymous callers hold every right, so every listing
+    the UI and Quay clients use shows every repository and organisation, as the lookups do."""
+    await push_image(registry, "acme/hello", "latest")
+    await push_image(registry, "acme/notes", "v1")
+    http, api = registry.http, f"{registry.url}/api/v1"
+    async with http.get(f"{api}/repository/acme/hello") as r:
+        assert r.status == 200 and (await r.json())["can_admin"]
+    async with http.get(f"{api}/browse/repositories") as r:
+        assert r.status == 200, await r.text()
+        page = await r.json()
+    assert [f"{x['namespace']}/{x['name']}" for x in page["repositories"]] == ["acme/hello", "acme/notes"]
+    assert page["total"] == 2 and all(x["can_admin"] for x in page["repositories"])
+    async with http.get(f"{api}/repository", params={"namespace": "acme"}) as r:
+        assert r.status == 200
+        assert [x["name"] for x in (await r.json())["repositories"]] == ["hello", "notes"]
+    async with http.get(f"{api}/search", params={"q": "hello"}) as r:
+        assert r.status == 200
+        found = await r.json()
+    assert [x["name"] for x in found["repositories"]] == ["acme/hello"]
+    assert [t["repository"] for t in found["tags"]] == []  # no tag holds "hello"
+    async with http.get(f"{api}/browse/organizations") as r:
+        assert r.status == 200, await r.text()
+        assert [o["name"] for o in (await r.json())["organizations"]] == ["acme"]

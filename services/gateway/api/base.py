@@ -228,12 +228,19 @@ def writable_repository(row, repository: str) -> None:
         raise repository_read_only(repository)
 
 
+async def sees_everything(request: web.Request) -> bool:
+    """Whether the caller reads every repository: a superuser, or anyone without credentials on an
+    open-access registry. Every listing asks this, so a listing never hides what a lookup shows."""
+    principal = await caller(request)
+    return bool(principal and principal.superuser) or (principal is None and gateway(request).switches.access.grants_everything())
+
+
 async def readable_only(request: web.Request, items: list[T], name: Callable[[T], str]) -> list[T]:
     """The items naming a repository (`name(item)`: its full name) that the caller may read: in every
     listing, a repository the caller may not read is as absent as one that does not exist."""
     gw = gateway(request)
     principal = await caller(request)
-    if (principal is not None and principal.superuser) or (principal is None and gw.switches.access.grants_everything()):
+    if await sees_everything(request):
         return items
     readable = await access_model.readable_names(gw.pool, principal, {name(item) for item in items})
     return [item for item in items if name(item) in readable]

@@ -17,7 +17,7 @@ from shared.model import browse as browse_model
 
 from ..credentials import SESSION_COOKIE
 from ..state import gateway
-from .base import ApiRoute, Op, caller, iso, ok, repository_for, signed_in
+from .base import ApiRoute, Op, caller, iso, ok, repository_for, sees_everything, signed_in
 
 MAX_FILTER = 256
 
@@ -91,17 +91,15 @@ async def repositories(request: web.Request) -> web.Response:
     if namespace is not None and "\x00" in namespace:
         raise ApiError(400, "namespace must not contain NUL characters")
     try:
+        everything = await sees_everything(request)
         rows, total = await browse_model.repositories_page(
             gw.pool, principal, text=text, regex=regex, namespace=namespace, public_only=public_only,
-            sort=sort, descending=descending, limit=limit, offset=offset)
+            sort=sort, descending=descending, limit=limit, offset=offset, sees_all=everything)
     except browse_model.BadFilter as exc:
         raise ApiError(400, str(exc)) from None
-    superuser = bool(principal and principal.superuser)
     items = []
     for row in rows:
-        role = "admin" if superuser else access_model.role_name(row["rank"])
-        if principal is None:
-            role = gw.switches.access.role_of_anonymous(role)
+        role = "admin" if everything else access_model.role_name(row["rank"])
         items.append({
             "namespace": row["namespace"], "name": row["name"], "is_public": row["visibility"] == "public",
             "state": "READ_ONLY" if row["state"] == "readonly" else "NORMAL", "description": row["description"],

@@ -16,7 +16,8 @@ from shared.model import browse as browse_model
 from shared.model import teams as teams_model
 
 from ..state import gateway
-from .base import ApiRoute, Op, iso, namespace_for, ok, organization_for, request_principal, signed_in, signed_in_superuser
+from .base import (ApiRoute, Op, caller, iso, namespace_for, ok, organization_for, request_principal, sees_everything, signed_in,
+                   signed_in_superuser)
 from .browse import PAGE_QUERY, name_filter, paging, sorting
 
 
@@ -48,9 +49,10 @@ def _paged(key: str, items: list, total: int, page: int, limit: int, **extra) ->
 
 async def organizations(request: web.Request) -> web.Response:
     gw = gateway(request)
-    principal = await signed_in(request)
-    rows, total, page, limit = await _run(directory.organizations_page, gw.pool, user_id=principal.id,
-                                          superuser=principal.superuser, **_list_query(request, directory.ORGANIZATION_SORTS))
+    everything = await sees_everything(request)  # open access: anonymous callers see every organisation
+    principal = await caller(request) if everything else await signed_in(request)
+    rows, total, page, limit = await _run(directory.organizations_page, gw.pool, user_id=principal.id if principal else None,
+                                          superuser=everything, **_list_query(request, directory.ORGANIZATION_SORTS))
     items = [{"name": r["name"], "email": r["email"], "created": iso(r["created_at"]), "repositories": r["repositories"],
               "teams": r["teams"], "members": r["members"], "robots": r["robots"], "last_modified": iso(r["last_modified"]),
               "size": r["size"], "is_admin": r["is_admin"]} for r in rows]

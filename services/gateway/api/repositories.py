@@ -26,6 +26,7 @@ from .base import (
     ok,
     repository_for,
     request_principal,
+    sees_everything,
     signed_in,
     text_field,
 )
@@ -96,12 +97,12 @@ async def list_repositories(request: web.Request) -> web.Response:
     public_only = query.get("public", "false").lower() == "true"
     namespace = query.get("namespace")
     after = _cursor(query.get("next_page"))
+    everything = await sees_everything(request)
     rows = await repositories.list_readable(gw.pool, principal, after=after, namespace=namespace, public_only=public_only,
-                                            limit=limit + 1)
+                                            limit=limit + 1, sees_all=everything)
     page = rows[:limit]
     result: dict[str, object] = {
-        "repositories": [_view(r, "admin" if principal and principal.superuser else access_model.role_name(r["rank"]))
-                         for r in page]}
+        "repositories": [_view(r, "admin" if everything else access_model.role_name(r["rank"])) for r in page]}
     if len(rows) > limit:
         result["next_page"] = base64.urlsafe_b64encode(page[-1]["full_name"].encode()).decode()
     return ok(result)

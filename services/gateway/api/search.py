@@ -10,7 +10,7 @@ from shared.errors import ApiError
 from shared.model import search as search_model
 
 from ..state import gateway
-from .base import ApiRoute, Op, caller, iso, ok
+from .base import ApiRoute, Op, caller, iso, ok, sees_everything
 
 KINDS = ("repositories", "tags", "digests")
 MAX_QUERY = 128
@@ -34,11 +34,12 @@ async def search(request: web.Request) -> web.Response:
         raise ApiError(400, "limit must be from 1 to 100 and page from 1 to 10000")
     offset = (page - 1) * limit
     result: dict = {"query": text, "page": page, "limit": limit, "has_additional": {}}
+    everything = await sees_everything(request)
     async with gw.pool.acquire() as conn:
         for name in KINDS:
             if kind is not None and name != kind:
                 continue
-            rows = await getattr(search_model, name)(conn, principal, text, limit=limit + 1, offset=offset)
+            rows = await getattr(search_model, name)(conn, principal, text, limit=limit + 1, offset=offset, sees_all=everything)
             result["has_additional"][name] = len(rows) > limit
             result[name] = [_VIEWS[name](r) for r in rows[:limit]]
     return ok(result)
