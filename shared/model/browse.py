@@ -78,12 +78,11 @@ async def creatable_namespaces(conn, principal) -> list[dict[str, Any]]:
     return [{"name": r["name"], "kind": "user" if r["is_user"] else "organization"} for r in rows]
 
 
-async def repositories_page(conn, principal, *, text: str | None, regex: bool, namespace: str | None,
-                            public_only: bool,
+async def repositories_page(conn, principal, *, text: str | None, regex: bool, namespace: str | None, public_only: bool,
                             sort: str, descending: bool, limit: int, offset: int,
                             sees_all: bool = False) -> tuple[list, int]:
-    """(rows of the page, total matching; every repository with `sees_all`: open access). Rows: namespace, name, visibility, state, description,
-    rank, last_modified, size."""
+    """(rows of the page, total matching; every repository with `sees_all`: open access). Rows:
+    namespace, name, visibility, state, description, rank, last_modified, size."""
     order_column = REPOSITORY_SORTS[sort]
     direction = "DESC" if descending else "ASC"
     nulls = "NULLS LAST"  # repositories without tags have no last_modified: last either way

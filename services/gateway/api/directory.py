@@ -16,8 +16,19 @@ from shared.model import browse as browse_model
 from shared.model import teams as teams_model
 
 from ..state import gateway
-from .base import (ApiRoute, Op, caller, iso, namespace_for, ok, organization_for, request_principal, sees_everything, signed_in,
-                   signed_in_superuser)
+from .base import (
+    ApiRoute,
+    Op,
+    caller,
+    iso,
+    namespace_for,
+    ok,
+    organization_for,
+    request_principal,
+    sees_everything,
+    signed_in,
+    signed_in_superuser,
+)
 from .browse import PAGE_QUERY, name_filter, paging, sorting
 
 
