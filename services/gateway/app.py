@@ -97,10 +97,19 @@ async def registry_middleware(request: web.Request, handler):
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
         response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
-    sent = response.body_length if response.prepared else (response.content_length or 0)
+    sent = response.body_length if response.prepared else _planned_length(response)
     log.info("request", method=request.method, path=loggable_path(request), status=status, bytes=sent,
              duration_ms=round(elapsed * 1000, 1), request_id=request_id)
     return response
+
+
+def _planned_length(response: web.StreamResponse) -> int:
+    """Bytes the response will send, before it is sent: its body's length, or the length it declares
+    (a file response states its size only once it is prepared; 0 then)."""
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes | bytearray):
+        return len(body)
+    return response.content_length or 0
 
 
 # Query parameters whose values may be credentials (tokens, signatures, passwords): logged as "***".
