@@ -32,7 +32,8 @@ OK = None  # any 2xx
 
 # level -> the status each principal gets, in PRINCIPALS order. Repository levels are about acme
 # repositories; whoever may not read a repository gets 404 (as for a missing one), whoever may read
-# it but lacks the right 403; robots have no API credentials (401 on every API route that needs any).
+# it but lacks the right 403; robots have no API credentials (401 on every API route that needs any);
+# an anonymous write on /v2 is asked for credentials (401, alike for every repository).
 _COLUMNS = ("anonymous", "rita", "walt", "alice", "robot_with", "robot_without", "olga", "root", "mia", "tess")
 _LEVELS = {
     #                  anonymous rita walt alice robot robot_ olga root  mia   tess
@@ -49,7 +50,7 @@ _LEVELS = {
     "api:superuser":   (401, 403, 403, 403, 401, 401, 403, OK,  403, 403),
     "v2:any":          (OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK,  OK),
     "v2:read":         (404, OK,  OK,  OK,  OK,  404, 404, OK,  404, OK),
-    "v2:write":        (404, 403, OK,  OK,  OK,  404, 404, OK,  404, 403),
+    "v2:write":        (401, 403, OK,  OK,  OK,  404, 404, OK,  404, 403),
 }
 assert _COLUMNS == PRINCIPALS
 EXPECTED: dict[str, dict[str, int | None]] = {level: dict(zip(PRINCIPALS, row, strict=True)) for level, row in _LEVELS.items()}

@@ -29,6 +29,10 @@ async def authorize(request: web.Request, name: str, action: Action) -> Identity
     if not identity.token:
         # No token yet: send the client to /v2/auth for one covering this repository.
         raise gw.authorizer.challenge(f"repository:{name}:{'pull' if action is Action.PULL else 'pull,push'}")
+    if identity.principal is None and action is not Action.PULL:
+        # An anonymous write is refused alike whether the repository exists or not, so asking for
+        # credentials reveals nothing, and it tells docker, podman and skopeo to log in (as Quay does).
+        raise gw.authorizer.challenge(f"repository:{name}:pull,push", message="authentication required to push or delete")
     if action is Action.PULL or not await gw.authorizer.allowed(identity, name, Action.PULL):
         # Whoever may not read a repository must not learn that it exists.
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
