@@ -13,6 +13,10 @@ from .teams import team_row
 
 
 async def _user(conn: Db, repo, username: str):
+    robot_namespace, plus, _ = username.partition("+")
+    if plus and robot_namespace != repo["full_name"].partition("/")[0]:
+        # Refused by its name, before any lookup, so another organisation's robots cannot be probed here.
+        raise ApiError(400, f"robot {username} belongs to another namespace and cannot be granted access here")
     row = await accounts.account_by_name(conn, username)
     if row is None:
         raise ApiError(404, f"user or robot {username!r} not found", error_type="not_found")
