@@ -323,3 +323,20 @@ async def test_a_signed_token_of_the_wrong_shape_is_a_401_never_a_500(world):
             body = await r.json()
             assert r.status == 401, (change, r.status, body)
         assert error_codes(body) == ["UNAUTHORIZED"], (change, body)
+
+
+async def test_a_form_on_another_site_cannot_sign_the_visitor_in(world):
+    """The finding (login CSRF): POST /api/v1/signin took a JSON body sent as text/plain, which any web
+    page's <form enctype="text/plain"> can send, so another site could sign its visitor in as the
+    site owner's account. A form's content types are refused; no session is made, no cookie set."""
+    sessions = await world.conn.fetchval("SELECT count(*) FROM api_tokens")
+    body = json.dumps({"username": "rita", "password": PASSWORD, "x": "="})
+    multipart = f'--b\r\nContent-Disposition: form-data; name="{body}"\r\n\r\n\r\n--b--\r\n'
+    for content_type, data in (("text/plain", body), ("application/x-www-form-urlencoded", "username=rita&password=x"),
+                               ("multipart/form-data; boundary=b", multipart)):
+        async with world.reg.http.post(world.api("signin"), data=data, headers={"Content-Type": content_type}) as r:
+            assert r.status == 400, (content_type, await r.text())
+            assert "Set-Cookie" not in r.headers
+            assert "application/json" in (await r.json())["error_message"]
+    assert await world.conn.fetchval("SELECT count(*) FROM api_tokens") == sessions
+    assert (await _signin(world, "rita", PASSWORD))[0] == 200  # a JSON sign-in works as before
