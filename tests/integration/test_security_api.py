@@ -401,7 +401,7 @@ async def test_credentials_in_invalid_utf8_are_a_400(world):
 async def test_another_organisations_robots_cannot_be_probed_through_grants(world):
     """The finding: olga (admin of globex only) learnt which robots acme has: naming an existing acme
     robot in her team, repository permission or default permission answered 400 "belongs to another
-    namespace", a missing one 404 "not found". Both now get the same 400, and nothing changes."""
+    namespace", a missing one 404 "not found". Both now get the same 404, and nothing changes."""
     olga = world.api_headers("olga")
     before = await _state(world.conn)
     attempts = [
@@ -418,5 +418,5 @@ async def test_another_organisations_robots_cannot_be_probed_through_grants(worl
                 answer = await r.json()
                 answers.append((r.status, answer["error_message"].replace(robot, "<robot>")))
         assert answers[0] == answers[1], (method, path, answers)
-        assert answers[0][0] == 400, (method, path, answers)
+        assert answers[0][0] == 404, (method, path, answers)
     assert await _state(world.conn) == before
