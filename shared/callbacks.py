@@ -24,11 +24,32 @@ from aiohttp.resolver import DefaultResolver
 ALLOW_KEY = "MERIDIAN_CALLBACK_ALLOWED_HOSTS"
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it through a translator
+# or tunnel: IPv4-compatible (::/96, deprecated), SIIT's IPv4-translated (::ffff:0:0:0/96) and the
+# NAT64 well-known prefix (64:ff9b::/96). Python's is_global calls them global whatever they embed.
+_IPV4_EMBEDDING = tuple(ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+# NAT64's local-use prefix (RFC 8215): the operator's own translator, never a public address.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, ...), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if not (address.is_loopback or address.is_unspecified) and any(address in net for net in _IPV4_EMBEDDING):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
 def _refused_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address when the rule refuses it, else None."""
-    address = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return address
+        address = _embedded_ipv4(address) or address
     if not address.is_global or address.is_multicast:
         return address
     return None

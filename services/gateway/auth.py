@@ -181,17 +181,27 @@ class TokenAccess:
             )
         except jwt.PyJWTError as exc:
             raise self.challenge(message=f"invalid registry token: {exc}") from None
+        context = claims.get("context") or {}
+        user_id = context.get("user_id") if isinstance(context, dict) else None
+        entries = claims.get("access") or []
+        if (not all(isinstance(claims[c], (int, float)) and not isinstance(claims[c], bool) for c in ("exp", "iat"))
+                or not isinstance(claims["sub"], str) or not isinstance(context, dict)
+                or not isinstance(entries, list)
+                or not all(isinstance(e, dict) and isinstance(e.get("actions") or [], list)
+                           and all(isinstance(a, str) for a in e.get("actions") or []) for e in entries)
+                or (user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)))):
+            # Signed, yet not the shape /v2/auth issues: refused like any bad token, never a 500.
+            raise self.challenge(message="invalid registry token: malformed claims")
         limit = self.config.meridian_token_max_lifetime_sec
         if claims["exp"] - claims["iat"] > limit or claims["exp"] - time.time() > limit + TOKEN_LEEWAY_S:
             raise self.challenge(message=f"registry token lives longer than this registry accepts ({limit} s): "
                                          "get a new one from /v2/auth")
         access = {}
-        for entry in claims.get("access") or []:
+        for entry in entries:
             if isinstance(entry, dict) and entry.get("type") == "repository":
                 access[str(entry.get("name"))] = frozenset(entry.get("actions") or ())
             elif isinstance(entry, dict) and entry.get("type") == "registry":
                 access[f"registry:{entry.get('name')}"] = frozenset(entry.get("actions") or ())
-        context = claims.get("context") or {}
         principal = None
         if context.get("user_id"):
             principal = Principal(

@@ -396,3 +396,27 @@ async def test_credentials_in_invalid_utf8_are_a_400(world):
         for path in ("/api/v1/user/", "/api/v1/repository/acme/public", "/api/v1/nothing/here"):
             status, answer = await _raw_get(world.url, path, header)
             assert status == 400 and set(answer) >= QUAY_KEYS, (header, path, answer)
+
+
+async def test_another_organisations_robots_cannot_be_probed_through_grants(world):
+    """The finding: olga (admin of globex only) learnt which robots acme has: naming an existing acme
+    robot in her team, repository permission or default permission answered 400 "belongs to another
+    namespace", a missing one 404 "not found". Both now get the same 404, and nothing changes."""
+    olga = world.api_headers("olga")
+    before = await _state(world.conn)
+    attempts = [
+        ("PUT", "organization/globex/team/owners/members/{robot}", None),
+        ("PUT", "repository/globex/secret/permissions/user/{robot}", {"role": "read"}),
+        ("DELETE", "repository/globex/secret/permissions/user/{robot}", None),
+        ("POST", "organization/globex/prototypes", {"role": "read", "delegate": {"name": "{robot}", "kind": "user"}}),
+    ]
+    for method, path, body in attempts:
+        answers = []
+        for robot in ("acme+ci", "acme+nosuchrobot"):
+            payload = json.loads(json.dumps(body).replace("{robot}", robot)) if body else None
+            async with world.reg.http.request(method, world.api(path.format(robot=robot)), json=payload, headers=olga) as r:
+                answer = await r.json()
+                answers.append((r.status, answer["error_message"].replace(robot, "<robot>")))
+        assert answers[0] == answers[1], (method, path, answers)
+        assert answers[0][0] == 404, (method, path, answers)
+    assert await _state(world.conn) == before

@@ -303,3 +303,40 @@ async def test_read_only_mode_throttles_in_memory_and_writes_nothing(make_regist
     assert await world.conn.fetchval(
         "SELECT (SELECT count(*) FROM login_throttle) + (SELECT count(*) FROM audit_logs)") == before
     assert (await _v2auth(world, "tom", PASSWORD))[0] == 200  # the writable gateway kept no count of them
+
+
+async def test_a_signed_token_of_the_wrong_shape_is_a_401_never_a_500(world):
+    """The finding: a token signed by an approved key whose claims had the wrong types (exp as a string,
+    context not an object, access not a list, a user_id that is not a number) answered 500 "internal
+    error". Such a token is refused like any bad one."""
+    key = await _registered_key(world)
+    url = world.reg.v2("acme/private/tags/list")
+    now = int(time.time())
+    good = _claims(world, "rita", world.ids["rita"], iat=now, exp=now + 600)
+    assert await _status(world.reg.http, url, key.sign(good)) == 200
+    for change in ({"exp": str(now + 600)}, {"iat": str(now)}, {"exp": True}, {"context": "user"}, {"context": [1]},
+                   {"context": {"kind": "user", "user_id": "abc"}}, {"context": {"kind": "user", "user_id": [1]}},
+                   {"access": 5}, {"access": "repository"}, {"access": [{"type": "repository", "name": "acme/private", "actions": 5}]},
+                   {"access": [{"type": "repository", "name": "acme/private", "actions": [{"a": 1}]}]}, {"sub": 7}):
+        token = key.sign({**good, **change})
+        async with world.reg.http.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+            body = await r.json()
+            assert r.status == 401, (change, r.status, body)
+        assert error_codes(body) == ["UNAUTHORIZED"], (change, body)
+
+
+async def test_a_form_on_another_site_cannot_sign_the_visitor_in(world):
+    """The finding (login CSRF): POST /api/v1/signin took a JSON body sent as text/plain, which any web
+    page's <form enctype="text/plain"> can send, so another site could sign its visitor in as the
+    site owner's account. A form's content types are refused; no session is made, no cookie set."""
+    sessions = await world.conn.fetchval("SELECT count(*) FROM api_tokens")
+    body = json.dumps({"username": "rita", "password": PASSWORD, "x": "="})
+    multipart = f'--b\r\nContent-Disposition: form-data; name="{body}"\r\n\r\n\r\n--b--\r\n'
+    for content_type, data in (("text/plain", body), ("application/x-www-form-urlencoded", "username=rita&password=x"),
+                               ("multipart/form-data; boundary=b", multipart)):
+        async with world.reg.http.post(world.api("signin"), data=data, headers={"Content-Type": content_type}) as r:
+            assert r.status == 400, (content_type, await r.text())
+            assert "Set-Cookie" not in r.headers
+            assert "application/json" in (await r.json())["error_message"]
+    assert await world.conn.fetchval("SELECT count(*) FROM api_tokens") == sessions
+    assert (await _signin(world, "rita", PASSWORD))[0] == 200  # a JSON sign-in works as before

@@ -13,8 +13,11 @@ from .teams import team_row
 
 
 async def _user(conn: Db, repo, username: str):
-    row = await accounts.account_by_name(conn, username)
+    robot_namespace, plus, _ = username.partition("+")
+    foreign_robot = plus and robot_namespace != repo["full_name"].partition("/")[0]
+    row = None if foreign_robot else await accounts.account_by_name(conn, username)
     if row is None:
+        # Another organisation's robot is not looked up: "not found" whether it exists or not.
         raise ApiError(404, f"user or robot {username!r} not found", error_type="not_found")
     if row["robot_namespace_id"] is not None and row["robot_namespace_id"] != repo["namespace_id"]:
         raise ApiError(400, f"robot {username} belongs to another namespace and cannot be granted access here")

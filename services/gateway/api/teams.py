@@ -24,8 +24,11 @@ async def team_row(conn: Db, namespace_id: int, name: str):
 
 async def member_id(conn: Db, namespace, name: str) -> int:
     """A user, or a robot of this organisation; others' robots cannot join."""
-    row = await accounts.account_by_name(conn, name)
+    robot_namespace, plus, _ = name.partition("+")
+    row = None if plus and robot_namespace != namespace["name"] else await accounts.account_by_name(conn, name)
     if row is None:
+        # Another organisation's robot is not looked up: it is "not found" here whether it exists or not
+        # (a 400 for an existing one and a 404 for a missing one told which robots others have).
         raise ApiError(404, f"user or robot {name!r} not found", error_type="not_found")
     if row["robot_namespace_id"] is not None and row["robot_namespace_id"] != namespace["id"]:
         raise ApiError(400, f"robot {name} belongs to another namespace; only {namespace['name']}+... robots can be used here")

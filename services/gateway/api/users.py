@@ -30,9 +30,15 @@ from .base import (
     text_field,
 )
 
+# What an HTML form can send. A form on another site could otherwise sign the visitor in as the
+# form's author (login CSRF): `enctype="text/plain"` makes a body that parses as JSON.
+FORM_CONTENT_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
 
 async def signin(request: web.Request) -> web.Response:
     gw = gateway(request)
+    if request.content_type in FORM_CONTENT_TYPES:
+        raise ApiError(400, "sign in with a JSON body sent as Content-Type: application/json")
     body = await json_body(request)
     username = text_field(body, "username", required=True, max_length=255)
     password = text_field(body, "password", required=True, max_length=1024)
