@@ -691,6 +691,7 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     # A gc lock whose holder stops renewing it ends after this.
     meridian_gc_lock_ttl_sec: float = 60.0
     meridian_gc_listen: str = "0.0.0.0:8082"
+    meridian_metrics_per_namespace: bool = False
     # Operations: heartbeats, the health service, the replicator's /metrics.
     meridian_heartbeat_interval_sec: float = 5.0
     # The services this region must run (health checks); by default derived from the config.

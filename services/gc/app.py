@@ -81,7 +81,11 @@ class GcService:
             await asyncio.sleep(self.config.garbage_collection_frequency)
 
     async def observe_usage(self) -> None:
-        """meridian_quota_*_bytes per namespace and meridian_registry_size_bytes."""
+        """meridian_registry_size_bytes, and meridian_quota_*_bytes per namespace when
+        MERIDIAN_METRICS_PER_NAMESPACE is on (they name every namespace and its private usage)."""
+        REGISTRY_SIZE.set(await quota.registry_size(self._opened_pool()))
+        if not self.config.meridian_metrics_per_namespace:
+            return
         default = self.config.default_system_reject_quota_bytes
         seen: set[str] = set()
         for row in await quota.usage_by_namespace(self._opened_pool()):
@@ -94,7 +98,6 @@ class GcService:
             for gauge in (QUOTA_USAGE, QUOTA_LIMIT, QUOTA_REJECT):
                 gauge.remove(gone)
         self._observed = seen
-        REGISTRY_SIZE.set(await quota.registry_size(self._opened_pool()))
 
     async def stop(self) -> None:
         if self.heartbeat is not None:

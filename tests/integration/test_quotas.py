@@ -434,7 +434,7 @@ async def test_usage_metrics_per_namespace_and_the_registry_size(make_registry, 
     _, acme = await push_with(reg, "acme/app", "v1", config_blob("m1"), [os.urandom(3 * KIB)])
     _, globex = await push_with(reg, "globex/app", "v1", config_blob("m2"), [os.urandom(5 * KIB)])
     await set_quota(reg, "acme", 64 * KIB, reject=90)
-    service = GcService(parse_config(reg.doc))
+    service = GcService(parse_config({**reg.doc, "MERIDIAN_METRICS_PER_NAMESPACE": True}))
     try:
         await service.open()
         await service.observe_usage()
@@ -450,6 +450,28 @@ async def test_usage_metrics_per_namespace_and_the_registry_size(make_registry, 
     assert sample("meridian_quota_reject_bytes", "acme") == 64 * KIB * 90 // 100
     assert sample("meridian_quota_limit_bytes", "globex") == 10 ** 9  # the system default applies there
     assert sample("meridian_registry_size_bytes") == await db.fetchval("SELECT sum(size) FROM blobs")
+
+
+async def test_namespace_names_and_usage_stay_out_of_metrics_by_default(make_registry, db):
+    """/metrics may be public (`meridian up` serves it on the registry's port): by default it names no
+    namespace, and the registry's total size is all it tells."""
+    from prometheus_client import REGISTRY
+
+    from services.gc.app import GcService
+
+    reg = await quota_registry(make_registry)
+    await push_with(reg, "initech/app", "v1", config_blob("m3"), [os.urandom(2 * KIB)])
+    service = GcService(parse_config(reg.doc))
+    try:
+        await service.open()
+        await service.observe_usage()
+    finally:
+        await service.stop()
+    for name in ("meridian_quota_usage_bytes", "meridian_quota_limit_bytes", "meridian_quota_reject_bytes"):
+        assert REGISTRY.get_sample_value(name, {"namespace": "initech"}) is None
+    assert REGISTRY.get_sample_value("meridian_registry_size_bytes") == await db.fetchval("SELECT sum(size) FROM blobs")
+    async with reg.http.get(f"{reg.url}/metrics") as r:
+        assert 'namespace="initech"' not in await r.text()
 
 
 async def test_the_migrations_backfill_gives_what_the_changes_keep(make_registry, db):
