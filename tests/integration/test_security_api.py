@@ -420,3 +420,19 @@ async def test_another_organisations_robots_cannot_be_probed_through_grants(worl
         assert answers[0] == answers[1], (method, path, answers)
         assert answers[0][0] == 404, (method, path, answers)
     assert await _state(world.conn) == before
+
+
+async def test_a_plain_member_is_not_told_the_usage_of_repositories_he_cannot_read(make_world):
+    """The organisation's quota_report counts every repository: its administrators see it, a plain
+    member (who may read none of acme's private repositories) does not."""
+    from tests.integration.test_permission_matrix import add_team_principals
+
+    world = await make_world(FEATURE_QUOTA_MANAGEMENT=True)
+    await add_team_principals(world)
+    async with world.reg.http.get(world.api("organization/acme"), headers=world.api_headers("alice")) as r:
+        assert r.status == 200
+        assert (await r.json())["quota_report"]["quota_bytes"] > 0
+    async with world.reg.http.get(world.api("organization/acme"), headers=world.api_headers("mia")) as r:
+        assert r.status == 200
+        view = await r.json()
+    assert view["is_member"] and not view["is_admin"] and "quota_report" not in view

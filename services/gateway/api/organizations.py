@@ -45,7 +45,10 @@ async def _view(gw, row, role) -> dict:
             "teams": {t["name"]: {"name": t["name"], "role": t["role"], "description": t["description"],
                                   "member_count": t["members"]} for t in teams},
             "ordered_teams": [t["name"] for t in teams],
-            **({"quota_report": await quota_report(gw, row["id"])} if gw.config.feature_quota_management else {})}
+            # The usage covers every repository: shown to those who may read them all (administrators),
+            # so a plain member learns nothing about repositories he cannot read.
+            **({"quota_report": await quota_report(gw, row["id"])}
+               if gw.config.feature_quota_management and role == "admin" else {})}
 
 
 async def get_organization(request: web.Request, orgname: str) -> web.Response:
