@@ -92,11 +92,25 @@ def register_secret(value: Any) -> None:
 
 def scrub(text: str) -> str:
     """The text with every known secret and every URL password replaced by ***."""
-    text = mask_url_passwords(str(text))
-    for secret in sorted(_known_secrets, key=len, reverse=True):
+    text = str(text)
+    if "@" in text:  # a URL password needs user:password@host
+        text = mask_url_passwords(text)
+    for secret in _secrets_longest_first():
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+_sorted_secrets: tuple[int, list[str]] = (-1, [])
+
+
+def _secrets_longest_first() -> list[str]:
+    """The known secrets, longest first (so a secret containing another is masked whole); sorted
+    again only when one was registered since: every log line asks."""
+    global _sorted_secrets
+    if _sorted_secrets[0] != len(_known_secrets):
+        _sorted_secrets = (len(_known_secrets), sorted(_known_secrets, key=len, reverse=True))
+    return _sorted_secrets[1]
 
 
 def _collect_secrets(value: Any, secret: bool = False) -> None:

@@ -2,13 +2,16 @@
 and the request id when there is one."""
 from __future__ import annotations
 
+import datetime
 import logging
 import sys
 from typing import TextIO
 
+import msgspec
 import structlog
 
 _configured = False
+_json_lines = False  # set by configure_logging: `access` writes its JSON line itself
 # Third-party loggers that narrate their routine work at INFO (pgserver prints every pg_ctl command
 # line with its output, even at shutdown): only their warnings reach the operator.
 QUIET_LOGGERS = ("pgserver", "asyncio", "aiobotocore", "botocore", "nats")
@@ -35,7 +38,9 @@ def configure_logging(*, service: str, region: str, json: bool | None = None, le
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     as_json = wants_json(sys.stderr, json)
-    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    global _json_lines
+    _json_lines = as_json and logging.getLevelName(level) <= logging.INFO
+    renderer = structlog.processors.JSONRenderer(serializer=_json_line) if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -49,6 +54,28 @@ def configure_logging(*, service: str, region: str, json: bool | None = None, le
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _json_line(event: dict, **_: object) -> str:
+    """One event as JSON (msgspec: several times faster than json.dumps). Values JSON has no type for
+    are written as their repr, as structlog's default does."""
+    return _ENCODER.encode(event).decode()
+
+
+def access(**fields: object) -> None:
+    """The access line of one request. Every request writes one, so in JSON mode it is built here
+    directly — the same fields, order and secret scrubbing as structlog's chain gives, at a third of
+    its cost (measured: the chain was a fifth of a manifest GET's time); on a terminal (or before
+    logging is configured) it goes through structlog."""
+    if not _json_lines:
+        get_logger("access").info("request", **fields)
+        return
+    event = {**fields, "event": "request", **structlog.contextvars.get_contextvars(), "level": "info",
+             "timestamp": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")}
+    print(_scrub_secrets(None, "info", _json_line(event)), file=sys.stderr, flush=True)
 
 
 def _scrub_secrets(logger, method_name, rendered):

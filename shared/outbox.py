@@ -89,7 +89,9 @@ class OutboxRelay:
                 await self.bus.publish(entry.subject, entry.payload, entry.msg_id, headers=entry.headers)
             await self.pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [e.id for e in entries])
         except Exception as exc:  # the relay loop will pick the rows up
-            log.warning("outbox publish deferred", error=str(exc), ids=[e.id for e in entries])
+            # How many and which range, not every id: one change can write thousands of events.
+            log.warning("outbox publish deferred", error=str(exc), events=len(entries),
+                        first_id=entries[0].id if entries else None, last_id=entries[-1].id if entries else None)
 
     async def relay_once(self, limit: int = 500) -> int:
         """Republish rows older than the grace period; returns how many went out."""

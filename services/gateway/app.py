@@ -19,7 +19,7 @@ from shared.errors import ApiError, RegistryError, unavailable_error
 from shared.failures import dependency_down
 from shared.heartbeats import Heartbeat
 from shared.locations import Locations
-from shared.logging import get_logger
+from shared.logging import access, get_logger
 from shared.metrics import UPLOADS_OPEN, RequestMetrics, observe_pool, render
 from shared.model.accounts import dummy_password_hash
 from shared.model.audit import AuditBuffer
@@ -98,8 +98,8 @@ async def registry_middleware(request: web.Request, handler):
         response.headers["X-Request-ID"] = request_id
         response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
     sent = response.body_length if response.prepared else _planned_length(response)
-    log.info("request", method=request.method, path=loggable_path(request), status=status, bytes=sent,
-             duration_ms=round(elapsed * 1000, 1), request_id=request_id)
+    access(method=request.method, path=loggable_path(request), status=status, bytes=sent,
+           duration_ms=round(elapsed * 1000, 1), request_id=request_id)
     return response
 
 
@@ -109,6 +109,9 @@ def _planned_length(response: web.StreamResponse) -> int:
     body = getattr(response, "body", None)
     if isinstance(body, bytes | bytearray):
         return len(body)
+    size = getattr(body, "size", None)  # a payload (a str body, for one) knows its encoded size
+    if isinstance(size, int):
+        return size
     return response.content_length or 0
 
 

@@ -58,8 +58,17 @@ class Entry:
         return (
             self.kind, self.namespace_id, self.namespace, self.repository_id, self.repository,
             self.performer.id if self.performer else None, self.performer.username if self.performer else None,
-            self.ip, json.dumps(_storable(self.metadata), default=str), self.at,
+            self.ip, _metadata_json(self.metadata), self.at,
         )
+
+
+def _metadata_json(metadata: dict[str, Any]) -> str:
+    encoded = json.dumps(metadata, default=str)
+    # ensure_ascii writes NUL as \u0000 and a lone surrogate as a lone \udXXX escape; only then is the
+    # slower cleaning pass needed (a valid pair of surrogate escapes is cleaned to itself).
+    if "\\u0000" in encoded or "\\ud" in encoded:
+        return json.dumps(_storable(metadata), default=str)
+    return encoded
 
 
 def _storable(value: Any) -> Any:
