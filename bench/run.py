@@ -64,13 +64,16 @@ async def wait_ready(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def start_distribution(workdir: Path) -> Target:
+def start_distribution(workdir: Path, storage: dict | None = None) -> Target:
+    """`storage`: Distribution's storage driver section (default: the filesystem under workdir)."""
     port = free_port()
     config = {
         "version": 0.1,
-        "log": {"level": "error", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(workdir / "distribution")}, "delete": {"enabled": True},
-                    "cache": {"blobdescriptor": "inmemory"}},
+        # Its defaults, as deployed: info level with the access log on (Meridian writes one line per
+        # request too; until 2026-11-30 the bench ran Distribution without it).
+        "log": {"level": "info", "accesslog": {"disabled": False}},
+        "storage": {**(storage or {"filesystem": {"rootdirectory": str(workdir / "distribution")}}),
+                    "delete": {"enabled": True}, "cache": {"blobdescriptor": "inmemory"}},
         "http": {"addr": f"127.0.0.1:{port}"},
     }
     path = workdir / "distribution.yml"
@@ -80,14 +83,15 @@ def start_distribution(workdir: Path) -> Target:
     return Target("distribution", f"http://127.0.0.1:{port}", process)
 
 
-def start_meridian(workdir: Path) -> Target:
+def start_meridian(workdir: Path, storage: list | None = None) -> Target:
+    """`storage`: one DISTRIBUTED_STORAGE_CONFIG location (default: local storage under workdir)."""
     port = free_port()
     doc = {"MERIDIAN_INSECURE_OPEN_ACCESS": True, "MERIDIAN_BUS_PREFIX": f"bench{os.getpid()}"}
     if port_open("127.0.0.1", 5432):
         doc["DB_URI"] = f"postgresql://postgres@127.0.0.1:5432/meridian_bench_{os.getpid()}"
     if port_open("127.0.0.1", 4222):
         doc["NATS_URL"] = "nats://127.0.0.1:4222"
-    doc["DISTRIBUTED_STORAGE_CONFIG"] = {"local": ["LocalStorage", {"storage_path": str(workdir / "meridian-storage")}]}
+    doc["DISTRIBUTED_STORAGE_CONFIG"] = {"local": storage or ["LocalStorage", {"storage_path": str(workdir / "meridian-storage")}]}
     path = workdir / "meridian.yaml"
     path.write_text(yaml.safe_dump(doc))
     with open(workdir / "meridian.log", "wb") as log:  # the child keeps its own descriptor
@@ -429,8 +433,13 @@ if __name__ == "__main__":
     parser.add_argument("--scale", action="store_true", help="only the tag-history and gc scale check")
     parser.add_argument("--headline", action="store_true", help="only the headline table (64 MiB pushes, pulls, manifests)")
     parser.add_argument("--memory", action="store_true", help="only the 2 GiB push/pull memory check")
+    parser.add_argument("--s3", action="store_true", help="only S3 storage: both registries on one SeaweedFS")
     options = parser.parse_args()
-    if options.memory:
+    if options.s3:
+        from bench import s3
+
+        s3.report(asyncio.run(s3.run()))
+    elif options.memory:
         from bench import memory
 
         memory.report(asyncio.run(memory.run()))
