@@ -78,8 +78,12 @@ def start_distribution(workdir: Path, storage: dict | None = None) -> Target:
     }
     path = workdir / "distribution.yml"
     path.write_text(yaml.safe_dump(config))
+    # The AWS SDK in Distribution 2.8 panics on AWS_CA_BUNDLE with a plain-HTTP endpoint (its custom
+    # transport cannot take one); the bench's stores are local and plain HTTP.
+    env = {key: value for key, value in os.environ.items() if key != "AWS_CA_BUNDLE"}
     with open(workdir / "distribution.log", "wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT,
+                                   env=env)
     return Target("distribution", f"http://127.0.0.1:{port}", process)
 
 
