@@ -95,6 +95,9 @@ class AuditBuffer:
         self.max_rows = max_rows
         self._rows: list[Entry] = []
         self._task: asyncio.Task | None = None
+        # One flush at a time: a caller's flush() must not return while the timer's flush still holds
+        # a batch in flight (it would see an empty buffer and report rows as written that are not yet).
+        self._flushing = asyncio.Lock()
 
     def add(self, entry: Entry) -> None:
         if not self.enabled:
@@ -121,6 +124,10 @@ class AuditBuffer:
                 log.exception("usage log flush failed; will retry")
 
     async def flush(self) -> None:
+        async with self._flushing:
+            await self._flush_all()
+
+    async def _flush_all(self) -> None:
         while self._rows:
             batch, self._rows = self._rows[: self.max_rows], self._rows[self.max_rows:]
             known = [e.args() for e in batch if e.ids_known]

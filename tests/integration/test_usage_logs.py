@@ -206,3 +206,26 @@ async def test_an_export_whose_gateway_died_is_resumed_by_another(world, make_re
         assert {r["status"] for r in received} == {"done"}
     finally:
         await runner.cleanup()
+
+
+async def test_a_flush_returns_only_once_rows_already_in_flight_have_landed(database):
+    """flush() is what tests and shutdown call to know the buffer is in the database: it must wait for the
+    timer's flush that already took a batch, not return early on the emptied buffer."""
+    import asyncpg
+
+    from shared.model.audit import AuditBuffer, Entry
+
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
+    watcher = await asyncpg.connect(database)
+    try:
+        buffer = AuditBuffer(pool)
+        for n in range(5):
+            buffer.add(Entry(kind="pull_repo", metadata={"n": n}))
+        in_flight = asyncio.get_running_loop().create_task(buffer.flush())  # as the timer's flush would
+        await asyncio.sleep(0)  # it has taken the batch off the buffer and is writing it
+        await buffer.flush()
+        assert in_flight.done()
+        assert await watcher.fetchval("SELECT count(*) FROM audit_logs WHERE kind = 'pull_repo'") == 5
+    finally:
+        await watcher.close()
+        await pool.close()
