@@ -218,7 +218,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         await heartbeat.start()
         gauges = asyncio.get_running_loop().create_task(_refresh_gauges(gw))
         exports = None if read_only else asyncio.get_running_loop().create_task(resume_exports(gw))
-        log.info("gateway ready", write_location=gw.write_location, read_only=gw.read_only)
+        log.info("gateway ready", write_location=gw.write_location, read_only=gw.switches.writes.read_only)
         yield
         gauges.cancel()
         if exports is not None:

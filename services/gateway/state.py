@@ -97,10 +97,6 @@ class Gateway:
     def write_driver(self) -> StorageDriver:
         return self.locations.own_driver
 
-    @property
-    def read_only(self) -> bool:
-        return self.switches.writes.read_only
-
 
 GATEWAY = web.AppKey("gateway", Gateway)
 ROUTE = web.RequestKey("route", str)

@@ -86,7 +86,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 allowed = ", ".join(sorted(route.ops))
                 raise ApiError(405, f"{request.method} is not supported on /api/v1/{path}; use {allowed}",
                                error_type="method_not_allowed")
-            if request.method in WRITE_METHODS and gateway(request).read_only and route.name not in READ_ONLY_EXEMPT:
+            if request.method in WRITE_METHODS and gateway(request).switches.writes.read_only and route.name not in READ_ONLY_EXEMPT:
                 raise ApiError(405, READ_ONLY_MESSAGE, error_type="read_only", detail={"is_readonly": True})
             params = found.groupdict()
             edge.check_path(path, params)

@@ -50,7 +50,7 @@ async def signin(request: web.Request) -> web.Response:
         raise ApiError(401, "Invalid username or password", error_type="invalid_credentials")
     session, csrf = new_token(48), secrets.token_urlsafe(24)
     lifetime = gw.config.session_cookie_lifetime_s
-    if gw.read_only:
+    if gw.switches.writes.read_only:
         # Nothing may be written: the session is a token signed with this instance's service key.
         now = int(time.time())
         session = gw.keys.signing_key().sign({"typ": "session", "sub": str(principal.id), "csrf": csrf, "iat": now,
@@ -71,7 +71,7 @@ async def signout(request: web.Request) -> web.Response:
     gw = gateway(request)
     await signed_in(request)
     session = request.cookies.get(SESSION_COOKIE)
-    if session and not gw.read_only:
+    if session and not gw.switches.writes.read_only:
         await accounts.end_session(gw.pool, session)
     response = ok({"success": True})
     response.del_cookie(SESSION_COOKIE, path="/")
