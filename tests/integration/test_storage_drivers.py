@@ -20,7 +20,7 @@ from shared.storage import StorageDriver, open_driver
 from shared.storage.azure import AzureDriver
 from shared.storage.base import NotFound, StorageError
 from shared.storage.s3 import S3Driver
-from tests.conftest import S3_KEY, S3_SECRET, s3_location
+from tests.conftest import S3_KEY, S3_SECRET, s3_client, s3_location
 from tests.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY, STS_ADMIN_KEY, STS_ADMIN_SECRET, STS_ROLE_ARN
 
 DRIVERS = ["LocalStorage", "S3Storage", "RadosGWStorage", "RHOCSStorage", "IBMCloudStorage", "GoogleCloudStorage",
@@ -315,3 +315,35 @@ async def test_prepare_creates_a_missing_bucket_and_container(request, tmp_path,
         await azure_store._client().delete_container()
         await s3_store.close()
         await azure_store.close()
+
+
+async def test_concat_of_multipart_sized_parts(driver):
+    """Parts of 5 MiB and more (a chunked push's PATCHes) are joined by the store itself on S3 (UploadPartCopy);
+    an empty part (a final PUT without a body) adds nothing; every driver gives the same bytes."""
+    parts = [os.urandom(5 << 20), b"", os.urandom((5 << 20) + 17), os.urandom(3)]
+    for i, part in enumerate(parts):
+        await driver.put_bytes(f"big/{i}", part)
+    size = await driver.concat("joined-big", [f"big/{i}" for i in range(len(parts))])
+    assert size == sum(map(len, parts))
+    assert await driver.stat("joined-big") == size
+    assert await driver.get_bytes("joined-big") == b"".join(parts)
+    assert await driver.stat("big/2") == len(parts[2])  # parts stay
+
+
+async def test_s3_joins_multipart_sized_parts_in_the_store(request, tmp_path):
+    """The S3 object is assembled from exactly the three non-empty parts (a multipart ETag ends in -3); streamed
+    through the gateway it would have been cut into 8 MiB parts (-2)."""
+    url, bucket = request.getfixturevalue("bucket")
+    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": s3_location(url, bucket)}}).storage_locations()["loc"]
+    store = open_driver(location)
+    try:
+        parts = [os.urandom(5 << 20), os.urandom(5 << 20), b"", os.urandom(1 << 20)]
+        for i, part in enumerate(parts):
+            await store.put_bytes(f"copy/{i}", part)
+        assert await store.concat("copied", [f"copy/{i}" for i in range(len(parts))]) == 11 << 20
+        async with s3_client(url) as s3:
+            head = await s3.head_object(Bucket=bucket, Key=store._key("copied"))
+        assert head["ETag"].strip('"').endswith("-3")
+        assert await store.get_bytes("copied") == b"".join(parts)
+    finally:
+        await store.close()
