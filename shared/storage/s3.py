@@ -46,6 +46,10 @@ class _RangeOption(TypedDict, total=False):
     Range: str
 
 
+class _CopyRangeOption(TypedDict, total=False):
+    CopySourceRange: str
+
+
 class _BucketOptions(TypedDict, total=False):
     CreateBucketConfiguration: CreateBucketConfigurationTypeDef
 
@@ -76,6 +80,8 @@ def _assume_role_refresher(role: AssumeRole):
 
 
 class S3Driver:
+    max_copied_part = MAX_COPIED_PART  # the largest object one CopyObject / UploadPartCopy may copy
+
     def __init__(self, name: str, settings: S3Settings) -> None:
         self.name = name
         self.settings = settings
@@ -212,12 +218,20 @@ class S3Driver:
 
     async def move(self, src: str, dst: str) -> None:
         s3 = await self._s3()
+        size = await self.stat(src)
+        if size is None:
+            raise NotFound(src)
         try:
-            await s3.copy_object(
-                Bucket=self.bucket,
-                Key=self._key(dst),
-                CopySource={"Bucket": self.bucket, "Key": self._key(src)},
-            )
+            if size <= self.max_copied_part:
+                await s3.copy_object(
+                    Bucket=self.bucket,
+                    Key=self._key(dst),
+                    CopySource={"Bucket": self.bucket, "Key": self._key(src)},
+                )
+            else:  # CopyObject stops at 5 GiB; a larger blob is copied in ranges into one multipart upload
+                step = self.max_copied_part
+                await self._join_in_store(dst, [(src, f"bytes={start}-{min(start + step, size) - 1}")
+                                                for start in range(0, size, step)])
         except ClientError as exc:
             if _missing(exc):
                 raise NotFound(src) from None
@@ -233,7 +247,15 @@ class S3Driver:
             sizes.append(size)
         filled = [(part, size) for part, size in zip(parts, sizes, strict=True) if size]  # an empty part adds nothing
         if self._copyable([size for _, size in filled]):
-            return await self._concat_in_store(dst, [part for part, _ in filled], [size for _, size in filled])
+            # The store copies each part into one multipart upload: no chunk's bytes pass through the
+            # gateway again (a chunked push to S3 would otherwise read every byte back and write it once more).
+            try:
+                await self._join_in_store(dst, [(part, None) for part, _ in filled])
+            except ClientError as exc:
+                if _missing(exc):  # a part vanished after it was counted
+                    raise NotFound(dst) from None
+                raise
+            return sum(sizes)
 
         async def joined() -> AsyncIterator[bytes]:
             for part in parts:
@@ -242,42 +264,35 @@ class S3Driver:
 
         return await self.write(dst, joined())
 
-    @staticmethod
-    def _copyable(sizes: list[int]) -> bool:
+    def _copyable(self, sizes: list[int]) -> bool:
         """Whether the store can join these parts itself (UploadPartCopy): each part a valid multipart
         part — the common chunked push of 5 MiB or larger PATCHes. Otherwise the bytes stream through."""
-        if not sizes or len(sizes) > MAX_PARTS or any(size > MAX_COPIED_PART for size in sizes):
+        if not sizes or len(sizes) > MAX_PARTS or any(size > self.max_copied_part for size in sizes):
             return False
         return all(size >= MIN_PART for size in sizes[:-1])
 
-    async def _concat_in_store(self, dst: str, parts: list[str], sizes: list[int]) -> int:
-        """The store copies each part into one multipart upload: no chunk's bytes pass through the
-        gateway again (a chunked push to S3 would otherwise read every byte back and write it once more)."""
+    async def _join_in_store(self, dst: str, sources: list[tuple[str, str | None]]) -> None:
+        """dst as one multipart upload whose parts the store copies (UploadPartCopy) from (path, byte
+        range or None for the whole object); nothing is left behind if a copy fails."""
         s3 = await self._s3()
         key = self._key(dst)
         upload_id = (await s3.create_multipart_upload(Bucket=self.bucket, Key=key))["UploadId"]
         try:
             completed: list[CompletedPartTypeDef] = []
-            for number, part in enumerate(parts, start=1):
+            for number, (source, byte_range) in enumerate(sources, start=1):
+                copy_range: _CopyRangeOption = {"CopySourceRange": byte_range} if byte_range else {}
                 result = await s3.upload_part_copy(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                    CopySource={"Bucket": self.bucket, "Key": self._key(part)},
+                    CopySource={"Bucket": self.bucket, "Key": self._key(source)}, **copy_range,
                 )
                 completed.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
             await s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
             )
-        except ClientError as exc:
-            with contextlib.suppress(Exception):
-                await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            if _missing(exc):  # a part vanished after it was counted
-                raise NotFound(dst) from None
-            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
-        return sum(sizes)
 
     async def delete(self, path: str) -> None:
         s3 = await self._s3()

@@ -336,6 +336,7 @@ async def test_s3_joins_multipart_sized_parts_in_the_store(request, tmp_path):
     url, bucket = request.getfixturevalue("bucket")
     location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": s3_location(url, bucket)}}).storage_locations()["loc"]
     store = open_driver(location)
+    assert isinstance(store, S3Driver)
     try:
         parts = [os.urandom(5 << 20), os.urandom(5 << 20), b"", os.urandom(1 << 20)]
         for i, part in enumerate(parts):
@@ -345,5 +346,28 @@ async def test_s3_joins_multipart_sized_parts_in_the_store(request, tmp_path):
             head = await s3.head_object(Bucket=bucket, Key=store._key("copied"))
         assert head["ETag"].strip('"').endswith("-3")
         assert await store.get_bytes("copied") == b"".join(parts)
+    finally:
+        await store.close()
+
+
+async def test_s3_moves_an_object_larger_than_one_copy_in_ranges(request, tmp_path):
+    """CopyObject stops at 5 GiB; past that a move copies byte ranges into one multipart upload. The limit is
+    lowered to 5 MiB here so the path runs with 12 MiB instead of 5 GiB."""
+    url, bucket = request.getfixturevalue("bucket")
+    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": s3_location(url, bucket)}}).storage_locations()["loc"]
+    store = open_driver(location)
+    assert isinstance(store, S3Driver)
+    store.max_copied_part = 5 << 20
+    try:
+        data = os.urandom((12 << 20) + 5)
+        await store.put_bytes("huge/src", data)
+        await store.move("huge/src", "huge/dst")
+        async with s3_client(url) as s3:
+            head = await s3.head_object(Bucket=bucket, Key=store._key("huge/dst"))
+        assert head["ETag"].strip('"').endswith("-3")  # 5 + 5 + 2 MiB ranges
+        assert await store.get_bytes("huge/dst") == data
+        assert await store.stat("huge/src") is None
+        with pytest.raises(NotFound):
+            await store.move("huge/src", "huge/again")
     finally:
         await store.close()
