@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -60,11 +61,68 @@ def _log_json(args: argparse.Namespace) -> bool | None:
     return None
 
 
-def _spawn_workers(count: int, config_path: Path, listen: str, log_json: bool | None) -> list[subprocess.Popen]:
+# Gateway workers open the shared port together. Each worker starts (database, bus, storage), says so
+# on a pipe and waits; the first process, once every worker has said so, tells them all to listen and
+# listens itself. So when the registry first answers, every worker takes connections: clients that open
+# keep-alive connections at once (load balancers, benchmarks) would otherwise all stay on whichever
+# process listened first.
+WORKER_HANDSHAKE_ENV = "MERIDIAN_WORKER_HANDSHAKE"  # "<fd to say started on>,<fd to wait for go on>"
+WORKER_START_TIMEOUT_SEC = 60.0
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    started: int  # read end: one byte once the worker has started, EOF if it exited
+    go: int  # write end: one byte lets it listen
+
+
+def _spawn_workers(count: int, config_path: Path, listen: str, log_json: bool | None) -> list[Worker]:
     command = [sys.executable, "-m", "services.cli", "gateway", "--config", str(config_path), "--listen", listen, "--reuse-port"]
     if log_json is not None:
         command.append("--json" if log_json else "--pretty")
-    return [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
+    workers = []
+    for _ in range(count):
+        started_read, started_write = os.pipe()
+        go_read, go_write = os.pipe()
+        env = {**os.environ, WORKER_HANDSHAKE_ENV: f"{started_write},{go_read}"}
+        process = subprocess.Popen(command, preexec_fn=_die_with_parent, env=env, pass_fds=(started_write, go_read))
+        os.close(started_write)
+        os.close(go_read)
+        workers.append(Worker(process, started_read, go_write))
+    return workers
+
+
+async def _start_workers_listening(workers: list[Worker], timeout: float = WORKER_START_TIMEOUT_SEC) -> None:
+    """Wait until every worker has started (or exited, or the timeout passed), then let them all listen."""
+
+    async def started(worker: Worker) -> None:
+        await asyncio.to_thread(os.read, worker.started, 1)  # a byte, or b"" when the worker exited
+
+    waits = [asyncio.ensure_future(started(worker)) for worker in workers]
+    if waits:
+        _, late = await asyncio.wait(waits, timeout=timeout)
+        if late:
+            print(f"meridian: {len(late)} worker(s) not started after {timeout:.0f} s; serving without waiting for them",
+                  file=sys.stderr, flush=True)
+    for worker, wait in zip(workers, waits, strict=True):
+        with contextlib.suppress(OSError):  # a worker that exited has closed its end
+            os.write(worker.go, b"1")
+        os.close(worker.go)
+        if wait.done():  # a late worker's reader still waits on its pipe; that end closes with the process
+            os.close(worker.started)
+
+
+async def _worker_handshake() -> None:
+    """In a worker started by _spawn_workers: say it has started, then wait for the word to listen."""
+    handshake = os.environ.pop(WORKER_HANDSHAKE_ENV, None)
+    if not handshake:
+        return
+    started_fd, go_fd = (int(fd) for fd in handshake.split(","))
+    os.write(started_fd, b"1")
+    os.close(started_fd)
+    await asyncio.to_thread(os.read, go_fd, 1)
+    os.close(go_fd)
 
 
 async def _until_signal() -> None:
@@ -75,16 +133,22 @@ async def _until_signal() -> None:
     await stop.wait()
 
 
-async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_context=None) -> None:
+async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_context=None,
+                 workers: list[Worker] | None = None) -> None:
+    """Start the apps, then listen: a worker once the first process says so, the first process once its
+    `workers` have started."""
     from aiohttp import web
 
     runners = []
     try:
-        for app, listen in apps:
-            host, _, port = listen.rpartition(":")
+        for app, _ in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
             await runner.setup()
             runners.append(runner)
+        await _worker_handshake()
+        await _start_workers_listening(workers or [])
+        for runner, (_, listen) in zip(runners, apps, strict=True):
+            host, _, port = listen.rpartition(":")
             await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port,
                               ssl_context=ssl_context).start()
         await _until_signal()
@@ -244,7 +308,7 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     try:
         notifier = await _start_notifier(config)
         await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
-        await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1)
+        await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1, workers=workers)
     finally:
         await gc.stop()
         if notifier is not None:
@@ -329,14 +393,14 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
             await region.stop()
 
 
-def _stop(workers: list[subprocess.Popen]) -> None:
+def _stop(workers: list[Worker]) -> None:
     for worker in workers:
-        worker.terminate()
+        worker.process.terminate()
     for worker in workers:
         try:
-            worker.wait(15)
+            worker.process.wait(15)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            worker.process.kill()
 
 
 def cmd_gateway(args: argparse.Namespace) -> None:
@@ -354,7 +418,8 @@ def cmd_gateway(args: argparse.Namespace) -> None:
         workers = _spawn_workers(args.workers - 1, Path(args.config), listen, _log_json(args))
         try:
             await _serve([(create_app(config, config_dir=config_dir), listen)],
-                         reuse_port=args.reuse_port or args.workers > 1, ssl_context=server_context(config_dir))
+                         reuse_port=args.reuse_port or args.workers > 1, ssl_context=server_context(config_dir),
+                         workers=workers)
         finally:
             _stop(workers)
 

@@ -42,6 +42,13 @@ async def start_up(tmp_path, http, port: int, *args: str, wait_for: str | None =
     return process
 
 
+def listening_sockets(port: int) -> int:
+    """Sockets in LISTEN on 127.0.0.1:port (/proc/net/tcp: local address as hex, state 0A)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return sum(1 for line in table.readlines()[1:] if line.split()[1] == local and line.split()[3] == "0A")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
     tmp_path = data_root  # the pgserver user must reach the data folder (tests/e2e/conftest.py)
@@ -51,6 +58,8 @@ async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
     try:
         async with aiohttp.ClientSession() as http:
             process = await start_up(tmp_path, http, port, "--workers", str(workers))
+            # Answering means every worker listens: keep-alive clients that connect at once spread over all.
+            assert listening_sockets(port) == workers
             data = b"hello from meridian up"
             async with http.post(f"{url}/v2/acme/app/blobs/uploads/", params={"digest": sha256(data)}, data=data) as r:
                 assert r.status == 201
