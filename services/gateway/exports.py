@@ -15,7 +15,7 @@ from shared.callbacks import guarded_session, url_problem
 from shared.config import Config
 from shared.logging import get_logger
 from shared.mail import MailNotConfigured, send_mail
-from shared.model import audit, log_exports
+from shared.model import accounts, audit, log_exports
 from shared.storage import paths
 
 from .state import Gateway
@@ -32,12 +32,24 @@ def start_export(gw: Gateway, export_id: uuid.UUID) -> None:
     task.add_done_callback(_running.discard)
 
 
+async def _visible_to(gw: Gateway, export: asyncpg.Record) -> int | None:
+    """A user's own logs leave out repositories the user cannot read when the file is written, as the
+    API's listing does (api/logs.py `_visible_to`); a superuser's are not filtered."""
+    if export["scope_kind"] != "user":
+        return None
+    username = await gw.pool.fetchval("SELECT username FROM users WHERE id = $1", export["scope_id"])
+    if username is not None and accounts.is_superuser(username, gw.config.super_users):
+        return None
+    return export["scope_id"]
+
+
 async def _rows(gw: Gateway, export: asyncpg.Record) -> AsyncIterator[bytes]:
     yield b'{"export_id": "%s", "logs": [' % str(export["id"]).encode()
     cursor, first = None, True
+    visible_to = await _visible_to(gw, export)
     while True:
         rows = await audit.query(gw.pool, export["scope_kind"], export["scope_id"], export["starttime"], export["endtime"],
-                                 cursor=cursor, limit=PAGE)
+                                 cursor=cursor, limit=PAGE, visible_to=visible_to)
         for row in rows:
             yield (b"" if first else b",") + json.dumps(audit.row_view(row)).encode()
             first = False

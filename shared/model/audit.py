@@ -18,6 +18,7 @@ import asyncpg
 
 from shared.logging import get_logger
 from shared.model import Db
+from shared.model.access import readable_sql
 from shared.model.accounts import Principal
 
 log = get_logger("audit")
@@ -179,11 +180,23 @@ def row_view(row: asyncpg.Record) -> dict[str, Any]:
             **({"performer": {"name": row["performer"]}} if row["performer"] else {})}
 
 
+def _visible_sql(reader_param: str) -> str:
+    """WHERE condition on an audit_logs row: it names no repository, or one that exists now and that the
+    user `reader_param` may read now. One correlated lookup in the same query, no round trip per row."""
+    return f"""(
+        (audit_logs.repository_id IS NULL AND audit_logs.repository IS NULL)
+        OR EXISTS (SELECT 1 FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+                    WHERE r.id = audit_logs.repository_id AND r.state <> 'deleted' AND n.deleted_at IS NULL
+                      AND {readable_sql(reader_param, 'false')}))"""
+
+
 async def query(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *,
                 performer: str | None = None, cursor: tuple[dt.datetime, int] | None = None, limit: int = 100,
-                kind: str | None = None):
-    """Rows with start <= datetime < end, newest first, after `cursor`; of one kind when given."""
+                kind: str | None = None, visible_to: int | None = None):
+    """Rows with start <= datetime < end, newest first, after `cursor`; of one kind when given. With
+    `visible_to` (a user id), only rows naming no repository or one that user may read now."""
     column = SCOPE_COLUMNS[scope]
+    visible = f"AND {_visible_sql('$9::bigint')}" if visible_to is not None else "AND $9::bigint IS NULL"
     return await conn.fetch(
         f"""
         SELECT id, kind, namespace, repository, performer, ip, metadata, datetime FROM audit_logs
@@ -191,21 +204,25 @@ async def query(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt
           AND ($4::text IS NULL OR performer = $4)
           AND ($5::timestamptz IS NULL OR (datetime, id) < ($5, $6))
           AND ($8::text IS NULL OR kind = $8)
+          {visible}
         ORDER BY datetime DESC, id DESC LIMIT $7
         """,
-        scope_id, start, end, performer, cursor[0] if cursor else None, cursor[1] if cursor else 0, limit, kind,
+        scope_id, start, end, performer, cursor[0] if cursor else None, cursor[1] if cursor else 0, limit, kind, visible_to,
     )
 
 
 async def aggregate(conn: Db, scope: str, scope_id: int, start: dt.datetime, end: dt.datetime, *, performer: str | None = None,
-                    kind: str | None = None):
+                    kind: str | None = None, visible_to: int | None = None):
+    """Counts per kind per UTC day of the rows `query` returns with the same arguments."""
     column = SCOPE_COLUMNS[scope]
+    visible = f"AND {_visible_sql('$6::bigint')}" if visible_to is not None else "AND $6::bigint IS NULL"
     return await conn.fetch(
         f"""
         SELECT kind, date_trunc('day', datetime AT TIME ZONE 'UTC') AS day, count(*) AS count FROM audit_logs
         WHERE {column} = $1 AND datetime >= $2 AND datetime < $3 AND ($4::text IS NULL OR performer = $4)
           AND ($5::text IS NULL OR kind = $5)
+          {visible}
         GROUP BY kind, day ORDER BY day, kind
         """,
-        scope_id, start, end, performer, kind,
+        scope_id, start, end, performer, kind, visible_to,
     )

@@ -229,3 +229,57 @@ async def test_a_flush_returns_only_once_rows_already_in_flight_have_landed(data
     finally:
         await watcher.close()
         await pool.close()
+
+
+async def test_user_logs_leave_out_repositories_the_caller_can_no_longer_read(world):
+    """A user's own past actions on a repository they may no longer read (permission revoked) are as absent
+    from their logs, counts and exports as those on a repository since deleted: nothing tells them the
+    repository still exists. Entries naming no repository, and those on repositories still readable, stay."""
+    start = await server_now(world)
+    revoked, deleted = await world.fresh_repo(), await world.fresh_repo()
+    for name in (revoked, deleted):
+        await world.conn.execute("INSERT INTO repository_permissions (repository_id, user_id, role) "
+                                 "SELECT id, $2, 'write' FROM repositories WHERE full_name = $1", name, world.ids["tom"])
+    tom = await world.as_actor("tom", f"repository:{revoked}:pull,push", f"repository:{deleted}:pull,push",
+                               "repository:acme/public:pull")
+    await push_image(tom, revoked, "v1")
+    await push_image(tom, deleted, "v1")
+    async with tom.http.get(tom.v2("acme/public/manifests/v1")) as r:
+        assert r.status == 200
+    await eventually(lambda: world.conn.fetchval(
+        "SELECT count(*) = 3 FROM audit_logs WHERE performer = 'tom' AND kind IN ('push_repo', 'pull_repo') AND datetime > $1",
+        start), what="tom's registry logs to land")
+    end = await server_now(world) + dt.timedelta(seconds=1)
+    window = {"starttime": stamp(start), "endtime": stamp(end)}
+    before = await logs(world, "user/logs", "tom", **window)
+    assert {e["repository"] for e in before["logs"] if e["repository"]} == {revoked, deleted, "acme/public"}
+
+    await world.conn.execute("DELETE FROM repository_permissions WHERE user_id = $1", world.ids["tom"])
+    async with world.reg.http.delete(world.api(f"repository/{deleted}"), headers=world.api_headers("alice")) as r:
+        assert r.status == 204
+
+    after = await logs(world, "user/logs", "tom", **window)
+    assert {e["repository"] for e in after["logs"] if e["repository"]} == {"acme/public"}
+    assert not any(revoked in json.dumps(e) or deleted in json.dumps(e) for e in after["logs"])
+    assert {"pull_repo", "login_success"} <= {e["kind"] for e in after["logs"]}  # the rest stays
+    counts = await logs(world, "user/aggregatelogs", "tom", **window)
+    assert {c["kind"]: c["count"] for c in counts["aggregated"]}.get("push_repo") is None
+    assert {c["kind"]: c["count"] for c in counts["aggregated"]}["pull_repo"] == 1
+
+    runner, url, received = await _callback_server()
+    try:
+        async with world.reg.http.post(world.api("user/exportlogs"), params=window, json={"callback_url": url},
+                                       headers=world.api_headers("tom")) as r:
+            assert r.status == 202
+        await eventually(lambda: asyncio.sleep(0, received), what="the callback to be called")
+    finally:
+        await runner.cleanup()
+    async with world.reg.http.get(received[0]["url"], headers=world.api_headers("tom")) as r:
+        assert r.status == 200
+        exported = json.loads(await r.read())
+    listed = (await logs(world, "user/logs", "tom", **window))["logs"]  # now with the export's own entry
+    assert any(e["kind"] == "export_logs" for e in listed)
+    assert [json.dumps(e, sort_keys=True) for e in exported["logs"]] == [json.dumps(e, sort_keys=True) for e in listed]
+    # The organisation's logs, read by its admin, still show both (scoped logs need admin, not the user filter).
+    org = await logs(world, "organization/acme/logs", "alice", **window)
+    assert {revoked, deleted} <= {e["repository"] for e in org["logs"]}

@@ -14,7 +14,7 @@ from shared.model import audit, log_exports
 
 from ..exports import start_export
 from ..v2.base import gateway
-from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for, repository_for, signed_in, text_field
+from .base import ApiRoute, Op, iso, json_body, log_action, ok, organization_for, repository_for, sees_everything, signed_in, text_field
 
 
 def parse_time(value: str, key: str, *, end: bool) -> dt.datetime:
@@ -73,6 +73,17 @@ async def _scope(request: web.Request, kind: str, name: str | None) -> int:
     return row["id"]
 
 
+async def _visible_to(request: web.Request, kind: str, scope_id: int) -> int | None:
+    """For a user's own logs, the user whose current read rights filter them (None: no filter). Their past
+    actions on a repository they may no longer read are left out, as those on one since deleted are: the
+    logs must not tell them it still exists, or what it is called now (docs/decisions.md, "A user's logs
+    leave out repositories they cannot read"). Organisation and repository logs need admin rights on
+    their scope and are not filtered; a superuser reads every repository."""
+    if kind != "user" or await sees_everything(request):
+        return None
+    return scope_id
+
+
 async def _list(request: web.Request, kind: str, name: str | None) -> web.Response:
     gw = gateway(request)
     scope_id = await _scope(request, kind, name)
@@ -84,7 +95,8 @@ async def _list(request: web.Request, kind: str, name: str | None) -> web.Respon
             raise ApiError(400, "next_page is not a token this API gave out")
     limit = 100
     rows = await audit.query(gw.pool, kind, scope_id, start, end, performer=request.query.get("performer") or None,
-                             cursor=cursor, limit=limit + 1, kind=request.query.get("kind") or None)
+                             cursor=cursor, limit=limit + 1, kind=request.query.get("kind") or None,
+                             visible_to=await _visible_to(request, kind, scope_id))
     result = {"start_time": iso(start), "end_time": iso(end), "logs": [audit.row_view(r) for r in rows[:limit]]}
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -97,7 +109,7 @@ async def _aggregate(request: web.Request, kind: str, name: str | None) -> web.R
     scope_id = await _scope(request, kind, name)
     start, end = time_range(request)
     rows = await audit.aggregate(gw.pool, kind, scope_id, start, end, performer=request.query.get("performer") or None,
-                                 kind=request.query.get("kind") or None)
+                                 kind=request.query.get("kind") or None, visible_to=await _visible_to(request, kind, scope_id))
     return ok({"aggregated": [{"kind": r["kind"], "count": r["count"], "datetime": r["day"].date().isoformat()} for r in rows]})
 
 
