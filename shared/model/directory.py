@@ -67,13 +67,17 @@ def _readable_repositories(superuser: str, user: str, namespaces: str) -> str:
 
 # Organisations
 
+_IS_ADMIN = ("($1 OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id "
+             "WHERE t.namespace_id = {row}.id AND t.role = 'admin' AND tm.user_id = $2))")
 ORGANIZATION_SORTS = ("name", "email", "repositories", "teams", "members", "robots", "last_modified", "size")
 _ORG_COMPUTED = {
     "repositories": "(SELECT count(*) FROM readable_repos rr WHERE rr.namespace_id = {row}.id)",
     "teams": "(SELECT count(*) FROM teams t WHERE t.namespace_id = {row}.id)",
     "members": "(SELECT count(DISTINCT tm.user_id) FROM teams t JOIN team_members tm ON tm.team_id = t.id "
                "JOIN users u ON u.id = tm.user_id WHERE t.namespace_id = {row}.id AND u.enabled AND u.robot_namespace_id IS NULL)",
-    "robots": "(SELECT count(*) FROM users u WHERE u.robot_namespace_id = {row}.id AND u.enabled)",
+    # Robots are for administrators (as in Quay): a plain member gets NULL, which also sorts as unknown.
+    "robots": "(CASE WHEN " + _IS_ADMIN + " THEN (SELECT count(*) FROM users u "
+              "WHERE u.robot_namespace_id = {row}.id AND u.enabled) END)",
     "last_modified": "(SELECT max(t.lifetime_start) FROM readable_repos rr JOIN tags t ON t.repository_id = rr.id "
                      "WHERE rr.namespace_id = {row}.id)",
     # Exact usage (docs/quotas.md): the namespace's kept total when the caller reads every repository of
@@ -84,8 +88,7 @@ _ORG_COMPUTED = {
             "THEN coalesce((SELECT u.size_bytes FROM namespace_usage u WHERE u.namespace_id = {row}.id), 0) "
             "ELSE coalesce((SELECT sum(b.size) FROM blobs b WHERE b.id IN (SELECT q.blob_id FROM quota_repository_blobs q "
             "JOIN readable_repos rr ON rr.id = q.repository_id WHERE rr.namespace_id = {row}.id)), 0) END)::bigint",
-    "is_admin": "($1 OR EXISTS (SELECT 1 FROM teams t JOIN team_members tm ON tm.team_id = t.id "
-                "WHERE t.namespace_id = {row}.id AND t.role = 'admin' AND tm.user_id = $2))",
+    "is_admin": _IS_ADMIN,
 }
 
 

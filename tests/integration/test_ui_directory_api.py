@@ -107,6 +107,30 @@ async def test_organizations_with_counts_sorted_as_dates_and_numbers(world):
     assert status == 401
 
 
+async def test_a_plain_member_is_not_shown_the_robot_count(world):
+    """Robots are for an organisation's administrators (as in Quay): the listing gives a plain member no
+    robot count, and sorting by it tells them nothing either (their organisations sort as if unknown)."""
+    team = await world.fresh_team("tom")  # tom: a plain member of acme (2 robots) and of globex (none)
+    team_id = await world.conn.fetchval("INSERT INTO teams (namespace_id, name, role) VALUES ($1, $2, 'member') RETURNING id",
+                                        world.ids["globex"], team)
+    await world.conn.execute("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)", team_id, world.ids["tom"])
+    ours = {"filter": "^(acme|globex)$", "regex": "true"}
+    status, body = await call(world, "GET", "browse/organizations", "tom", params=ours)
+    assert status == 200 and [o["name"] for o in body["organizations"]] == ["acme", "globex"]
+    for org in body["organizations"]:
+        assert org["robots"] is None and org["is_admin"] is False, org
+        assert org["teams"] >= 1 and org["members"] >= 1  # members see teams and members
+    for order in ("asc", "desc"):  # by name either way (by robot count, 0 against 2, each order would flip)
+        status, body = await call(world, "GET", "browse/organizations", "tom", params={"sort": "robots", "order": order, **ours})
+        assert status == 200 and [o["name"] for o in body["organizations"]] == (["acme", "globex"] if order == "asc"
+                                                                              else ["globex", "acme"]), order
+    # Administrators and superusers still see it.
+    status, body = await call(world, "GET", "browse/organizations", "alice", params={"filter": "acme"})
+    assert [(o["name"], o["robots"]) for o in body["organizations"]] == [("acme", 2)]
+    status, body = await call(world, "GET", "browse/organizations", "root", params=ours)
+    assert [(o["name"], o["robots"]) for o in body["organizations"]] == [("acme", 2), ("globex", 0)]
+
+
 async def test_organization_sizes_are_exact_and_cover_only_what_the_caller_reads(world):
     """An organisation's size is its exact usage (docs/quotas.md): a layer shared by two repositories
     counts once, and a blob linked to a repository that no manifest lists (an upload left behind)

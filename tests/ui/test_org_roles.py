@@ -96,6 +96,10 @@ async def test_each_role_is_offered_what_the_api_allows(open_page, ui_registry):
             admin = expected[role]["settings"]
             checkbox = expect(row.get_by_role("checkbox"))
             settings = row.get_by_label("Settings of roleco")
+            # Robots are for administrators: a plain member is given no robot count, and the cell shows a dash.
+            status, body = await ui_registry.call("GET", "browse/organizations", user, params={"filter": "roleco"})
+            assert status == 200 and [o["robots"] for o in body["organizations"]] == [0 if admin else None], (role, body)
+            await expect(row.locator("td").nth(6)).to_have_text("0" if admin else "—")  # checkbox, name, e-mail, 3 counts, robots
             if admin:
                 await checkbox.to_be_enabled()
                 await expect(settings).to_have_attribute("href", "/organization/roleco?tab=settings")

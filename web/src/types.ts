@@ -140,7 +140,7 @@ export interface OrganizationRow {
   repositories: number;
   teams: number;
   members: number;
-  robots: number;
+  robots: number | null; // null unless an administrator of the organisation
   last_modified: string | null;
   size: number;
   is_admin: boolean;

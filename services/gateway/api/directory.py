@@ -65,7 +65,8 @@ async def organizations(request: web.Request) -> web.Response:
     rows, total, page, limit = await _run(directory.organizations_page, gw.pool, user_id=principal.id if principal else None,
                                           superuser=everything, **_list_query(request, directory.ORGANIZATION_SORTS))
     items = [{"name": r["name"], "email": r["email"], "created": iso(r["created_at"]), "repositories": r["repositories"],
-              "teams": r["teams"], "members": r["members"], "robots": r["robots"], "last_modified": iso(r["last_modified"]),
+              "teams": r["teams"], "members": r["members"], "robots": r["robots"],  # None unless an administrator: robots are theirs
+              "last_modified": iso(r["last_modified"]),
               "size": r["size"], "is_admin": r["is_admin"]} for r in rows]
     return _paged("organizations", items, total, page, limit)
 
@@ -195,7 +196,8 @@ def _sort(sorts: tuple[str, ...]) -> dict:
 ORG = "/browse/organization/{orgname}"
 ROUTES = [
     ApiRoute("browse_organizations", "/browse/organizations", {
-        "GET": Op(organizations, "Organisations you are in (superusers: all) with repository, team, member and robot counts, "
+        "GET": Op(organizations, "Organisations you are in (superusers: all) with repository, team and member counts, robot counts "
+                                 "(administrators; null for others), "
                                  "size and last change; filtered, sorted and paged on the server, with the total",
                   query=_sort(directory.ORGANIZATION_SORTS)),
     }),

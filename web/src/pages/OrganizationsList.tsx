@@ -161,7 +161,7 @@ export function OrganizationsView({ prefix = "" }: { prefix?: string }) {
           { label: "Repositories", sort: "repositories", initialOrder: "desc", render: (r) => r.repositories },
           { label: "Teams", sort: "teams", initialOrder: "desc", render: (r) => r.teams },
           { label: "Members", sort: "members", initialOrder: "desc", render: (r) => r.members },
-          { label: "Robots", sort: "robots", initialOrder: "desc", render: (r) => r.robots },
+          { label: "Robots", sort: "robots", initialOrder: "desc", render: (r) => r.robots ?? "—" },
           { label: "Last modified", sort: "last_modified", initialOrder: "desc", render: (r) => formatDateTime(r.last_modified), nowrap: true },
           { label: "Size", sort: "size", initialOrder: "desc", render: (r) => humanSize(r.size), nowrap: true },
           { label: "Settings", render: (r) => <SettingsLink row={r} /> },
