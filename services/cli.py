@@ -239,6 +239,27 @@ def _stop_embedded(started: list[Any], data: Path) -> None:
         (data / "nats" / "url").unlink(missing_ok=True)
 
 
+def reachable_address(listen: str) -> str:
+    """host:port at which a client on this machine reaches a server listening on `listen` (host:port):
+    that address, or loopback for a wildcard ("0.0.0.0", "::", none). Never "localhost": it may
+    resolve to ::1 only while `up` listens on 127.0.0.1 (docs/decisions.md, "`up` names the address
+    it listens on")."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":  # asyncio binds "::" to IPv6 only
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def default_addresses(doc: dict[str, Any], host: str, port: int) -> None:
+    """`up`'s MERIDIAN_LISTEN (--host:--port) and SERVER_HOSTNAME (which the start-up hint and the /v2
+    token realm name) unless the configuration sets them: the host name is the address listened on."""
+    listen = doc.setdefault("MERIDIAN_LISTEN", f"{host}:{port}")
+    doc.setdefault("SERVER_HOSTNAME", reachable_address(str(listen)))
+
+
 # Printed at start whenever `up` runs with open access (one region or several).
 OPEN_ACCESS_NOTICE = ("  open access: anyone may push and pull without signing in (the development default; "
                       "`meridian up --config config.yaml` turns it off)")
@@ -264,8 +285,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         if "NATS_URL" not in doc:
             doc["NATS_URL"] = _start_embedded_nats(data, started)
         doc.setdefault("DISTRIBUTED_STORAGE_CONFIG", {"local": ["LocalStorage", {"storage_path": str(data / "storage")}]})
-        doc.setdefault("SERVER_HOSTNAME", f"localhost:{args.port}")
-        doc.setdefault("MERIDIAN_LISTEN", f"{args.host}:{args.port}")
+        default_addresses(doc, args.host, args.port)
         if not args.regions:
             doc.setdefault("MERIDIAN_NOTIFIER_ENABLED", True)  # up runs one (with --regions: in the first region)
         if not args.config:
@@ -363,7 +383,7 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
         _fail(str(exc))
     await _prepare_database(first)
     for index, region in enumerate(regions):
-        docs[region]["SERVER_HOSTNAME"] = f"localhost:{args.port + index}"
+        docs[region]["SERVER_HOSTNAME"] = reachable_address(f"{args.host}:{args.port + index}")
     started = []
     notifiers = []
     try:

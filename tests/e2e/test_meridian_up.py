@@ -8,6 +8,7 @@ import sys
 
 import aiohttp
 import pytest
+import yaml
 
 from shared.embedded import free_port, port_open
 from tests.helpers import eventually, sha256
@@ -73,6 +74,10 @@ async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
             assert served == 20  # every worker's requests, whichever worker answered the scrape
         output = (tmp_path / "up.log").read_text()
         assert f"listening on http://127.0.0.1:{port}" in output
+        # The hint names the address listened on (localhost may resolve to ::1 only), as does the token realm.
+        assert f"docker://127.0.0.1:{port}/acme/hello:latest" in output and "localhost" not in output
+        generated = yaml.safe_load((tmp_path / "data" / "config.generated.yaml").read_text())
+        assert generated["SERVER_HOSTNAME"] == f"127.0.0.1:{port}"
         nats_log = (tmp_path / "data" / "nats" / "nats.log").read_text().splitlines()
         nats_ports = [int(line.split(":")[-1]) for line in nats_log if "Listening for client connections on" in line]
         process.send_signal(signal.SIGINT)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from services.cli import build_parser
+from services.cli import build_parser, default_addresses, reachable_address
 from services.gateway.app import loggable_path
 from shared.logging import wants_json
 
@@ -78,3 +78,31 @@ def test_up_reports_yaml_errors_with_file_and_line(tmp_path):
     assert result.returncode == 2
     assert f"{config}:3: not valid YAML" in result.stderr and "on line 2" in result.stderr, result.stderr
     assert not (tmp_path / "data" / "postgres").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(("listen", "reachable"), [
+    ("127.0.0.1:8080", "127.0.0.1:8080"), ("0.0.0.0:5000", "127.0.0.1:5000"), (":5000", "127.0.0.1:5000"),
+    ("::1:8080", "[::1]:8080"), ("[::1]:8080", "[::1]:8080"), (":::5000", "[::1]:5000"),
+    ("192.0.2.7:80", "192.0.2.7:80"), ("registry.example:443", "registry.example:443"),
+])
+def test_reachable_address_is_the_address_listened_on_never_localhost(listen, reachable):
+    assert reachable_address(listen) == reachable
+
+
+def test_up_names_the_address_it_listens_on_unless_configured():
+    """localhost may resolve to ::1 only while `up` listens on 127.0.0.1: the start-up hint and the /v2
+    token realm (both SERVER_HOSTNAME) name the address listened on; a configured SERVER_HOSTNAME stays."""
+    from services.gateway.auth import TokenAccess
+    from shared.config import parse_config
+
+    args = build_parser().parse_args(["up"])
+    doc: dict = {}
+    default_addresses(doc, args.host, args.port)
+    assert doc == {"MERIDIAN_LISTEN": "127.0.0.1:8080", "SERVER_HOSTNAME": "127.0.0.1:8080"}
+    assert TokenAccess(parse_config(doc), None, None).realm == "http://127.0.0.1:8080/v2/auth"  # type: ignore[arg-type]
+    doc = {"MERIDIAN_LISTEN": "0.0.0.0:9000"}
+    default_addresses(doc, "127.0.0.1", 8080)
+    assert doc["SERVER_HOSTNAME"] == "127.0.0.1:9000"
+    doc = {"SERVER_HOSTNAME": "registry.example.com"}
+    default_addresses(doc, "0.0.0.0", 8080)
+    assert doc == {"SERVER_HOSTNAME": "registry.example.com", "MERIDIAN_LISTEN": "0.0.0.0:8080"}
