@@ -82,6 +82,8 @@ export interface Column<T, K extends string> {
   initialOrder?: "asc" | "desc";
   render: (row: T) => ReactNode;
   nowrap?: boolean;
+  /** Long unbroken text (names, e-mail addresses) may break anywhere rather than widen the table. */
+  breakAnywhere?: boolean;
 }
 
 export interface ListTableProps<T, K extends string> {
@@ -104,6 +106,13 @@ export interface ListTableProps<T, K extends string> {
   actions?: (row: T) => IAction[] | null;
   expand?: (row: T) => ReactNode;
   compact?: boolean;
+  /** Narrower cell padding and sort buttons, for lists with many columns that must fit beside the
+   * sidebar in a 1366 px window (the organisations list). */
+  dense?: boolean;
+}
+
+function cellClass<T, K extends string>(c: Column<T, K>): string | undefined {
+  return [c.nowrap ? "meridian-nowrap" : "", c.breakAnywhere ? "meridian-break-anywhere" : ""].filter(Boolean).join(" ") || undefined;
 }
 
 export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
@@ -162,7 +171,8 @@ export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
       </Toolbar>
       {control.problem ? <Alert variant="danger" isInline title={control.problem} data-testid={`${idBase}-filter-error`} /> : null}
       {error ? <Alert variant="danger" isInline title={error.message} data-testid={`${idBase}-error`} /> : null}
-      <Table aria-label={props.label} variant={props.compact === false ? undefined : "compact"} data-testid={props.testId}>
+      <Table aria-label={props.label} variant={props.compact === false ? undefined : "compact"} data-testid={props.testId}
+             className={props.dense ? "meridian-dense-table" : undefined}>
         <Thead>
           <Tr>
             {expand ? <Th screenReaderText="Details" /> : null}
@@ -215,7 +225,7 @@ export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
                   />
                 ) : null}
                 {columns.map((c) => (
-                  <Td key={c.label} dataLabel={c.label} className={c.nowrap ? "meridian-nowrap" : undefined}>{c.render(row)}</Td>
+                  <Td key={c.label} dataLabel={c.label} className={cellClass(c)}>{c.render(row)}</Td>
                 ))}
                 {actions ? (
                   <Td isActionCell>
