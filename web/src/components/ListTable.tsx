@@ -1,7 +1,9 @@
 // Every list of the organisation and superuser pages: a toolbar (filter, the page's own buttons,
 // pagination), a table sorted by clicking its headers, optional selection, kebab actions and
 // expandable rows, and its empty, loading and error states. The state lives in the URL for pages
-// (shareable, back button) or locally for lists inside dialogs; the server filters, sorts and pages.
+// (shareable, back button) or locally for lists inside dialogs; the server filters, sorts and pages
+// (useServerPage asks it for one page), or lib/listing.ts's localPage does for the few small lists
+// the API gives whole.
 import {
   Alert,
   Bullseye,
@@ -17,12 +19,15 @@ import {
   ToolbarItem,
 } from "@patternfly/react-core";
 import { ActionsColumn, ExpandableRowContent, IAction, Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ReactNode, useEffect, useMemo, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 
+import { api } from "../lib/api";
 import { filterProblem } from "../lib/filters";
 import { listQuery, ListSpec, ListState, PER_PAGE_OPTIONS, readList, writeList } from "../lib/listing";
 import { useDebounced } from "../lib/useDebounced";
+import type { Paged } from "../types";
 
 export interface ListControl<K extends string> {
   spec: ListSpec<K>;
@@ -73,6 +78,36 @@ export function useLocalList<K extends string>(spec: ListSpec<K>, perPage = 10):
   const problem = filterProblem(state.filter);
   const query = useMemo(() => listQuery(state), [state]);
   return { spec, state, text, setText, setRegex: (regex) => set({ filter: { ...state.filter, regex }, page: 1 }), set, problem, query };
+}
+
+/** What a ListTable shows of a list: one page of rows, the list's total, and whether it is loading or failed
+ * (the names are ListTable's props, so a page spreads into it: `<ListTable {...page} … />`). */
+export interface ListPage<T> {
+  rows: T[];
+  total: number;
+  pending: boolean;
+  error: unknown;
+}
+
+/** One page of a list the server filters, sorts and pages: GET `path` with the list's query and
+ * `params`, answering `{ total, [field]: rows }`. Cached under `[...key, query]` (invalidate with
+ * `key`), the previous page kept on screen while the next loads, nothing asked while the filter is
+ * invalid or `enabled` is false (then it is not pending either). */
+export function useServerPage<T>(
+  control: Pick<ListControl<string>, "query" | "problem">,
+  key: readonly unknown[],
+  path: string,
+  field: string,
+  { params, enabled = true }: { params?: Record<string, string>; enabled?: boolean } = {},
+): ListPage<T> {
+  const query = { ...control.query, ...params };
+  const list = useQuery({
+    queryKey: [...key, query],
+    queryFn: () => api.get<Paged & Record<string, T[]>>(path, query),
+    enabled: enabled && !control.problem,
+    placeholderData: keepPreviousData,
+  });
+  return { rows: list.data?.[field] ?? [], total: list.data?.total ?? 0, pending: enabled && list.isPending, error: list.error };
 }
 
 export interface Column<T, K extends string> {

@@ -18,13 +18,13 @@ import {
 } from "@patternfly/react-core";
 import CogIcon from "@patternfly/react-icons/dist/esm/icons/cog-icon";
 import TrashIcon from "@patternfly/react-icons/dist/esm/icons/trash-icon";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { GuardedButton } from "../components/Guarded";
-import { ListTable, refused, useUrlList } from "../components/ListTable";
+import { ListTable, refused, useServerPage, useUrlList } from "../components/ListTable";
 import { api } from "../lib/api";
 import { dateTimeParts, humanSize } from "../lib/dates";
 import { keepSelected } from "../lib/filters";
@@ -32,7 +32,7 @@ import { namespaceNameProblem } from "../lib/names";
 import { organizationSettingsRoute, settingsClosedReason } from "../lib/orgSettings";
 import { organizationRoute } from "../lib/urls";
 import { useSession } from "../session";
-import type { OrganizationRow, Paged } from "../types";
+import type { OrganizationRow } from "../types";
 
 const SPEC = { sorts: ["name", "email", "repositories", "teams", "members", "robots", "last_modified", "size"] as const, sort: "name" as const };
 
@@ -118,27 +118,19 @@ export function OrganizationsView({ prefix = "" }: { prefix?: string }) {
   const [selected, setSelected] = useState<string[]>([]);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<string[] | null>(null);
-  const list = useQuery({
-    queryKey: ["organizations", control.query],
-    queryFn: () => api.get<Paged & { organizations: OrganizationRow[] }>("/browse/organizations", control.query),
-    enabled: !!user && !control.problem,
-    placeholderData: keepPreviousData,
-  });
-  const rows = list.data?.organizations ?? [];
+  const organizations = useServerPage<OrganizationRow>(control, ["organizations"], "/browse/organizations", "organizations", { enabled: !!user });
+  const rows = organizations.rows;
   useEffect(() => setSelected((s) => keepSelected(s, rows.map((r) => r.name))), [rows.map((r) => r.name).join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
   const canChange = !!user && !readOnly;
   const adminReason = (row: OrganizationRow) => (row.is_admin ? null : `Only administrators of ${row.name} can delete it`);
   return (
     <>
       <ListTable
+        {...organizations}
         label="Organisations"
         testId="organizations-table"
         control={control}
-        rows={rows}
-        total={list.data?.total ?? 0}
         rowKey={(r) => r.name}
-        pending={!!user && list.isPending}
-        error={list.error}
         empty={{ title: "No organisations", body: user ? "You are not a member of any organisation yet." : "Sign in to see your organisations." }}
         filterLabel="Filter organisations by name"
         regex
