@@ -17,6 +17,18 @@ from shared.embedded import free_port
 from tests.helpers import eventually, push_image
 from tests.ui.conftest import audit
 
+# What the toasts cover: the masthead, and the text of the page's headings and tabs (their text, not
+# their boxes, which span the whole width).
+COVERED_BY_TOASTS = """() => {
+  const group = document.querySelector('[data-testid=toasts]').getBoundingClientRect();
+  const hit = (r) => r.width > 0 && r.left < group.right && r.right > group.left && r.top < group.bottom && r.bottom > group.top;
+  const text = (e) => { const range = document.createRange(); range.selectNodeContents(e); return range.getBoundingClientRect(); };
+  const covered = [...document.querySelectorAll('main h1, main h2, main h3, main [role=tab]')].filter((e) => hit(text(e)))
+    .map((e) => e.textContent.trim());
+  if (hit(document.querySelector('.pf-v6-c-masthead').getBoundingClientRect())) covered.push('the masthead');
+  return covered;
+}"""
+
 
 @pytest_asyncio.fixture
 async def receiver():
@@ -159,6 +171,13 @@ async def test_organization_notifications_and_quota_with_a_usage_bar(open_page, 
         await page.get_by_label("Threshold (%)").fill(percent)
         await page.locator("#add-quota-limit").click()
         await expect(page.get_by_test_id("quota-limits")).to_contain_text(f"{percent} %")
+    # Of the toasts these raised the newest shows, under the masthead, clear of the headings and the tabs.
+    toasts = page.get_by_test_id("toasts").get_by_role("listitem")
+    await expect(toasts).to_have_count(1)
+    await expect(toasts).to_contain_text("Warning limit at 80 % added")
+    for height in (768, 900):  # ends at the size the test runs at
+        await page.set_viewport_size({"width": 1366, "height": height})
+        assert await page.evaluate(COVERED_BY_TOASTS) == []
     status, quotas = await ui_registry.call("GET", "organization/quotaorg/quota", user="admin")
     assert quotas[0]["limit_bytes"] == 1024 ** 2
     assert sorted((limit["type"], limit["limit_percent"]) for limit in quotas[0]["limits"]) == [("Reject", 100), ("Warning", 80)]

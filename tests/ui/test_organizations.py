@@ -136,3 +136,37 @@ async def test_dates_and_sizes_sort_as_dates_and_sizes(open_page, ui_registry):
     status, body = await ui_registry.call("GET", "browse/organizations", params={"filter": "^sort-", "regex": "true", "sort": "size"})
     assert [o["name"] for o in body["organizations"]] == ["sort-b", "sort-a", "sort-c"]
     assert body["organizations"][0]["size"] < body["organizations"][1]["size"] < body["organizations"][2]["size"]
+
+
+async def test_the_list_fits_a_1366_by_768_window(open_page, ui_registry):
+    # The widest row there is: a long name without a place to break, a long e-mail, a date under Last
+    # modified and a size. With the sidebar open (it is, from 1200 px up) the row's Settings link and
+    # kebab are inside the window, and nothing is pushed out sideways.
+    name = "widelayoutorganisationwithoutbreaks"
+    email = "registry-operations-team@wide-layout.example"
+    status, body = await ui_registry.call("POST", "organization/", json={"name": name, "email": email})
+    assert status == 201, body
+    pusher = await ui_registry.pusher("alice", f"{name}/app")
+    try:
+        await push_image(pusher, f"{name}/app", "v1", layers=2)
+    finally:
+        await pusher.http.close()
+    visit = await open_page("alice")
+    page = visit.page
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    await visit.goto(f"/organization?filter={name}")
+    await expect(page.get_by_role("navigation", name="Sections")).to_be_visible()
+    row = page.get_by_test_id(f"organizations-table-row-{name}")
+    await expect(row).to_contain_text(email)
+    await expect(row).to_contain_text("KiB")
+    for control in (row.get_by_label(f"Settings of {name}"), row.get_by_label(f"Actions for {name}")):
+        await expect(control).to_be_visible()
+        box = await control.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1366, box
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 768, box
+    beyond = await page.evaluate("(() => { const edge = document.querySelector('main').getBoundingClientRect().right; "
+                                 "return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > edge + 1)"
+                                 ".map(e => `${e.tagName}.${e.className}`); })()")
+    assert beyond == [], beyond  # nothing sticks out of the page's main area (which does not scroll sideways)
+    await audit(page, "organizations-1366x768")

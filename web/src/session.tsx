@@ -1,19 +1,14 @@
 // Who is signed in, the registry's /config, and the toasts every page uses.
 import { Alert, AlertActionCloseButton, AlertGroup } from "@patternfly/react-core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { createContext, ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
+import { createContext, ReactNode, useCallback, useContext, useEffect, useLayoutEffect, useMemo, useState } from "react";
 import { useLocation, useNavigate } from "react-router-dom";
 
 import { api, setCsrfToken, whenRefused } from "./lib/api";
+import { Toast, toastTop, withToast } from "./lib/toasts";
 import type { SessionInfo, SessionUser, UiConfig } from "./types";
 
 export const SESSION_ENDED = "Your session has ended. Sign in again to continue.";
-
-interface Toast {
-  id: number;
-  variant: "success" | "danger" | "warning" | "info";
-  title: string;
-}
 
 interface SessionValue {
   config: UiConfig;
@@ -35,12 +30,30 @@ export function useSession(): SessionValue {
 
 let nextToast = 1;
 
+/** The toasts' top edge, kept under the masthead (measured while toasts show, and on resizes) so they
+ * never cover it; null without a masthead (sign-in), where PatternFly's default stands. */
+function useToastTop(showing: boolean): number | null {
+  const [top, setTop] = useState<number | null>(null);
+  useLayoutEffect(() => {
+    if (!showing) return;
+    const place = () => {
+      const masthead = document.querySelector(".pf-v6-c-masthead");
+      setTop(toastTop(masthead ? masthead.getBoundingClientRect().bottom : null));
+    };
+    place();
+    window.addEventListener("resize", place);
+    return () => window.removeEventListener("resize", place);
+  }, [showing]);
+  return top;
+}
+
 export function SessionProvider({ children, fallback }: { children: ReactNode; fallback: ReactNode }) {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const location = useLocation();
   const [notice, setNotice] = useState<string | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const toastsTop = useToastTop(toasts.length > 0);
   const config = useQuery({ queryKey: ["config"], queryFn: () => api.get<UiConfig>("/config"), staleTime: Infinity });
   const session = useQuery({
     queryKey: ["session"],
@@ -54,7 +67,7 @@ export function SessionProvider({ children, fallback }: { children: ReactNode; f
 
   const toast = useCallback((variant: Toast["variant"], title: string) => {
     const id = nextToast++;
-    setToasts((list) => [...list, { id, variant, title }]);
+    setToasts((list) => withToast(list, { id, variant, title }));
     window.setTimeout(() => setToasts((list) => list.filter((t) => t.id !== id)), 8000);
   }, []);
 
@@ -128,7 +141,8 @@ export function SessionProvider({ children, fallback }: { children: ReactNode; f
   return (
     <SessionContext.Provider value={value}>
       {children}
-      <AlertGroup isToast isLiveRegion>
+      <AlertGroup isToast isLiveRegion className="meridian-toasts" data-testid="toasts"
+                  style={toastsTop === null ? undefined : { insetBlockStart: `${toastsTop}px` }}>
         {toasts.map((t) => (
           <Alert
             key={t.id}

@@ -1,7 +1,9 @@
 // Every list of the organisation and superuser pages: a toolbar (filter, the page's own buttons,
 // pagination), a table sorted by clicking its headers, optional selection, kebab actions and
 // expandable rows, and its empty, loading and error states. The state lives in the URL for pages
-// (shareable, back button) or locally for lists inside dialogs; the server filters, sorts and pages.
+// (shareable, back button) or locally for lists inside dialogs; the server filters, sorts and pages
+// (useServerPage asks it for one page), or lib/listing.ts's localPage does for the few small lists
+// the API gives whole.
 import {
   Alert,
   Bullseye,
@@ -17,12 +19,15 @@ import {
   ToolbarItem,
 } from "@patternfly/react-core";
 import { ActionsColumn, ExpandableRowContent, IAction, Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ReactNode, useEffect, useMemo, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 
+import { api } from "../lib/api";
 import { filterProblem } from "../lib/filters";
 import { listQuery, ListSpec, ListState, PER_PAGE_OPTIONS, readList, writeList } from "../lib/listing";
 import { useDebounced } from "../lib/useDebounced";
+import type { Paged } from "../types";
 
 export interface ListControl<K extends string> {
   spec: ListSpec<K>;
@@ -75,6 +80,36 @@ export function useLocalList<K extends string>(spec: ListSpec<K>, perPage = 10):
   return { spec, state, text, setText, setRegex: (regex) => set({ filter: { ...state.filter, regex }, page: 1 }), set, problem, query };
 }
 
+/** What a ListTable shows of a list: one page of rows, the list's total, and whether it is loading or failed
+ * (the names are ListTable's props, so a page spreads into it: `<ListTable {...page} … />`). */
+export interface ListPage<T> {
+  rows: T[];
+  total: number;
+  pending: boolean;
+  error: unknown;
+}
+
+/** One page of a list the server filters, sorts and pages: GET `path` with the list's query and
+ * `params`, answering `{ total, [field]: rows }`. Cached under `[...key, query]` (invalidate with
+ * `key`), the previous page kept on screen while the next loads, nothing asked while the filter is
+ * invalid or `enabled` is false (then it is not pending either). */
+export function useServerPage<T>(
+  control: Pick<ListControl<string>, "query" | "problem">,
+  key: readonly unknown[],
+  path: string,
+  field: string,
+  { params, enabled = true }: { params?: Record<string, string>; enabled?: boolean } = {},
+): ListPage<T> {
+  const query = { ...control.query, ...params };
+  const list = useQuery({
+    queryKey: [...key, query],
+    queryFn: () => api.get<Paged & Record<string, T[]>>(path, query),
+    enabled: enabled && !control.problem,
+    placeholderData: keepPreviousData,
+  });
+  return { rows: list.data?.[field] ?? [], total: list.data?.total ?? 0, pending: enabled && list.isPending, error: list.error };
+}
+
 export interface Column<T, K extends string> {
   label: string;
   sort?: K;
@@ -82,6 +117,8 @@ export interface Column<T, K extends string> {
   initialOrder?: "asc" | "desc";
   render: (row: T) => ReactNode;
   nowrap?: boolean;
+  /** Long unbroken text (names, e-mail addresses) may break anywhere rather than widen the table. */
+  breakAnywhere?: boolean;
 }
 
 export interface ListTableProps<T, K extends string> {
@@ -104,6 +141,13 @@ export interface ListTableProps<T, K extends string> {
   actions?: (row: T) => IAction[] | null;
   expand?: (row: T) => ReactNode;
   compact?: boolean;
+  /** Narrower cell padding and sort buttons, for lists with many columns that must fit beside the
+   * sidebar in a 1366 px window (the organisations list). */
+  dense?: boolean;
+}
+
+function cellClass<T, K extends string>(c: Column<T, K>): string | undefined {
+  return [c.nowrap ? "meridian-nowrap" : "", c.breakAnywhere ? "meridian-break-anywhere" : ""].filter(Boolean).join(" ") || undefined;
 }
 
 export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
@@ -162,7 +206,8 @@ export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
       </Toolbar>
       {control.problem ? <Alert variant="danger" isInline title={control.problem} data-testid={`${idBase}-filter-error`} /> : null}
       {error ? <Alert variant="danger" isInline title={error.message} data-testid={`${idBase}-error`} /> : null}
-      <Table aria-label={props.label} variant={props.compact === false ? undefined : "compact"} data-testid={props.testId}>
+      <Table aria-label={props.label} variant={props.compact === false ? undefined : "compact"} data-testid={props.testId}
+             className={props.dense ? "meridian-dense-table" : undefined}>
         <Thead>
           <Tr>
             {expand ? <Th screenReaderText="Details" /> : null}
@@ -215,7 +260,7 @@ export function ListTable<T, K extends string>(props: ListTableProps<T, K>) {
                   />
                 ) : null}
                 {columns.map((c) => (
-                  <Td key={c.label} dataLabel={c.label} className={c.nowrap ? "meridian-nowrap" : undefined}>{c.render(row)}</Td>
+                  <Td key={c.label} dataLabel={c.label} className={cellClass(c)}>{c.render(row)}</Td>
                 ))}
                 {actions ? (
                   <Td isActionCell>

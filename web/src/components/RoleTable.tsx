@@ -2,12 +2,11 @@
 // server: a role per row, or check many and set one role on all of them. In a wizard the choices are
 // kept (draft) until it finishes; elsewhere each change is applied at once.
 import { Button, FormSelect, FormSelectOption, Label, ToolbarItem } from "@patternfly/react-core";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 
-import { api } from "../lib/api";
-import type { Paged, RepoRole, RepositoryRoleRow } from "../types";
-import { ListTable, useLocalList } from "./ListTable";
+import type { RepoRole, RepositoryRoleRow } from "../types";
+import { ListTable, useLocalList, useServerPage } from "./ListTable";
 
 export const ROLE_OPTIONS: { value: string; label: string }[] = [
   { value: "", label: "None" }, { value: "read", label: "Read" }, { value: "write", label: "Write" }, { value: "admin", label: "Admin" },
@@ -39,14 +38,8 @@ export function RoleTable({
   const [selected, setSelected] = useState<string[]>([]);
   const [bulkRole, setBulkRole] = useState("write");
   const [busy, setBusy] = useState(false);
-  const query = { ...control.query, ...(holder ?? {}) };
-  const list = useQuery({
-    queryKey: ["repository-roles", org, query],
-    queryFn: () => api.get<Paged & { repositories: RepositoryRoleRow[] }>(`/browse/organization/${encodeURIComponent(org)}/repositories`, query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
-  const rows = list.data?.repositories ?? [];
+  const repositories = useServerPage<RepositoryRoleRow>(control, ["repository-roles", org],
+    `/browse/organization/${encodeURIComponent(org)}/repositories`, "repositories", { params: holder });
   const shown = (row: RepositoryRoleRow): RepoRole | null => (draft && row.name in draft ? draft[row.name] : row.role);
   const change = async (changes: RoleChanges) => {
     if (draft && onDraft) {
@@ -66,12 +59,9 @@ export function RoleTable({
     <ListTable
       label={`Repositories of ${org} for ${holderName}`}
       testId="role-table"
+      {...repositories}
       control={control}
-      rows={rows}
-      total={list.data?.total ?? 0}
       rowKey={(r) => r.name}
-      pending={list.isPending}
-      error={list.error}
       empty={{ title: "No repositories", body: `${org} has no repositories yet.` }}
       filterLabel="Filter repositories"
       select={{ selected, onChange: setSelected }}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { checkExpiration, formatDateTime, humanSize, localToEpoch, rangeParams, relative, shortDigest, toInputs } from "./dates";
+import { checkExpiration, dateTimeParts, formatDateTime, humanSize, localToEpoch, rangeParams, relative, shortDigest, toInputs } from "./dates";
 
 // vitest runs with TZ=UTC (see package.json), so local time is UTC here.
 describe("dates", () => {
@@ -9,6 +9,11 @@ describe("dates", () => {
     expect(formatDateTime(1893580200)).toBe("Jan 2, 2030, 10:30 AM");
     expect(formatDateTime(null)).toBe("Never");
     expect(formatDateTime("not a date")).toBe("—");
+  });
+  it("splits a date and time where a narrow column may break the line", () => {
+    expect(dateTimeParts("2030-01-02T10:30:00+00:00")).toEqual(["Jan 2, 2030,", "10:30 AM"]);
+    expect(dateTimeParts(null)).toEqual(["Never"]);
+    expect(dateTimeParts("not a date")).toEqual(["—"]);
   });
   it("turns date and time inputs into epoch seconds, refusing impossible dates", () => {
     expect(localToEpoch("2030-01-02", "10:30")).toBe(1893580200);

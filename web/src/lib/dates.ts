@@ -9,6 +9,14 @@ export function formatDateTime(value: string | number | Date | null | undefined)
   return DATE_TIME.format(moment);
 }
 
+/** formatDateTime as its date and its time ("Jan 2, 2030," and "10:30 AM"), for narrow columns that may
+ * break the line between them but never inside either; "Never" and "—" stay whole. */
+export function dateTimeParts(value: string | number | Date | null | undefined): [string] | [string, string] {
+  const text = formatDateTime(value);
+  const cut = text.lastIndexOf(", ");
+  return cut < 0 ? [text] : [text.slice(0, cut + 1), text.slice(cut + 2)];
+}
+
 /** "in 3 days", "5 minutes ago": for expirations and last-modified columns. */
 export function relative(value: string | null | undefined, now: Date = new Date()): string {
   if (!value) return "Never";

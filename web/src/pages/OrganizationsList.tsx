@@ -18,21 +18,21 @@ import {
 } from "@patternfly/react-core";
 import CogIcon from "@patternfly/react-icons/dist/esm/icons/cog-icon";
 import TrashIcon from "@patternfly/react-icons/dist/esm/icons/trash-icon";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { GuardedButton } from "../components/Guarded";
-import { ListTable, refused, useUrlList } from "../components/ListTable";
+import { ListTable, refused, useServerPage, useUrlList } from "../components/ListTable";
 import { api } from "../lib/api";
-import { formatDateTime, humanSize } from "../lib/dates";
+import { dateTimeParts, humanSize } from "../lib/dates";
 import { keepSelected } from "../lib/filters";
 import { namespaceNameProblem } from "../lib/names";
 import { organizationSettingsRoute, settingsClosedReason } from "../lib/orgSettings";
 import { organizationRoute } from "../lib/urls";
 import { useSession } from "../session";
-import type { OrganizationRow, Paged } from "../types";
+import type { OrganizationRow } from "../types";
 
 const SPEC = { sorts: ["name", "email", "repositories", "teams", "members", "robots", "last_modified", "size"] as const, sort: "name" as const };
 
@@ -88,6 +88,12 @@ function CreateOrganization({ onClose }: { onClose: () => void }) {
   );
 }
 
+/** A date and time that may take two lines (date, then time) in a narrow column, never breaking inside either. */
+function DateTime({ value }: { value: string | null }) {
+  const [date, time] = dateTimeParts(value);
+  return time === undefined ? <>{date}</> : <><span className="meridian-nowrap">{date}</span> <span className="meridian-nowrap">{time}</span></>;
+}
+
 /** The row's way to the organisation's Settings tab (Quay's Settings column); for those who may not
  * change it, shown disabled with the reason. */
 function SettingsLink({ row }: { row: OrganizationRow }) {
@@ -112,30 +118,23 @@ export function OrganizationsView({ prefix = "" }: { prefix?: string }) {
   const [selected, setSelected] = useState<string[]>([]);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<string[] | null>(null);
-  const list = useQuery({
-    queryKey: ["organizations", control.query],
-    queryFn: () => api.get<Paged & { organizations: OrganizationRow[] }>("/browse/organizations", control.query),
-    enabled: !!user && !control.problem,
-    placeholderData: keepPreviousData,
-  });
-  const rows = list.data?.organizations ?? [];
+  const organizations = useServerPage<OrganizationRow>(control, ["organizations"], "/browse/organizations", "organizations", { enabled: !!user });
+  const rows = organizations.rows;
   useEffect(() => setSelected((s) => keepSelected(s, rows.map((r) => r.name))), [rows.map((r) => r.name).join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
   const canChange = !!user && !readOnly;
   const adminReason = (row: OrganizationRow) => (row.is_admin ? null : `Only administrators of ${row.name} can delete it`);
   return (
     <>
       <ListTable
+        {...organizations}
         label="Organisations"
         testId="organizations-table"
         control={control}
-        rows={rows}
-        total={list.data?.total ?? 0}
         rowKey={(r) => r.name}
-        pending={!!user && list.isPending}
-        error={list.error}
         empty={{ title: "No organisations", body: user ? "You are not a member of any organisation yet." : "Sign in to see your organisations." }}
         filterLabel="Filter organisations by name"
         regex
+        dense
         select={canChange ? { selected, onChange: setSelected, disabled: (r) => !r.is_admin } : undefined}
         toolbar={canChange ? (
           <>
@@ -156,13 +155,13 @@ export function OrganizationsView({ prefix = "" }: { prefix?: string }) {
         ) : null}
         actions={canChange ? (r) => [refused("Delete", adminReason(r), () => setDeleting([r.name]))] : undefined}
         columns={[
-          { label: "Name", sort: "name", render: (r) => <Link to={organizationRoute(r.name)}>{r.name}</Link> },
-          { label: "Admin e-mail", sort: "email", render: (r) => r.email ?? "—" },
+          { label: "Name", sort: "name", render: (r) => <Link to={organizationRoute(r.name)}>{r.name}</Link>, breakAnywhere: true },
+          { label: "Admin e-mail", sort: "email", render: (r) => r.email ?? "—", breakAnywhere: true },
           { label: "Repositories", sort: "repositories", initialOrder: "desc", render: (r) => r.repositories },
           { label: "Teams", sort: "teams", initialOrder: "desc", render: (r) => r.teams },
           { label: "Members", sort: "members", initialOrder: "desc", render: (r) => r.members },
           { label: "Robots", sort: "robots", initialOrder: "desc", render: (r) => r.robots ?? "—" },
-          { label: "Last modified", sort: "last_modified", initialOrder: "desc", render: (r) => formatDateTime(r.last_modified), nowrap: true },
+          { label: "Last modified", sort: "last_modified", initialOrder: "desc", render: (r) => <DateTime value={r.last_modified} /> },
           { label: "Size", sort: "size", initialOrder: "desc", render: (r) => humanSize(r.size), nowrap: true },
           { label: "Settings", render: (r) => <SettingsLink row={r} /> },
         ]}

@@ -34,19 +34,19 @@ import {
   Title,
   ToolbarItem,
 } from "@patternfly/react-core";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { ReactNode, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 
 import { ConfirmDelete } from "../components/ConfirmDelete";
-import { ListTable, refused, useUrlList } from "../components/ListTable";
+import { ListTable, refused, useServerPage, useUrlList } from "../components/ListTable";
 import { LogsView } from "../components/LogsView";
 import { api } from "../lib/api";
 import { formatDateTime } from "../lib/dates";
 import { localPage } from "../lib/listing";
 import { namespaceNameProblem } from "../lib/names";
 import { useSession } from "../session";
-import type { Paged, RegistryStatus, ServiceKey, UserRow } from "../types";
+import type { RegistryStatus, ServiceKey, UserRow } from "../types";
 import NotFound from "./NotFound";
 import { OrganizationsView } from "./OrganizationsList";
 
@@ -90,18 +90,13 @@ function UsersTab() {
   const [params, setParams] = useSearchParams();
   const control = useUrlList({ sorts: ["name", "email", "created", "enabled"] as const, sort: "name" }, "u_");
   const status = params.get("u_status") === "enabled" || params.get("u_status") === "disabled" ? params.get("u_status")! : "";
-  const query = { ...control.query, ...(status ? { enabled: String(status === "enabled") } : {}) };
   const [dialog, setDialog] = useState<UserDialog | null>(null);
   const [username, setUsername] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [generated, setGenerated] = useState<{ username: string; password: string } | null>(null);
-  const list = useQuery({
-    queryKey: ["users", query],
-    queryFn: () => api.get<Paged & { users: UserRow[] }>("/browse/users", query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
+  const users = useServerPage<UserRow>(control, ["users"], "/browse/users", "users",
+    { params: status ? { enabled: String(status === "enabled") } : {} });
   const refresh = () => queryClient.invalidateQueries({ queryKey: ["users"] });
   const open = (next: UserDialog) => {
     setUsername("");
@@ -119,14 +114,11 @@ function UsersTab() {
   return (
     <>
       <ListTable
+        {...users}
         label="Users"
         testId="users-table"
         control={control}
-        rows={list.data?.users ?? []}
-        total={list.data?.total ?? 0}
         rowKey={(u) => u.username}
-        pending={list.isPending}
-        error={list.error}
         empty={{ title: "No users", body: "The registry has no users." }}
         filterLabel="Filter users by name"
         regex

@@ -38,12 +38,12 @@ import {
   WizardStep,
 } from "@patternfly/react-core";
 import TrashIcon from "@patternfly/react-icons/dist/esm/icons/trash-icon";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
 import { GuardedButton } from "../../components/Guarded";
-import { ListTable, useLocalList, useUrlList } from "../../components/ListTable";
+import { ListTable, useLocalList, useServerPage, useUrlList } from "../../components/ListTable";
 import { roleLabel, RoleChanges, RoleTable } from "../../components/RoleTable";
 import { api } from "../../lib/api";
 import { formatDateTime } from "../../lib/dates";
@@ -148,22 +148,15 @@ function CredentialsModal({ robot, token: initial, onClose }: { robot: string; t
 
 function TeamPicker({ org, selected, onChange }: { org: string; selected: string[]; onChange: (next: string[]) => void }) {
   const control = useLocalList({ sorts: ["name", "role", "members", "repositories"] as const, sort: "name" });
-  const list = useQuery({
-    queryKey: ["teams", org, control.query],
-    queryFn: () => api.get<Paged & { teams: TeamRow[] }>(`/browse/organization/${encodeURIComponent(org)}/teams`, control.query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
+  const teams = useServerPage<TeamRow>(
+    control, ["teams", org], `/browse/organization/${encodeURIComponent(org)}/teams`, "teams");
   return (
     <ListTable
+      {...teams}
       label="Teams to add the robot to"
       testId="robot-teams"
       control={control}
-      rows={list.data?.teams ?? []}
-      total={list.data?.total ?? 0}
       rowKey={(r) => r.name}
-      pending={list.isPending}
-      error={list.error}
       empty={{ title: "No teams", body: `${org} has no teams.` }}
       filterLabel="Filter teams"
       select={{ selected, onChange }}
@@ -330,25 +323,18 @@ export function RobotsTab({ org }: { org: string }) {
   const [credentials, setCredentials] = useState<{ robot: string; token: string | null } | null>(null);
   const [permissions, setPermissions] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<string[] | null>(null);
-  const list = useQuery({
-    queryKey: ["robots", org, control.query],
-    queryFn: () => api.get<Paged & { robots: RobotRow[] }>(`/browse/organization/${encodeURIComponent(org)}/robots`, control.query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
-  const rows = list.data?.robots ?? [];
+  const robots = useServerPage<RobotRow>(
+    control, ["robots", org], `/browse/organization/${encodeURIComponent(org)}/robots`, "robots");
+  const rows = robots.rows;
   useEffect(() => setSelected((s) => keepSelected(s, rows.map((r) => r.name))), [rows.map((r) => r.name).join(",")]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <>
       <ListTable
+        {...robots}
         label="Robot accounts"
         testId="robots-table"
         control={control}
-        rows={rows}
-        total={list.data?.total ?? 0}
         rowKey={(r) => r.name}
-        pending={list.isPending}
-        error={list.error}
         empty={{ title: "No robot accounts", body: `${org} has no robot accounts yet.` }}
         filterLabel="Filter robot accounts by name"
         regex

@@ -31,19 +31,19 @@ import {
   Wizard,
   WizardStep,
 } from "@patternfly/react-core";
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
 import { EntityPicker, kindLabel } from "../../components/EntityPicker";
 import { GuardedButton } from "../../components/Guarded";
-import { ListTable, refused, useUrlList } from "../../components/ListTable";
+import { ListTable, refused, useServerPage, useUrlList } from "../../components/ListTable";
 import { roleLabel, RoleChanges, RoleTable } from "../../components/RoleTable";
 import { api, repoPath } from "../../lib/api";
 import { shortNameProblem } from "../../lib/robots";
 import { useSession } from "../../session";
-import type { Entity, MemberRow, Paged, TeamRole, TeamRow } from "../../types";
+import type { Entity, MemberRow, TeamRole, TeamRow } from "../../types";
 
 export const TEAM_ROLES: { value: TeamRole; label: string; help: string }[] = [
   { value: "member", label: "Member", help: "Inherits the permissions given to the team" },
@@ -223,12 +223,7 @@ function TeamView({ org, isAdmin }: { org: string; isAdmin: boolean }) {
   const [creating, setCreating] = useState(false);
   const [permissions, setPermissions] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
-  const list = useQuery({
-    queryKey: ["teams", org, control.query],
-    queryFn: () => api.get<Paged & { teams: TeamRow[] }>(`/browse/organization/${encodeURIComponent(org)}/teams`, control.query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
+  const teams = useServerPage<TeamRow>(control, ["teams", org], `/browse/organization/${encodeURIComponent(org)}/teams`, "teams");
   const notAdmin = isAdmin ? null : `Only administrators of ${org} can do this`;
   const setRole = async (team: string, role: TeamRole) => {
     try {
@@ -242,14 +237,11 @@ function TeamView({ org, isAdmin }: { org: string; isAdmin: boolean }) {
   return (
     <>
       <ListTable
+        {...teams}
         label="Teams"
         testId="teams-table"
         control={control}
-        rows={list.data?.teams ?? []}
-        total={list.data?.total ?? 0}
         rowKey={(r) => r.name}
-        pending={list.isPending}
-        error={list.error}
         empty={{ title: "No teams", body: `${org} has no teams yet.` }}
         filterLabel="Filter teams by name"
         toolbar={readOnly ? null : (
@@ -303,23 +295,15 @@ function MembersView({ org }: { org: string }) {
   const [params, setParams] = useSearchParams();
   const kind = params.get("kind") === "user" || params.get("kind") === "robot" ? params.get("kind")! : "";
   const control = useUrlList({ sorts: ["name", "teams", "repositories"] as const, sort: "name" });
-  const query = { ...control.query, ...(kind ? { kind } : {}) };
-  const list = useQuery({
-    queryKey: ["members", org, query],
-    queryFn: () => api.get<Paged & { members: MemberRow[] }>(`/browse/organization/${encodeURIComponent(org)}/members`, query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
+  const members = useServerPage<MemberRow>(control, ["members", org], `/browse/organization/${encodeURIComponent(org)}/members`, "members",
+    { params: kind ? { kind } : {} });
   return (
     <ListTable
+      {...members}
       label="Members"
       testId="members-table"
       control={control}
-      rows={list.data?.members ?? []}
-      total={list.data?.total ?? 0}
       rowKey={(r) => r.name}
-      pending={list.isPending}
-      error={list.error}
       empty={{ title: "No members", body: "No user or robot account is in a team of this organisation." }}
       filterLabel="Filter members by name"
       toolbar={
@@ -355,22 +339,15 @@ function MembersView({ org }: { org: string }) {
 
 function CollaboratorsView({ org }: { org: string }) {
   const control = useUrlList({ sorts: ["name", "repositories"] as const, sort: "name" });
-  const list = useQuery({
-    queryKey: ["collaborators", org, control.query],
-    queryFn: () => api.get<Paged & { collaborators: MemberRow[] }>(`/browse/organization/${encodeURIComponent(org)}/collaborators`, control.query),
-    enabled: !control.problem,
-    placeholderData: keepPreviousData,
-  });
+  const collaborators = useServerPage<MemberRow>(control, ["collaborators", org],
+    `/browse/organization/${encodeURIComponent(org)}/collaborators`, "collaborators");
   return (
     <ListTable
+      {...collaborators}
       label="Collaborators"
       testId="collaborators-table"
       control={control}
-      rows={list.data?.collaborators ?? []}
-      total={list.data?.total ?? 0}
       rowKey={(r) => r.name}
-      pending={list.isPending}
-      error={list.error}
       empty={{ title: "No collaborators", body: "No user outside the teams holds a permission on a repository of this organisation." }}
       filterLabel="Filter collaborators by name"
       columns={[
