@@ -52,6 +52,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def _log_json(args: argparse.Namespace) -> bool | None:
     """--json or --pretty force the log format; without either, JSON unless stderr is a terminal."""
     if getattr(args, "json", False):
@@ -277,6 +281,10 @@ def cmd_up(args: argparse.Namespace) -> None:
     if "NATS_URL" not in doc and _running_nats(data):
         _fail(f"another `meridian up` is running on {data}; stop it first, or use another --data folder")
     started: list[Any] = []
+    # Until the registry listens (then _until_signal takes SIGTERM), SIGTERM stops `up` as Ctrl-C does: the
+    # workers and the embedded servers are stopped, not left running by the default action (which killed
+    # `up` outright, e.g. while it waited for its workers to start).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if "DB_URI" not in doc:
             postgres = EmbeddedPostgres(data / "postgres")
@@ -303,7 +311,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             generated = data / "config.generated.yaml"
             generated.write_text(yaml.safe_dump(doc, sort_keys=False))
             asyncio.run(_run_up(config, args, generated))
-    except KeyboardInterrupt:  # Ctrl-C before the registry was listening
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the registry was listening
         pass
     finally:
         _stop_embedded(started, data)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -118,3 +120,41 @@ async def test_up_with_two_regions_replicates_between_them(data_root, port_pair)
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def test_up_stopped_by_sigterm_while_its_workers_start_stops_everything(data_root):
+    """SIGTERM (a service manager's stop) before the registry listens, here while `up` waits for its
+    workers to start, stops `up` as Ctrl-C does: workers, the embedded PostgreSQL and NATS all end.
+    Before, the default action killed `up` outright and left the embedded servers running."""
+    tmp_path, port = data_root, free_port()
+    with open(tmp_path / "up.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port), "--workers", "3"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        def workers() -> str:
+            return subprocess.run(["pgrep", "-P", str(process.pid), "-f", "services.cli gateway"],
+                                  capture_output=True, text=True).stdout
+
+        await eventually(lambda: asyncio.sleep(0, len(workers().split()) == 2), timeout=60, what="up to spawn its workers")
+        assert listening_sockets(port) == 0  # still starting: the workers have not been told to listen
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 30)
+        output = (tmp_path / "up.log").read_text()
+        assert process.returncode == 0, output
+        assert "Meridian stopped." in output
+
+        def leftover() -> str:
+            found = subprocess.run(["pgrep", "-af", str(tmp_path)], capture_output=True, text=True).stdout
+            return "\n".join(line for line in found.splitlines() if "pgrep" not in line)
+
+        await eventually(lambda: asyncio.sleep(0, leftover() == ""), timeout=20, what="embedded servers to stop")
+        assert workers() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for line in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line), signal.SIGKILL)  # this test's own embedded servers, if they outlived `up`
