@@ -39,10 +39,22 @@ async def start_up(tmp_path, http, port: int, *args: str, wait_for: str | None =
     try:
         await eventually(answering, timeout=60, what="meridian up to answer")
     except BaseException:
-        process.kill()
-        process.wait()
+        stop(process)
         raise
     return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    """After a failed test: Ctrl-C first, so `up` stops its embedded PostgreSQL and NATS (a SIGKILL
+    would leave them running), then SIGKILL if it has not stopped within 30 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def listening_sockets(port: int) -> int:
@@ -91,9 +103,8 @@ async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
         leftover = subprocess.run(["pgrep", "-f", f"--listen 127.0.0.1:{port}"], capture_output=True, text=True).stdout
         assert leftover.strip() == ""
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop(process)
 
 
 async def test_up_with_two_regions_replicates_between_them(data_root, port_pair):
@@ -117,9 +128,8 @@ async def test_up_with_two_regions_replicates_between_them(data_root, port_pair)
         await asyncio.to_thread(process.wait, 30)
         assert process.returncode == 0, (tmp_path / "up.log").read_text()
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop(process)
 
 
 async def test_up_stopped_by_sigterm_while_its_workers_start_stops_everything(data_root):
@@ -152,9 +162,7 @@ async def test_up_stopped_by_sigterm_while_its_workers_start_stops_everything(da
         await eventually(lambda: asyncio.sleep(0, leftover() == ""), timeout=20, what="embedded servers to stop")
         assert workers() == ""
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
         for line in subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(line), signal.SIGKILL)  # this test's own embedded servers, if they outlived `up`
