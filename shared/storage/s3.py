@@ -21,6 +21,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shared.config import AssumeRole, S3Settings
+from shared.logging import get_logger
 
 from .base import NotFound, StorageError
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the types-aiobotocore stubs (pinned with the dev tools); no
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CreateBucketConfigurationTypeDef, ObjectIdentifierTypeDef
 
+log = get_logger("storage.s3")
 PART_SIZE = 8 << 20
 READ_BLOCK = 1 << 20
 # S3's multipart limits: every part but the last at least 5 MiB, a copied part at most 5 GiB, 10,000 parts.
@@ -52,6 +54,13 @@ class _CopyRangeOption(TypedDict, total=False):
 
 class _BucketOptions(TypedDict, total=False):
     CreateBucketConfiguration: CreateBucketConfigurationTypeDef
+
+
+def _unsupported(exc: ClientError) -> bool:
+    """The store does not implement the operation (S3 answers 501 NotImplemented)."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error.get("Code") in ("NotImplemented", "501") or status == 501
 
 
 def _missing(exc: ClientError) -> bool:
@@ -81,6 +90,7 @@ def _assume_role_refresher(role: AssumeRole):
 
 class S3Driver:
     max_copied_part = MAX_COPIED_PART  # the largest object one CopyObject / UploadPartCopy may copy
+    copies_parts = True  # until the store answers UploadPartCopy with 501 Not Implemented
 
     def __init__(self, name: str, settings: S3Settings) -> None:
         self.name = name
@@ -230,8 +240,10 @@ class S3Driver:
                 )
             else:  # CopyObject stops at 5 GiB; a larger blob is copied in ranges into one multipart upload
                 step = self.max_copied_part
-                await self._join_in_store(dst, [(src, f"bytes={start}-{min(start + step, size) - 1}")
-                                                for start in range(0, size, step)])
+                ranges: list[tuple[str, str | None]] = [
+                    (src, f"bytes={start}-{min(start + step, size) - 1}") for start in range(0, size, step)]
+                if not await self._join_in_store(dst, ranges):
+                    await self.write(dst, self.read(src))
         except ClientError as exc:
             if _missing(exc):
                 raise NotFound(src) from None
@@ -250,12 +262,12 @@ class S3Driver:
             # The store copies each part into one multipart upload: no chunk's bytes pass through the
             # gateway again (a chunked push to S3 would otherwise read every byte back and write it once more).
             try:
-                await self._join_in_store(dst, [(part, None) for part, _ in filled])
+                if await self._join_in_store(dst, [(part, None) for part, _ in filled]):
+                    return sum(sizes)
             except ClientError as exc:
                 if _missing(exc):  # a part vanished after it was counted
                     raise NotFound(dst) from None
                 raise
-            return sum(sizes)
 
         async def joined() -> AsyncIterator[bytes]:
             for part in parts:
@@ -271,9 +283,13 @@ class S3Driver:
             return False
         return all(size >= MIN_PART for size in sizes[:-1])
 
-    async def _join_in_store(self, dst: str, sources: list[tuple[str, str | None]]) -> None:
+    async def _join_in_store(self, dst: str, sources: list[tuple[str, str | None]]) -> bool:
         """dst as one multipart upload whose parts the store copies (UploadPartCopy) from (path, byte
-        range or None for the whole object); nothing is left behind if a copy fails."""
+        range or None for the whole object); nothing is left behind if a copy fails. False when the
+        store does not implement UploadPartCopy (some S3-compatible stores; remembered, so the caller
+        streams the bytes instead from then on)."""
+        if not self.copies_parts:
+            return False
         s3 = await self._s3()
         key = self._key(dst)
         upload_id = (await s3.create_multipart_upload(Bucket=self.bucket, Key=key))["UploadId"]
@@ -289,10 +305,16 @@ class S3Driver:
             await s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
             )
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            if isinstance(exc, ClientError) and _unsupported(exc):
+                self.copies_parts = False
+                log.warning("the store does not copy parts (UploadPartCopy); chunks will stream through",
+                            location=self.name, code=exc.response.get("Error", {}).get("Code"))
+                return False
             raise
+        return True
 
     async def delete(self, path: str) -> None:
         s3 = await self._s3()

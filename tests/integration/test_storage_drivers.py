@@ -371,3 +371,40 @@ async def test_s3_moves_an_object_larger_than_one_copy_in_ranges(request, tmp_pa
             await store.move("huge/src", "huge/again")
     finally:
         await store.close()
+
+
+async def test_s3_store_without_upload_part_copy_gets_the_bytes_streamed(request, tmp_path, monkeypatch):
+    """Some S3-compatible stores answer UploadPartCopy with 501 Not Implemented: the join and the ranged move
+    then stream the bytes through the gateway (as before UploadPartCopy was used), and the driver remembers it.
+    The real SeaweedFS serves every other call; only its UploadPartCopy answer is replaced by a 501."""
+    url, bucket = request.getfixturevalue("bucket")
+    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": s3_location(url, bucket)}}).storage_locations()["loc"]
+    store = open_driver(location)
+    assert isinstance(store, S3Driver)
+    client = await store._s3()
+    refused = []
+
+    async def not_implemented(**kwargs):
+        refused.append(kwargs["PartNumber"])
+        raise ClientError({"Error": {"Code": "NotImplemented", "Message": "A header you provided implies functionality "
+                                     "that is not implemented"}}, "UploadPartCopy")
+
+    monkeypatch.setattr(client, "upload_part_copy", not_implemented)
+    try:
+        parts = [os.urandom(5 << 20), os.urandom((5 << 20) + 1)]
+        for i, part in enumerate(parts):
+            await store.put_bytes(f"nocopy/{i}", part)
+        assert await store.concat("nocopy-joined", ["nocopy/0", "nocopy/1"]) == len(b"".join(parts))
+        assert await store.get_bytes("nocopy-joined") == b"".join(parts)
+        assert refused == [1] and store.copies_parts is False
+        store.max_copied_part = 5 << 20
+        big = os.urandom((6 << 20) + 3)
+        await store.put_bytes("nocopy/big", big)
+        await store.move("nocopy/big", "nocopy/moved")  # past the (lowered) copy limit: ranges, refused → streamed
+        assert await store.get_bytes("nocopy/moved") == big and await store.stat("nocopy/big") is None
+        assert refused == [1]  # remembered: not asked again
+        async with s3_client(url) as s3:
+            pending = await s3.list_multipart_uploads(Bucket=bucket)
+        assert not [u for u in pending.get("Uploads", []) if "nocopy" in u["Key"]]  # the refused upload was aborted
+    finally:
+        await store.close()
