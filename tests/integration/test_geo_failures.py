@@ -35,11 +35,13 @@ async def test_replicator_killed_mid_copy_completes_after_restart(make_regions, 
     async def copying():
         if replicator.poll() is not None:
             raise AssertionError((tmp_path / "replicator.log").read_text())
-        return any(p.stat().st_size > 0 for p in partial_dir.iterdir()) if partial_dir.exists() else False
+        # Part-way: some bytes written, not all (a complete partial is renamed into place a moment later).
+        return any(0 < p.stat().st_size < len(data) for p in partial_dir.iterdir()) if partial_dir.exists() else False
 
     try:
         await eventually(copying, timeout=30, interval=0.005, what="the copy to start")
-        weed.process.send_signal(signal.SIGSTOP)  # the source stalls: the copy cannot finish
+        replicator.send_signal(signal.SIGSTOP)  # frozen mid-copy at once: it cannot finish between here and the kill
+        weed.process.send_signal(signal.SIGSTOP)  # the source stalls too
         replicator.kill()
         replicator.wait()
         weed.process.send_signal(signal.SIGCONT)
