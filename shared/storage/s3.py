@@ -9,6 +9,7 @@ Streams are cut into PART_SIZE parts; at most one part is held in memory per wri
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -251,9 +252,9 @@ class S3Driver:
         await s3.delete_object(Bucket=self.bucket, Key=self._key(src))
 
     async def concat(self, dst: str, parts: list[str]) -> int:
-        sizes = []
-        for part in parts:
-            size = await self.stat(part)
+        found = await asyncio.gather(*(self.stat(part) for part in parts))  # one round trip's wait, not one per chunk
+        sizes: list[int] = []
+        for part, size in zip(parts, found, strict=True):
             if size is None:
                 raise NotFound(part)
             sizes.append(size)
