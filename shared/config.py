@@ -669,6 +669,11 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     # registered, approved and unexpired; its user or robot still exists and is enabled): a removed key
     # or account stops the tokens within this many seconds on every gateway.
     meridian_token_recheck_sec: float = 5.0
+    # How long a gateway process may answer which manifest a tag or digest names from memory after its
+    # last check that nothing changed (shared/registry/lookups.py); a request that moves or deletes a
+    # tag waits this long before it answers, so no gateway serves the old answer after that. The same
+    # value in every region; 0 turns the cache (and the waiting) off.
+    meridian_lookup_cache_sec: float = 0.1
     # Failed-login throttling (/v2/auth Basic credentials, /api/v1/signin), kept in the database so every
     # gateway of every region sees it. After the free failures, each further failure locks the user
     # name (and, separately, the client address) for BACKOFF * 2^(n-1) seconds, at most BACKOFF_MAX;
@@ -1081,6 +1086,9 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
     for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
         if key not in bad and getattr(config, key.lower()) < 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")
+    if "MERIDIAN_LOOKUP_CACHE_SEC" not in bad and not 0 <= config.meridian_lookup_cache_sec <= 5:
+        problem("MERIDIAN_LOOKUP_CACHE_SEC", f"value {config.meridian_lookup_cache_sec!r} is invalid: expected 0 (off) "
+                                             "to 5 seconds")
     for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
         if key not in bad and getattr(config, key.lower()) <= 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")

@@ -25,7 +25,7 @@ from shared.model.accounts import dummy_password_hash
 from shared.model.audit import AuditBuffer
 from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
-from shared.registry import Registry, quota, uploads
+from shared.registry import Registry, lookups, quota, uploads
 from shared.servicekeys import PublicKeys
 from shared.storage import prepare_location
 from shared.switches import Switches
@@ -53,6 +53,8 @@ async def registry_middleware(request: web.Request, handler):
     structlog.contextvars.bind_contextvars(request_id=request_id, service=SERVICE)
     started = time.perf_counter()
     status = 500
+    cancelled = False
+    changes = lookups.watch()
     try:
         response = await handler(request)
         status = response.status
@@ -73,6 +75,7 @@ async def registry_middleware(request: web.Request, handler):
                  request_id=request_id)
         raise
     except asyncio.CancelledError:
+        cancelled = True
         raise
     except Exception as exc:
         down = dependency_down(exc)
@@ -91,6 +94,10 @@ async def registry_middleware(request: web.Request, handler):
         response = web.Response(status=error.status, body=body if request.method != "HEAD" else None,
                                 content_type="application/json", headers=error.headers)
     finally:
+        if changes.changed and not cancelled:
+            # This request moved or deleted a tag (or a repository, or a manifest): no gateway may
+            # answer from before that once it has answered (shared/registry/lookups.py).
+            await lookups.settle(changes, request.app[GATEWAY].config.meridian_lookup_cache_sec)
         elapsed = time.perf_counter() - started
         REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, elapsed)
         structlog.contextvars.unbind_contextvars("request_id")
@@ -199,6 +206,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         if not read_only:  # nothing is written, so nothing waits to be relayed
             relay.start()
         public_keys = PublicKeys(pool, ttl=config.meridian_token_recheck_sec)
+        kept_lookups: lookups.Lookups = lookups.Lookups(pool, config.meridian_lookup_cache_sec)
+        kept_lookups.start()
         gw = Gateway(
             config=config,
             pool=pool,
@@ -212,6 +221,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             public_keys=public_keys,
             registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config)),
             logins=Logins(config, pool, audit, read_only=read_only),
+            lookups=kept_lookups,
         )
         await dummy_password_hash()  # made once, so the first unknown user costs what the others do
         app[GATEWAY] = gw
@@ -224,6 +234,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         if exports is not None:
             exports.cancel()
         await heartbeat.stop()
+        await kept_lookups.stop()
         await keys.stop()
         await audit.stop()
         await relay.stop()

@@ -16,6 +16,7 @@ from shared.locations import Locations
 from shared.model.audit import AuditBuffer
 from shared.outbox import OutboxRelay
 from shared.registry import Registry
+from shared.registry.lookups import Lookups
 from shared.servicekeys import PublicKeys
 from shared.storage import StorageDriver
 from shared.switches import Switches
@@ -74,6 +75,8 @@ class Gateway:
     public_keys: PublicKeys
     registry: Registry
     logins: Logins
+    # Which manifest a tag or digest names, kept under a lease (None: always asked of the database).
+    lookups: Lookups | None = None
     hash_states: HashStates = field(default_factory=HashStates)
     switches: Switches = field(init=False)
 

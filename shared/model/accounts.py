@@ -216,16 +216,20 @@ _MARK_REPOSITORY_DELETED = ("UPDATE repositories SET state = 'deleted', full_nam
 
 async def mark_repository_deleted(conn: Db, repository_id: int) -> None:
     """Hide a repository at once and free its name; gc purges its rows and unreferenced blobs later."""
+    from shared.registry import lookups
+
     await conn.execute(_MARK_REPOSITORY_DELETED.format(where="id = $1"), repository_id)
+    lookups.changed()
 
 
 async def mark_namespace_deleted(conn: Conn, namespace_id: int) -> None:
     """Hide a namespace, its repositories and robots at once and free the names; its usage is gone at
     once; gc purges them later."""
-    from shared.registry import quota
+    from shared.registry import lookups, quota
 
     await quota.namespace_removed(conn, namespace_id)
     await conn.execute(_MARK_REPOSITORY_DELETED.format(where="namespace_id = $1"), namespace_id)
+    lookups.changed()
     await conn.execute(
         "UPDATE users SET enabled = false, username = username || '+deleted+' || id WHERE robot_namespace_id = $1",
         namespace_id,

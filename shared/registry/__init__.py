@@ -10,6 +10,7 @@ own events to the outbox in that transaction; the events are published after com
     blobs.py         commit a pushed blob, place a replicated copy, link/unlink, digest locks
     manifests.py     put (with tags and labels) and delete manifests, referrers
     tags.py          put (create/move/restore), delete, expiry, time machine, history
+    lookups.py       which manifest a tag or digest names, kept per gateway process under a lease
     replication.py   target locations, missing copies, failures, location tools
     collection.py    what gc reads and deletes
     quota.py         exact usage per namespace and repository, kept by the operations above; limits

@@ -14,8 +14,9 @@ from shared.errors import RegistryError, still_referenced_error
 from shared.messages import ManifestDeleted, ManifestPushed
 from shared.model import Db, labels
 
-from . import quota, tags
+from . import lookups, quota, tags
 from .change import Change
+from .lookups import Lookups
 from .repositories import Repo
 
 
@@ -42,21 +43,41 @@ def _manifest(row) -> StoredManifest | None:
                           row["repository_id"], row["namespace_id"])
 
 
-async def get_by_tag(db: Db, full_name: str, tag: str) -> StoredManifest | None:
-    return _manifest(await db.fetchrow(
+async def get_by_tag(db: Db, full_name: str, tag: str, kept: Lookups[StoredManifest] | None = None) -> StoredManifest | None:
+    """The manifest a live tag names; from `kept` (the process's lookup cache) when it has it. A tag
+    with an expiry is never kept: the database's clock decides when it ends."""
+    key = (full_name, tag)
+    if kept is not None:
+        hit = kept.get(key)
+        if hit is not None:
+            return hit
+        ticket = kept.ticket()
+    row = await db.fetchrow(
         f"""
-        SELECT {_COLUMNS} FROM repositories r
+        SELECT {_COLUMNS}, t.expires_at FROM repositories r
         JOIN tags t ON t.repository_id = r.id AND t.name = $2 AND t.lifetime_end IS NULL
                    AND (t.expires_at IS NULL OR t.expires_at > now())
         JOIN manifests m ON m.id = t.manifest_id
         WHERE r.full_name = $1 AND r.state <> 'deleted'
         """,
         full_name, tag,
-    ))
+    )
+    manifest = _manifest(row)
+    if kept is not None and row is not None and manifest is not None and row["expires_at"] is None:
+        kept.keep(key, manifest, ticket)
+    return manifest
 
 
-async def get_by_digest(db: Db, full_name: str, digest: str) -> StoredManifest | None:
-    return _manifest(await db.fetchrow(
+async def get_by_digest(db: Db, full_name: str, digest: str, kept: Lookups[StoredManifest] | None = None) -> StoredManifest | None:
+    """The manifest of a digest in a repository; from `kept` when it has it (a digest's key holds a
+    ':', a tag's cannot, so they share the cache)."""
+    key = (full_name, digest)
+    if kept is not None:
+        hit = kept.get(key)
+        if hit is not None:
+            return hit
+        ticket = kept.ticket()
+    manifest = _manifest(await db.fetchrow(
         f"""
         SELECT {_COLUMNS} FROM repositories r
         JOIN manifests m ON m.repository_id = r.id AND m.digest = $2
@@ -64,6 +85,9 @@ async def get_by_digest(db: Db, full_name: str, digest: str) -> StoredManifest |
         """,
         full_name, digest,
     ))
+    if kept is not None and manifest is not None:
+        kept.keep(key, manifest, ticket)
+    return manifest
 
 
 class _Bodies:
@@ -229,6 +253,7 @@ async def delete(change: Change, repo: Repo, digest: str) -> list[str] | None:
     if parents:  # an index still lists it: deleting it would break that index's pulls
         raise still_referenced_error("manifest", digest, [r["digest"] for r in parents])
     ended = await tags.end_all_of_manifest(change, repo, manifest_id, digest)
+    lookups.changed()  # the digest no longer resolves
     await quota.manifests_removed(change, repo, [manifest_id])
     await change.conn.execute("DELETE FROM manifests WHERE id = $1", manifest_id)
     await quota.settle(change, repository=repo.full_name)

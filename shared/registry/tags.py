@@ -13,7 +13,7 @@ import asyncpg
 from shared.messages import TagChanged, TagDeleted
 from shared.model import Conn, Db
 
-from . import quota
+from . import lookups, quota
 from .change import Change
 from .repositories import Repo
 
@@ -45,8 +45,10 @@ async def put(change: Change, repo: Repo, name: str, manifest_id: int, digest: s
     if current is not None and current["live"] and current["manifest_id"] == manifest_id and not reversion:
         if expires_at is not None and current["expires_at"] != expires_at:
             await conn.execute("UPDATE tags SET expires_at = $2 WHERE id = $1", current["id"], expires_at)
+            lookups.changed()
         return False
     references = {manifest_id: 1}
+    lookups.changed()
     if current is not None:
         await conn.execute(f"UPDATE tags SET lifetime_end = {END_AT} WHERE id = $1", current["id"])
         references[current["manifest_id"]] = references.get(current["manifest_id"], 0) - 1
@@ -78,6 +80,7 @@ async def delete(change: Change, repo: Repo, name: str) -> bool:
     )
     if row is None:
         return False
+    lookups.changed()
     await quota.references_changed(change, repo, {row["manifest_id"]: -1})
     await quota.settle(change, repository=repo.full_name)
     if not row["was_live"]:
@@ -96,6 +99,8 @@ async def end_all_of_manifest(change: Change, repo: Repo, manifest_id: int, dige
         "RETURNING name, expires_at IS NULL OR expires_at > now() AS was_live",
         manifest_id,
     )
+    if rows:
+        lookups.changed()
     await quota.references_changed(change, repo, {manifest_id: -len(rows)})
     await change.emit_many(change.subjects.tag_deleted, [
         TagDeleted(repository=repo.full_name, tag=r["name"], digest=digest, region=change.region, deleted_at=change.at,
@@ -114,6 +119,8 @@ async def set_expiration(change: Change, repository_id: int, names: list[str], e
         )
         if done is None:
             missing.append(name)
+        else:
+            lookups.changed()
     return missing
 
 

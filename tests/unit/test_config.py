@@ -26,6 +26,9 @@ def meridian(*args: str) -> subprocess.CompletedProcess:
         ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["S3Storage", {"s3_bucket": "b", "colour": "red"}]}},
          "DISTRIBUTED_STORAGE_CONFIG.x", "colour"),
         ({"DISTRIBUTED_STORAGE_CONFIG": {"x": ["LocalStorage", {}]}}, "DISTRIBUTED_STORAGE_CONFIG.x", "storage_path"),
+        ({"MERIDIAN_LOOKUP_CACHE_SEC": -1}, "MERIDIAN_LOOKUP_CACHE_SEC", "-1"),
+        ({"MERIDIAN_LOOKUP_CACHE_SEC": 60}, "MERIDIAN_LOOKUP_CACHE_SEC", "60"),
+        ({"MERIDIAN_LOOKUP_CACHE_SEC": "soon"}, "MERIDIAN_LOOKUP_CACHE_SEC", "'soon'"),
     ],
 )
 def test_bad_values_name_key_and_value(doc, key, value):

@@ -41,9 +41,9 @@ async def _load(request: web.Request, name: str, reference: str):
     reference = _checked_reference(reference)
     gw = gateway(request)
     if _is_digest(reference):
-        manifest = await manifests.get_by_digest(gw.pool, name, reference)
+        manifest = await manifests.get_by_digest(gw.pool, name, reference, gw.lookups)
     else:
-        manifest = await manifests.get_by_tag(gw.pool, name, reference)
+        manifest = await manifests.get_by_tag(gw.pool, name, reference, gw.lookups)
     if manifest is None:
         if await repositories.get_id(gw.pool, name) is None:
             raise RegistryError("NAME_UNKNOWN", detail={"name": name})

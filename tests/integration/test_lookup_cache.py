@@ -1,0 +1,142 @@
+"""Pull lookups kept under a lease (shared/registry/lookups.py): two gateways on one database, each
+with its own cache. Whatever one of them changes is never served from before the change by the other
+once the changing request has answered."""
+from __future__ import annotations
+
+import asyncio
+
+from services.gateway.state import GATEWAY
+from shared.registry.lookups import Lookups
+from shared.registry.manifests import get_by_tag
+from tests.helpers import OCI_MANIFEST, eventually, push_image
+
+NAME = "acme/app"
+
+
+def lookups_of(reg) -> Lookups:
+    kept = reg.runner.app[GATEWAY].lookups
+    assert kept is not None and kept.enabled
+    return kept
+
+
+async def served(reg, reference: str, name: str = NAME) -> tuple[int, str | None]:
+    async with reg.http.get(reg.v2(f"{name}/manifests/{reference}"), headers={"Accept": OCI_MANIFEST}) as r:
+        await r.read()
+        return r.status, r.headers.get("Docker-Content-Digest")
+
+
+async def warm(reg, reference: str, expected: str, name: str = NAME) -> None:
+    """Until the reader answers `reference` from its cache (a check has run and the answer is kept)."""
+    kept = lookups_of(reg)
+
+    async def from_cache():
+        before = kept.hits
+        assert await served(reg, reference, name) == (200, expected)
+        return kept.hits > before
+
+    await eventually(from_cache, timeout=5, interval=0.02, what=f"{reference} served from the reader's cache")
+
+
+async def test_a_moved_tag_is_never_served_stale_by_another_gateway_after_its_put_returns(make_registry):
+    writer, reader = await make_registry(), await make_registry()
+    digest, _ = await push_image(writer, NAME, "latest")
+    for _ in range(8):
+        await warm(reader, "latest", digest)
+        digest, _ = await push_image(writer, NAME, "latest")  # returns once the PUT has answered
+        assert await served(reader, "latest") == (200, digest)
+
+
+async def test_deleted_tags_digests_and_repositories_are_gone_everywhere_once_the_delete_answers(make_registry):
+    writer, reader = await make_registry(), await make_registry()
+    digest, _ = await push_image(writer, NAME, "v1")
+    await warm(reader, "v1", digest)
+    await warm(reader, digest, digest)
+    async with writer.http.delete(writer.v2(f"{NAME}/manifests/{digest}")) as r:
+        assert r.status == 202
+    assert (await served(reader, "v1"))[0] == 404
+    assert (await served(reader, digest))[0] == 404
+
+    digest, _ = await push_image(writer, "acme/gone", "v1")
+    await warm(reader, "v1", digest, name="acme/gone")
+    async with writer.http.delete(f"{writer.url}/api/v1/repository/acme/gone") as r:
+        assert r.status == 204, await r.text()
+    assert (await served(reader, "v1", name="acme/gone"))[0] == 404
+
+
+async def test_a_change_made_behind_the_gateways_back_is_seen_within_one_lease(make_registry, db):
+    """An operator's SQL does not wait out the lease, but the epoch trigger still empties every cache
+    at the next check."""
+    reader = await make_registry()
+    digest, _ = await push_image(reader, NAME, "latest")
+    await warm(reader, "latest", digest)
+    epoch = await db.fetchval("SELECT epoch FROM lookup_epoch")
+    await db.execute("UPDATE tags SET lifetime_end = clock_timestamp() WHERE name = 'latest' AND lifetime_end IS NULL")
+    assert await db.fetchval("SELECT epoch FROM lookup_epoch") == epoch + 1
+    lease = reader.config.meridian_lookup_cache_sec
+
+    async def gone():
+        return (await served(reader, "latest"))[0] == 404
+
+    await eventually(gone, timeout=lease * 3, interval=0.01, what="the ended tag to stop being served")
+
+
+async def test_a_tag_that_expires_is_never_kept(make_registry):
+    reader = await make_registry()
+    digest, _ = await push_image(reader, NAME, "nightly", labels={"quay.expires-after": "1h"})
+    kept = lookups_of(reader)
+    await warm(reader, digest, digest)  # the cache is running and keeps digests
+    before = kept.hits
+    for _ in range(5):
+        assert await served(reader, "nightly") == (200, digest)
+        await asyncio.sleep(kept.lease_s / 2)
+    assert kept.hits == before
+
+
+async def test_the_epoch_moves_once_per_committed_transaction(db):
+    epoch = await db.fetchval("SELECT epoch FROM lookup_epoch")
+    namespace = await db.fetchval("INSERT INTO namespaces (name) VALUES ('epochs') RETURNING id")
+    repo = await db.fetchval("INSERT INTO repositories (namespace_id, name, full_name) VALUES ($1, 'r', 'epochs/r') RETURNING id",
+                             namespace)
+    manifest = await db.fetchval("INSERT INTO manifests (repository_id, digest, media_type, size, body) "
+                                 "VALUES ($1, 'sha256:' || repeat('a', 64), 'x', 1, 'x') RETURNING id", repo)
+    assert await db.fetchval("SELECT epoch FROM lookup_epoch") == epoch  # nothing a lookup answered changed
+    async with db.transaction():
+        for tag in ("a", "b", "c"):
+            await db.execute("INSERT INTO tags (repository_id, name, manifest_id) VALUES ($1, $2, $3)", repo, tag, manifest)
+        await db.execute("UPDATE tags SET expires_at = now() + interval '1 day' WHERE repository_id = $1", repo)
+    assert await db.fetchval("SELECT epoch FROM lookup_epoch") == epoch + 1
+    try:
+        async with db.transaction():
+            await db.execute("DELETE FROM tags WHERE repository_id = $1", repo)
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert await db.fetchval("SELECT epoch FROM lookup_epoch") == epoch + 1
+    await db.execute("DELETE FROM repositories WHERE id = $1", repo)
+    assert await db.fetchval("SELECT epoch FROM lookup_epoch") == epoch + 2
+
+
+async def test_answers_read_before_a_check_that_emptied_the_cache_are_not_kept_and_the_lease_runs_out(
+        make_registry, db):
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
+    digest, _ = await push_image(reg, NAME, "latest")
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=0.3)
+    assert await get_by_tag(pool, NAME, "latest", kept) is not None and kept.get((NAME, "latest")) is None  # no check yet
+    await kept.check()
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    assert found is not None and kept.get((NAME, "latest")) == found
+
+    ticket = kept.ticket()  # a read starts ...
+    await db.execute("UPDATE tags SET expires_at = NULL WHERE name = 'latest'")  # ... a change commits ...
+    await kept.check()  # ... a check empties the cache ...
+    assert kept.get((NAME, "latest")) is None
+    kept.keep((NAME, "latest"), found, ticket)  # ... and the read that began before it lands: not kept
+    assert kept.get((NAME, "latest")) is None
+
+    await get_by_tag(pool, NAME, "latest", kept)
+    assert kept.get((NAME, "latest")) == found
+    await asyncio.sleep(0.3)  # no check for a whole lease: the cache is not used
+    assert kept.get((NAME, "latest")) is None
+    await kept.check()
+    assert kept.get((NAME, "latest")) == found
