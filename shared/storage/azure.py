@@ -129,7 +129,7 @@ class AzureDriver:
     async def put_bytes(self, path: str, data: bytes) -> None:
         await self._client().get_blob_client(self._key(path)).upload_blob(data, overwrite=True)
 
-    async def move(self, src: str, dst: str) -> None:
+    async def move(self, src: str, dst: str, size: int | None = None) -> None:
         container = self._client()
         source, target = container.get_blob_client(self._key(src)), container.get_blob_client(self._key(dst))
         try:

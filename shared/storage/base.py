@@ -39,8 +39,9 @@ class StorageDriver(Protocol):
 
     async def put_bytes(self, path: str, data: bytes) -> None: ...
 
-    async def move(self, src: str, dst: str) -> None:
-        """Atomically make src's bytes visible at dst (replacing it) and remove src."""
+    async def move(self, src: str, dst: str, size: int | None = None) -> None:
+        """Atomically make src's bytes visible at dst (replacing it) and remove src. `size`: src's size when
+        the caller knows it, which spares a store that must choose how to copy (S3) asking for it."""
 
     async def concat(self, dst: str, parts: list[str]) -> int:
         """Write dst as the concatenation of parts, in order; returns the size. Parts stay."""

@@ -122,7 +122,7 @@ class LocalDriver:
 
         await self.write(path, once())
 
-    async def move(self, src: str, dst: str) -> None:
+    async def move(self, src: str, dst: str, size: int | None = None) -> None:
         source, target = self._path(src), self._path(dst)
         if not source.is_file():
             raise NotFound(src)

@@ -81,7 +81,7 @@ class BlobstoreDriver:
         async with self._http().put(self._object(path), data=data, headers=self._headers("object:write", path)) as response:
             await self._check(response, path)
 
-    async def move(self, src: str, dst: str) -> None:
+    async def move(self, src: str, dst: str, size: int | None = None) -> None:
         await self._assemble(dst, [src], remove_parts=True)
 
     async def concat(self, dst: str, parts: list[str]) -> int:

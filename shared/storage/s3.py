@@ -227,11 +227,13 @@ class S3Driver:
         s3 = await self._s3()
         await s3.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)
 
-    async def move(self, src: str, dst: str) -> None:
+    async def move(self, src: str, dst: str, size: int | None = None) -> None:
         s3 = await self._s3()
-        size = await self.stat(src)
-        if size is None:
-            raise NotFound(src)
+        if size is None or size > self.max_copied_part:
+            # Unknown, or a copy in ranges, whose ranges must match the object exactly: asked of the store.
+            size = await self.stat(src)
+            if size is None:
+                raise NotFound(src)
         try:
             if size <= self.max_copied_part:
                 await s3.copy_object(

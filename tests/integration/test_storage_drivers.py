@@ -373,6 +373,41 @@ async def test_s3_moves_an_object_larger_than_one_copy_in_ranges(request, tmp_pa
         await store.close()
 
 
+async def test_s3_move_of_a_known_size_asks_the_store_nothing_first(request, monkeypatch):
+    """A monolithic push knows its blob's size: the move is one CopyObject (and the delete), no HEAD. A
+    move past one copy still asks, so its ranges match the object exactly."""
+    url, bucket = request.getfixturevalue("bucket")
+    location = parse_config({"DISTRIBUTED_STORAGE_CONFIG": {"loc": s3_location(url, bucket)}}).storage_locations()["loc"]
+    store = open_driver(location)
+    assert isinstance(store, S3Driver)
+    client = await store._s3()
+    heads = []
+    real_head = client.head_object
+
+    async def counted_head(**kwargs):
+        heads.append(kwargs["Key"])
+        return await real_head(**kwargs)
+
+    monkeypatch.setattr(client, "head_object", counted_head)
+    try:
+        data = os.urandom(3000)
+        await store.put_bytes("known/src", data)
+        await store.move("known/src", "known/dst", size=len(data))
+        assert heads == []
+        assert await store.get_bytes("known/dst") == data
+        with pytest.raises(NotFound):  # the source is gone: the copy says so
+            await store.move("known/src", "known/again", size=len(data))
+        store.max_copied_part = 5 << 20
+        big = os.urandom((6 << 20) + 1)
+        await store.put_bytes("known/big", big)
+        heads.clear()
+        await store.move("known/big", "known/big-dst", size=len(big))
+        assert heads == [store._key("known/big")]
+        assert await store.get_bytes("known/big-dst") == big
+    finally:
+        await store.close()
+
+
 async def test_s3_store_without_upload_part_copy_gets_the_bytes_streamed(request, tmp_path, monkeypatch):
     """Some S3-compatible stores answer UploadPartCopy with 501 Not Implemented: the join and the ranged move
     then stream the bytes through the gateway (as before UploadPartCopy was used), and the driver remembers it.

@@ -367,7 +367,7 @@ async def _commit(
     async def put_bytes() -> None:
         target = paths.blob(wanted)
         if len(chunks) == 1:
-            await driver.move(chunks[0], target)
+            await driver.move(chunks[0], target, size=size)  # the one chunk is the whole verified blob
         elif not chunks:
             await driver.put_bytes(target, b"")
         else:
