@@ -157,8 +157,8 @@ async def _timed_pull(target, http, digests: list[str], repo: str, verify: bool,
 
 
 async def run(targets, workdir: Path, *, rounds: int, blobs: int = 8, size: int = 64 * MiB, chunk: int = 8 * MiB,
-              wrk=None, wrk_seconds: int = 6) -> dict[str, dict[str, float]]:
-    """{registry: {figure: median}} for the headline table."""
+              wrk=None, wrk_seconds: int = 6) -> dict[str, dict[str, list[float]]]:
+    """{registry: {figure: [value of each round]}} for the headline table."""
     samples: dict[str, dict[str, list[float]]] = {t.name: {} for t in targets}
 
     def note(name: str, key: str, value: float) -> None:
@@ -193,17 +193,21 @@ async def run(targets, workdir: Path, *, rounds: int, blobs: int = 8, size: int 
                     note(target.name, "manifest GET req/s", rate)
                     note(target.name, "manifest GET p99 ms", p99)
                     # (wrk cannot measure HEAD: it waits for a body after a HEAD's Content-Length.)
-    return {name: {key: statistics.median(values) for key, values in figures.items()} for name, figures in samples.items()}
+    return samples
 
 
 LOWER_IS_BETTER = ("CPU", "RSS", "p99")
 
 
-def report(figures: dict[str, dict[str, float]], rounds: int) -> None:
+def report(samples: dict[str, dict[str, list[float]]], rounds: int) -> None:
+    """Medians and their ratio, then each round's figures (a slowdown from round to round shows there)."""
     print(f"headline workload, medians of {rounds} alternating rounds; ratio = Meridian / Distribution")
-    print(f"{'figure':46} {'Distribution':>13} {'Meridian':>10} {'ratio':>7}")
-    for key, dist in figures["distribution"].items():
-        mer = figures["meridian"].get(key, float("nan"))
+    print(f"{'figure':46} {'Distribution':>13} {'Meridian':>10} {'ratio':>7}   rounds: Distribution | Meridian")
+    for key, dist_rounds in samples["distribution"].items():
+        mer_rounds = samples["meridian"].get(key, [])
+        dist = statistics.median(dist_rounds)
+        mer = statistics.median(mer_rounds) if mer_rounds else float("nan")
         ratio = mer / dist if dist else float("nan")
-        print(f"{key:46} {dist:13.1f} {mer:10.1f} {ratio:6.2f}x" + ("  (lower is better)" if any(
+        each = f"{' '.join(f'{v:.1f}' for v in dist_rounds)} | {' '.join(f'{v:.1f}' for v in mer_rounds)}"
+        print(f"{key:46} {dist:13.1f} {mer:10.1f} {ratio:6.2f}x   {each}" + ("  (lower is better)" if any(
             w in key for w in LOWER_IS_BETTER) else ""))
