@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,9 @@ async def wait_ready(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def start_distribution(workdir: Path, storage: dict | None = None) -> Target:
-    """`storage`: Distribution's storage driver section (default: the filesystem under workdir)."""
+def start_distribution(workdir: Path, storage: dict | None = None, cores: int | None = None) -> Target:
+    """`storage`: Distribution's storage driver section (default: the filesystem under workdir); `cores`:
+    GOMAXPROCS (default: every core)."""
     port = free_port()
     config = {
         "version": 0.1,
@@ -81,13 +83,15 @@ def start_distribution(workdir: Path, storage: dict | None = None) -> Target:
     # The AWS SDK in Distribution 2.8 panics on AWS_CA_BUNDLE with a plain-HTTP endpoint (its custom
     # transport cannot take one); the bench's stores are local and plain HTTP.
     env = {key: value for key, value in os.environ.items() if key != "AWS_CA_BUNDLE"}
+    if cores is not None:
+        env["GOMAXPROCS"] = str(cores)
     with open(workdir / "distribution.log", "wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(path)], stdout=log, stderr=subprocess.STDOUT,
                                    env=env)
     return Target("distribution", f"http://127.0.0.1:{port}", process)
 
 
-def start_meridian(workdir: Path, storage: list | None = None) -> Target:
+def start_meridian(workdir: Path, storage: list | None = None, workers: int = MERIDIAN_WORKERS) -> Target:
     """`storage`: one DISTRIBUTED_STORAGE_CONFIG location (default: local storage under workdir)."""
     port = free_port()
     doc = {"MERIDIAN_INSECURE_OPEN_ACCESS": True, "MERIDIAN_BUS_PREFIX": f"bench{os.getpid()}"}
@@ -101,7 +105,7 @@ def start_meridian(workdir: Path, storage: list | None = None) -> Target:
     with open(workdir / "meridian.log", "wb") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--config", str(path), "--data", str(workdir / "meridian"),
-             "--port", str(port), "--workers", str(MERIDIAN_WORKERS)],
+             "--port", str(port), "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT,
         )
     return Target("meridian", f"http://127.0.0.1:{port}", process)
@@ -274,6 +278,44 @@ async def run_rounds(targets: list[Target], scale: dict, workdir: Path) -> dict:
     return figures
 
 
+async def manifest_one_core(workdir: Path, seconds: int, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
+    """Manifest GETs with one core each (Distribution with GOMAXPROCS=1, Meridian with one gateway
+    process), so wrk keeps the machine's other core: latency without the client starved of CPU (with a
+    process per core, wrk, both gateway processes and PostgreSQL share 2 cores, and the tail is the
+    scheduler's). {registry: [(req/s, p50 ms, p99 ms) per round]}."""
+    folder = workdir / "one-core"
+    folder.mkdir(exist_ok=True)
+    targets = [start_distribution(folder, cores=1), start_meridian(folder, workers=1)]
+    results: dict[str, list[tuple[float, float, float]]] = {target.name: [] for target in targets}
+    try:
+        for target in targets:
+            await wait_ready(target.url)
+        async with aiohttp.ClientSession() as http:
+            for target in targets:
+                await put_manifest(http, target.url, "bench/manifests", "latest")
+        for round_number in range(rounds):
+            for target in (targets if round_number % 2 == 0 else targets[::-1]):
+                url = f"{target.url}/v2/bench/manifests/manifests/latest"
+                wrk(url, 1, 16, folder)  # warm-up
+                results[target.name].append(wrk(url, seconds, 16, folder))
+    finally:
+        for target in targets:
+            target.stop()
+    return results
+
+
+def report_one_core(results: dict[str, list[tuple[float, float, float]]]) -> None:
+    rounds = len(results["meridian"])
+    print(f"manifest GET with one core each (Distribution GOMAXPROCS=1, Meridian --workers 1; wrk keeps the other "
+          f"core), medians of {rounds} rounds")
+    print(f"{'figure':46} {'Distribution':>13} {'Meridian':>10} {'ratio':>7}")
+    for index, label in enumerate(("req/s", "p50 ms", "p99 ms")):
+        dist = statistics.median(r[index] for r in results["distribution"])
+        mer = statistics.median(r[index] for r in results["meridian"])
+        lower = "  (lower is better)" if "ms" in label else ""
+        print(f"{'manifest GET ' + label:46} {dist:13.1f} {mer:10.1f} {mer / dist if dist else float('nan'):6.2f}x{lower}")
+
+
 async def headline_only(quick: bool) -> None:
     from bench import headline
 
@@ -288,6 +330,9 @@ async def headline_only(quick: bool) -> None:
                 await put_manifest(http, target.url, "bench/manifests", "latest")
         figures = await headline.run(targets, workdir, rounds=rounds, blobs=4 if quick else 8, wrk=wrk,
                                      wrk_seconds=3 if quick else 6)
+        for target in targets:
+            target.stop()
+        one_core = await manifest_one_core(workdir, 3 if quick else 6, rounds)
     finally:
         for target in targets:
             target.stop()
@@ -295,6 +340,8 @@ async def headline_only(quick: bool) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     headline.report(figures, rounds)
+    print()
+    report_one_core(one_core)
 
 
 async def main(quick: bool) -> None:
@@ -315,6 +362,9 @@ async def main(quick: bool) -> None:
         figures = await run_rounds(targets, scale, workdir)
         headline_figures = await headline.run(targets, workdir, rounds=scale["rounds"], blobs=4 if quick else 8, wrk=wrk,
                                               wrk_seconds=3 if quick else 6)
+        for target in targets:
+            target.stop()
+        one_core = await manifest_one_core(workdir, 3 if quick else 6, scale["rounds"])
     finally:
         for target in targets:
             target.stop()
@@ -327,6 +377,8 @@ async def main(quick: bool) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     headline.report(headline_figures, scale["rounds"])
+    print()
+    report_one_core(one_core)
     print()
     print(f"best of {scale['rounds']} alternating rounds; ratio = Meridian / Distribution (for ms, lower is better)")
     print(f"{'workload':44} {'unit':6} {'Distribution':>14} {'Meridian':>14} {'ratio':>7}   p99 ms (D / M)")

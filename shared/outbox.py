@@ -75,15 +75,18 @@ class OutboxRelay:
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
-    def publish_soon(self, entries: list[OutboxEntry]) -> None:
-        """Publish freshly committed rows in the background; the response does not wait for NATS."""
+    def publish_soon(self, entries: list[OutboxEntry], after: float = 0.0) -> None:
+        """Publish freshly committed rows in the background, `after` seconds from now; the response does
+        not wait for NATS."""
         if not entries:
             return
-        task = asyncio.get_running_loop().create_task(self._publish(entries))
+        task = asyncio.get_running_loop().create_task(self._publish(entries, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, entries: list[OutboxEntry]) -> None:
+    async def _publish(self, entries: list[OutboxEntry], after: float = 0.0) -> None:
+        if after > 0:
+            await asyncio.sleep(after)
         try:
             for entry in entries:
                 await self.bus.publish(entry.subject, entry.payload, entry.msg_id, headers=entry.headers)

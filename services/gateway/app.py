@@ -219,7 +219,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
             keys=keys,
             audit=audit,
             public_keys=public_keys,
-            registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config)),
+            registry=Registry(pool, bus.subjects, config.meridian_region, relay, quota.policy_for(config),
+                              lookup_lease_s=config.meridian_lookup_cache_sec),
             logins=Logins(config, pool, audit, read_only=read_only),
             lookups=kept_lookups,
         )

@@ -29,6 +29,8 @@ from shared.model import Conn
 from shared.model.accounts import Principal
 from shared.outbox import OutboxEntry, OutboxRelay
 
+from . import lookups
+
 log = get_logger(__name__)
 
 
@@ -75,12 +77,15 @@ class Registry:
     """One per process: where changes run (the pool) and where their events go after commit."""
 
     def __init__(self, pool: asyncpg.Pool, subjects: Subjects, region: str, relay: OutboxRelay | None = None,
-                 quota_policy: QuotaPolicy = QuotaPolicy()) -> None:
+                 quota_policy: QuotaPolicy = QuotaPolicy(), lookup_lease_s: float = 0.0) -> None:
         self.pool = pool
         self.subjects = subjects
         self.region = region
         self.relay = relay
         self.quota_policy = quota_policy
+        # A change that moved a tag announces it only once no gateway can still answer from before it
+        # (shared/registry/lookups.py): a webhook consumer that pulls on tag.changed gets the new manifest.
+        self.lookup_lease_s = lookup_lease_s
 
     @asynccontextmanager
     async def change(self, actor: Actor = SYSTEM, *, conn: asyncpg.Connection | None = None,
@@ -109,4 +114,4 @@ class Registry:
                     log.warning("recording after a rolled-back change failed", error=f"{type(failure).__name__}: {failure}")
             raise
         if publish and self.relay is not None:
-            self.relay.publish_soon(change.events)
+            self.relay.publish_soon(change.events, after=self.lookup_lease_s if lookups.changed_here() else 0.0)

@@ -143,6 +143,12 @@ def changed() -> None:
         marker.changed = True
 
 
+def changed_here() -> bool:
+    """Whether the request being handled has changed a lookup so far."""
+    marker = _WATCHING.get()
+    return marker is not None and marker.changed
+
+
 def watch() -> _Marker:
     """Watch the current task (a request: aiohttp handles a connection's requests in one task, so each
     request starts a fresh marker) for changes from here on."""
