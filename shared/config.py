@@ -1086,9 +1086,11 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
     for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
         if key not in bad and getattr(config, key.lower()) < 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")
-    if "MERIDIAN_LOOKUP_CACHE_SEC" not in bad and not 0 <= config.meridian_lookup_cache_sec <= 5:
-        problem("MERIDIAN_LOOKUP_CACHE_SEC", f"value {config.meridian_lookup_cache_sec!r} is invalid: expected 0 (off) "
-                                             "to 5 seconds")
+    # A lease shorter than a database round trip is never usable, and its check loop (four per lease)
+    # would ask the database thousands of times a second: 0 (off), or 0.01 to 5 seconds.
+    lease = config.meridian_lookup_cache_sec
+    if "MERIDIAN_LOOKUP_CACHE_SEC" not in bad and not (lease == 0 or 0.01 <= lease <= 5):
+        problem("MERIDIAN_LOOKUP_CACHE_SEC", f"value {lease!r} is invalid: expected 0 (off) or 0.01 to 5 seconds")
     for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
         if key not in bad and getattr(config, key.lower()) <= 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")

@@ -29,6 +29,8 @@ def meridian(*args: str) -> subprocess.CompletedProcess:
         ({"MERIDIAN_LOOKUP_CACHE_SEC": -1}, "MERIDIAN_LOOKUP_CACHE_SEC", "-1"),
         ({"MERIDIAN_LOOKUP_CACHE_SEC": 60}, "MERIDIAN_LOOKUP_CACHE_SEC", "60"),
         ({"MERIDIAN_LOOKUP_CACHE_SEC": "soon"}, "MERIDIAN_LOOKUP_CACHE_SEC", "'soon'"),
+        # Below a database round trip the cache is never usable and the check loop asks thousands of times a second.
+        ({"MERIDIAN_LOOKUP_CACHE_SEC": 0.000001}, "MERIDIAN_LOOKUP_CACHE_SEC", "1e-06"),
     ],
 )
 def test_bad_values_name_key_and_value(doc, key, value):
