@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import asyncpg
@@ -75,18 +76,18 @@ class OutboxRelay:
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
-    def publish_soon(self, entries: list[OutboxEntry], after: float = 0.0) -> None:
-        """Publish freshly committed rows in the background, `after` seconds from now; the response does
-        not wait for NATS."""
+    def publish_soon(self, entries: list[OutboxEntry], after: Awaitable[None] | None = None) -> None:
+        """Publish freshly committed rows in the background, once `after` is done; the response does not
+        wait for NATS."""
         if not entries:
             return
         task = asyncio.get_running_loop().create_task(self._publish(entries, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, entries: list[OutboxEntry], after: float = 0.0) -> None:
-        if after > 0:
-            await asyncio.sleep(after)
+    async def _publish(self, entries: list[OutboxEntry], after: Awaitable[None] | None = None) -> None:
+        if after is not None:
+            await after
         try:
             for entry in entries:
                 await self.bus.publish(entry.subject, entry.payload, entry.msg_id, headers=entry.headers)

@@ -97,7 +97,8 @@ async def registry_middleware(request: web.Request, handler):
         if changes.changed and not cancelled:
             # This request moved or deleted a tag (or a repository, or a manifest): no gateway may
             # answer from before that once it has answered (shared/registry/lookups.py).
-            await lookups.settle(changes, request.app[GATEWAY].config.meridian_lookup_cache_sec)
+            gw = request.app[GATEWAY]
+            await lookups.settle(changes, gw.pool, gw.config.meridian_lookup_cache_sec)
         elapsed = time.perf_counter() - started
         REQUEST_METRICS.observe(request.get(ROUTE, "other"), request.method, status, elapsed)
         structlog.contextvars.unbind_contextvars("request_id")
@@ -206,7 +207,8 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         if not read_only:  # nothing is written, so nothing waits to be relayed
             relay.start()
         public_keys = PublicKeys(pool, ttl=config.meridian_token_recheck_sec)
-        kept_lookups: lookups.Lookups = lookups.Lookups(pool, config.meridian_lookup_cache_sec)
+        # Read-only mode keeps no lookups: a process that keeps them must register its lease (a write).
+        kept_lookups: lookups.Lookups = lookups.Lookups(pool, 0 if read_only else config.meridian_lookup_cache_sec)
         kept_lookups.start()
         gw = Gateway(
             config=config,

@@ -114,4 +114,5 @@ class Registry:
                     log.warning("recording after a rolled-back change failed", error=f"{type(failure).__name__}: {failure}")
             raise
         if publish and self.relay is not None:
-            self.relay.publish_soon(change.events, after=self.lookup_lease_s if lookups.changed_here() else 0.0)
+            wait = lookups.wait_out(self.pool, self.lookup_lease_s) if change.events and lookups.changed_here() else None
+            self.relay.publish_soon(change.events, after=wait)

@@ -20,14 +20,20 @@ check and lands after it is not kept (`ticket`: the generation it started in). W
 database slow or down, the event loop stalled) the lease runs out and every lookup asks the database,
 exactly as without the cache.
 
-Every gateway must run with the same MERIDIAN_LOOKUP_CACHE_SEC (it is one config.yaml): a writer waits
-its own lease, which must cover the readers'. 0 turns the cache and the waiting off.
+Gateways may run with different leases (MERIDIAN_LOOKUP_CACHE_SEC; 0 keeps nothing): every process that
+keeps lookups says how long its lease is in `lookup_leases` (renewed every REGISTRATION_RENEW_S, and it
+stops using what it kept when it could not renew for REGISTRATION_VALID_S), and a request that changed
+a lookup waits the longest lease seen there in the last REGISTRATION_SEEN_S, its own at least. The
+events of such a change go out after the same wait, so a consumer that pulls on tag.changed gets the
+new manifest everywhere. What is not promised: that two gateways agree *while* the change waits (a
+client that saw the new tag through one may get the old one through another until the change answers).
 """
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Generic, TypeVar
@@ -39,12 +45,37 @@ log = get_logger(__name__)
 
 # Checks per lease: one late or lost check does not end the lease.
 CHECKS_PER_LEASE = 4
+# A process renews its row in lookup_leases this often, uses what it kept only while its last renewal
+# began less than REGISTRATION_VALID_S ago, and writers count rows renewed in the last
+# REGISTRATION_SEEN_S (the margin covers clocks that run at slightly different rates).
+REGISTRATION_RENEW_S = 30.0
+REGISTRATION_VALID_S = 60.0
+REGISTRATION_SEEN_S = 90.0
+# The longest lease a configuration may set (shared/config.py): what a writer waits when it cannot
+# learn the longest lease in use (the database did not answer).
+MAX_LEASE_S = 5.0
 
 Value = TypeVar("Value")
 
 
-async def lookup_epoch(db: Db) -> int:
-    return await db.fetchval("SELECT epoch FROM lookup_epoch")
+async def lookup_epoch(db: Db) -> tuple[int, uuid.UUID]:
+    row = await db.fetchrow("SELECT epoch, stamp FROM lookup_epoch")
+    if row is None:
+        raise LookupError("lookup_epoch has no row (shared/migrations/0011_lookup_epoch.sql)")
+    return row["epoch"], row["stamp"]
+
+
+async def longest_lease(db: Db, own_s: float) -> float:
+    """How long a change must wait before it answers: the longest lease of the processes keeping
+    lookups (its own at least); the longest allowed when the database does not say."""
+    try:
+        seen = await db.fetchval(
+            "SELECT max(lease_s) FROM lookup_leases WHERE seen_at > now() - make_interval(secs => $1)",
+            REGISTRATION_SEEN_S)
+    except Exception as exc:
+        log.warning("longest lookup lease unknown; waiting the longest allowed", error=f"{type(exc).__name__}: {exc}")
+        return MAX_LEASE_S
+    return max(own_s, seen or 0.0)
 
 
 class Lookups(Generic[Value]):
@@ -56,7 +87,9 @@ class Lookups(Generic[Value]):
         self.capacity = capacity
         self.hits = 0
         self._entries: dict[tuple[str, str], Value] = {}
-        self._epoch: int | None = None
+        self._epoch: tuple[int, uuid.UUID] | None = None
+        self._instance = uuid.uuid4()
+        self._registered = float("-inf")  # monotonic start of the last renewal of this process's row
         self._generation = 0
         self._usable_until = 0.0
         self._task: asyncio.Task | None = None
@@ -77,16 +110,32 @@ class Lookups(Generic[Value]):
                 await self._task
             self._task = None
         self._usable_until = 0.0
+        with suppress(Exception):  # writers stop waiting for this process at once (else within 90 s)
+            await self.pool.execute("DELETE FROM lookup_leases WHERE instance = $1", self._instance)
+
+    async def register(self) -> None:
+        """Say (again) how long this process's lease is, so that changes wait for it."""
+        started = time.monotonic()
+        await self.pool.execute(
+            "INSERT INTO lookup_leases (instance, lease_s, seen_at) VALUES ($1, $2, now()) "
+            "ON CONFLICT (instance) DO UPDATE SET lease_s = excluded.lease_s, seen_at = excluded.seen_at",
+            self._instance, self.lease_s)
+        if self._registered == float("-inf"):  # once per process: rows of processes gone a day
+            await self.pool.execute("DELETE FROM lookup_leases WHERE seen_at < now() - interval '1 day'")
+        self._registered = started
 
     async def check(self) -> None:
-        """Ask for the epoch once; forget everything if it moved; extend the lease from this check's start."""
+        """Ask for the epoch once; forget everything if it moved; extend the lease from this check's start
+        (never past what this process's registration covers)."""
+        if time.monotonic() - self._registered >= REGISTRATION_RENEW_S:
+            await self.register()
         started = time.monotonic()
         epoch = await lookup_epoch(self.pool)
         if epoch != self._epoch:
             self._entries.clear()
             self._generation += 1
             self._epoch = epoch
-        self._usable_until = started + self.lease_s
+        self._usable_until = min(started + self.lease_s, self._registered + REGISTRATION_VALID_S)
 
     async def _watch(self) -> None:
         while True:
@@ -168,7 +217,14 @@ def watching() -> Iterator[_Marker]:
         _WATCHING.reset(token)
 
 
-async def settle(marker: _Marker, lease_s: float) -> None:
+async def wait_out(db: Db, own_s: float) -> None:
+    """Wait until no process can still answer from before a change that has committed."""
+    lease = await longest_lease(db, own_s)
+    if lease > 0:
+        await asyncio.sleep(lease)
+
+
+async def settle(marker: _Marker, db: Db, own_s: float) -> None:
     """After a request changed lookups and committed: wait out every process's lease before answering."""
-    if marker.changed and lease_s > 0:
-        await asyncio.sleep(lease_s)
+    if marker.changed:
+        await wait_out(db, own_s)
