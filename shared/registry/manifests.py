@@ -46,46 +46,37 @@ def _manifest(row) -> StoredManifest | None:
 async def get_by_tag(db: Db, full_name: str, tag: str, kept: Lookups[StoredManifest] | None = None) -> StoredManifest | None:
     """The manifest a live tag names; from `kept` (the process's lookup cache) when it has it. A tag
     with an expiry is never kept: the database's clock decides when it ends."""
-    key = (full_name, tag)
-    if kept is not None:
-        hit = kept.get(key)
-        if hit is not None:
-            return hit
-        ticket = kept.ticket()
-    row = await db.fetchrow(
-        f"""
+    return await _looked_up(db, kept, (full_name, tag), f"""
         SELECT {_COLUMNS}, t.expires_at FROM repositories r
         JOIN tags t ON t.repository_id = r.id AND t.name = $2 AND t.lifetime_end IS NULL
                    AND (t.expires_at IS NULL OR t.expires_at > now())
         JOIN manifests m ON m.id = t.manifest_id
         WHERE r.full_name = $1 AND r.state <> 'deleted'
-        """,
-        full_name, tag,
-    )
-    manifest = _manifest(row)
-    if kept is not None and row is not None and manifest is not None and row["expires_at"] is None:
-        kept.keep(key, manifest, ticket)
-    return manifest
+        """, full_name, tag)
 
 
 async def get_by_digest(db: Db, full_name: str, digest: str, kept: Lookups[StoredManifest] | None = None) -> StoredManifest | None:
     """The manifest of a digest in a repository; from `kept` when it has it (a digest's key holds a
     ':', a tag's cannot, so they share the cache)."""
-    key = (full_name, digest)
+    return await _looked_up(db, kept, (full_name, digest), f"""
+        SELECT {_COLUMNS} FROM repositories r
+        JOIN manifests m ON m.repository_id = r.id AND m.digest = $2
+        WHERE r.full_name = $1 AND r.state <> 'deleted'
+        """, full_name, digest)
+
+
+async def _looked_up(db: Db, kept: Lookups[StoredManifest] | None, key: tuple[str, str], sql: str,
+                     *args: object) -> StoredManifest | None:
+    """`sql`'s manifest, from `kept` when it holds `key`; kept afterwards unless the row has an expiry."""
+    ticket = 0
     if kept is not None:
         hit = kept.get(key)
         if hit is not None:
             return hit
         ticket = kept.ticket()
-    manifest = _manifest(await db.fetchrow(
-        f"""
-        SELECT {_COLUMNS} FROM repositories r
-        JOIN manifests m ON m.repository_id = r.id AND m.digest = $2
-        WHERE r.full_name = $1 AND r.state <> 'deleted'
-        """,
-        full_name, digest,
-    ))
-    if kept is not None and manifest is not None:
+    row = await db.fetchrow(sql, *args)
+    manifest = _manifest(row)
+    if kept is not None and row is not None and manifest is not None and row.get("expires_at") is None:
         kept.keep(key, manifest, ticket)
     return manifest
 
