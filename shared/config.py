@@ -671,8 +671,8 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_token_recheck_sec: float = 5.0
     # How long a gateway process may answer which manifest a tag or digest names from memory after its
     # last check that nothing changed (shared/registry/lookups.py); a request that moves or deletes a
-    # tag waits this long before it answers, so no gateway serves the old answer after that. The same
-    # value in every region; 0 turns the cache (and the waiting) off.
+    # tag waits the longest such lease registered by any gateway before it answers, so no gateway
+    # serves the old answer after that. 0 keeps nothing (such a gateway still waits for the others).
     meridian_lookup_cache_sec: float = 0.1
     # Failed-login throttling (/v2/auth Basic credentials, /api/v1/signin), kept in the database so every
     # gateway of every region sees it. After the free failures, each further failure locks the user

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -76,8 +76,8 @@ class OutboxRelay:
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
-    def publish_soon(self, entries: list[OutboxEntry], after: Awaitable[None] | None = None) -> None:
-        """Publish freshly committed rows in the background, once `after` is done; the response does not
+    def publish_soon(self, entries: list[OutboxEntry], after: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Publish freshly committed rows in the background, once `after()` is done; the response does not
         wait for NATS."""
         if not entries:
             return
@@ -85,9 +85,9 @@ class OutboxRelay:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, entries: list[OutboxEntry], after: Awaitable[None] | None = None) -> None:
+    async def _publish(self, entries: list[OutboxEntry], after: Callable[[], Awaitable[None]] | None = None) -> None:
         if after is not None:
-            await after
+            await after()
         try:
             for entry in entries:
                 await self.bus.publish(entry.subject, entry.payload, entry.msg_id, headers=entry.headers)
@@ -145,3 +145,5 @@ class OutboxRelay:
                 await self._loop_task
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
+            for task in list(self._tasks):  # still waiting out a lease: its rows stay and are relayed later
+                task.cancel()

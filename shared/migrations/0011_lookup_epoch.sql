@@ -1,4 +1,4 @@
--- The lookup epoch (docs/decisions.md "Pull lookups cached for a lease"): a gateway process may answer
+-- The lookup epoch (docs/decisions.md "Pull lookups kept under a lease"): a gateway process may answer
 -- which manifest a tag or digest names from memory, for as long as its last check of this number is
 -- recent. Every transaction that changes what such a lookup answers (a tag made, moved, ended,
 -- re-dated or deleted; a repository renamed, re-stated or deleted; a manifest deleted) adds one to it

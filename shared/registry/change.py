@@ -12,6 +12,7 @@ with its events: nothing half-written, nothing announced that did not happen.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -114,5 +115,5 @@ class Registry:
                     log.warning("recording after a rolled-back change failed", error=f"{type(failure).__name__}: {failure}")
             raise
         if publish and self.relay is not None:
-            wait = lookups.wait_out(self.pool, self.lookup_lease_s) if change.events and lookups.changed_here() else None
+            wait = functools.partial(lookups.wait_out, self.pool, self.lookup_lease_s) if lookups.changed_here() else None
             self.relay.publish_soon(change.events, after=wait)

@@ -34,8 +34,7 @@ import asyncio
 import contextvars
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Generic, TypeVar
 
 from shared.logging import get_logger
@@ -199,22 +198,11 @@ def changed_here() -> bool:
 
 
 def watch() -> _Marker:
-    """Watch the current task (a request: aiohttp handles a connection's requests in one task, so each
-    request starts a fresh marker) for changes from here on."""
+    """Watch the current request for changes from here on (a fresh marker per request, whatever task
+    aiohttp runs it in)."""
     marker = _Marker()
     _WATCHING.set(marker)
     return marker
-
-
-@contextmanager
-def watching() -> Iterator[_Marker]:
-    """`watch` for a block, then as before."""
-    marker = _Marker()
-    token = _WATCHING.set(marker)
-    try:
-        yield marker
-    finally:
-        _WATCHING.reset(token)
 
 
 async def wait_out(db: Db, own_s: float) -> None:

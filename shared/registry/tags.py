@@ -80,11 +80,11 @@ async def delete(change: Change, repo: Repo, name: str) -> bool:
     )
     if row is None:
         return False
-    lookups.changed()
     await quota.references_changed(change, repo, {row["manifest_id"]: -1})
     await quota.settle(change, repository=repo.full_name)
-    if not row["was_live"]:
+    if not row["was_live"]:  # an expired tag, never kept by a lookup cache: nothing to wait for
         return False
+    lookups.changed()
     await change.emit(change.subjects.tag_deleted, TagDeleted(
         repository=repo.full_name, tag=name, digest=row["digest"], region=change.region, deleted_at=change.at,
         actor=change.actor))
