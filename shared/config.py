@@ -1091,6 +1091,12 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
     lease = config.meridian_lookup_cache_sec
     if "MERIDIAN_LOOKUP_CACHE_SEC" not in bad and not (lease == 0 or 0.01 <= lease <= 5):
         problem("MERIDIAN_LOOKUP_CACHE_SEC", f"value {lease!r} is invalid: expected 0 (off) or 0.01 to 5 seconds")
+    # The relay's grace period is counted from just before a change's commit (shared/outbox.py
+    # hold_for_lease): it must outlast the commit itself, and a relay that republishes at once would race
+    # every publish after commit.
+    relay_after = config.meridian_outbox_relay_after_sec
+    if "MERIDIAN_OUTBOX_RELAY_AFTER_SEC" not in bad and not 1 <= relay_after <= 3600:
+        problem("MERIDIAN_OUTBOX_RELAY_AFTER_SEC", f"value {relay_after!r} is invalid: expected 1 to 3600 seconds")
     for key in ("NOTIFICATION_SEND_TIMEOUT", "MERIDIAN_NOTIFICATION_RETRY_SEC", "MERIDIAN_NOTIFICATION_EXPIRY_INTERVAL_SEC"):
         if key not in bad and getattr(config, key.lower()) <= 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected a number of seconds above 0")

@@ -4,6 +4,10 @@
 `OutboxRelay.publish_soon()`. The relay loop republishes rows older than a grace period (NATS was down,
 the process died between commit and publish). JetStream drops duplicates by `Nats-Msg-Id`, so a row
 published twice is stored once.
+
+A change that moved a pull lookup publishes its events only after the longest lookup lease
+(shared/registry/lookups.py). The relay must not publish them sooner: such a change dates its rows,
+just before commit, the longest lease allowed into the future (`hold`).
 """
 from __future__ import annotations
 
@@ -65,6 +69,15 @@ async def add_many(conn: Conn, subject: str, messages: list[msgspec.Struct]) -> 
     )
     by_id = {r["msg_id"]: r["id"] for r in rows}
     return [OutboxEntry(by_id[i], i, subject, p, request_id) for i, p in zip(ids, payloads, strict=True)]
+
+
+async def hold(conn: Conn, entries: list[OutboxEntry], seconds: float) -> None:
+    """Keep the relay off these rows until `seconds` after now, plus its grace period: counted from
+    their insert, a transaction longer than the grace period would have them relayed at once."""
+    if entries:
+        await conn.execute(
+            "UPDATE outbox SET created_at = clock_timestamp() + make_interval(secs => $2) WHERE id = ANY($1::bigint[])",
+            [e.id for e in entries], seconds)
 
 
 class OutboxRelay:

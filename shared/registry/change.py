@@ -73,6 +73,10 @@ class Change:
     async def emit_many(self, subject: str, messages: list[msgspec.Struct]) -> None:
         self.events += await outbox.add_many(self.conn, subject, messages)
 
+    async def before_commit(self) -> None:
+        if lookups.changed_here():  # its events wait out a lookup lease after commit: so must the relay
+            await outbox.hold(self.conn, self.events, lookups.MAX_LEASE_S)
+
 
 class Registry:
     """One per process: where changes run (the pool) and where their events go after commit."""
@@ -101,11 +105,13 @@ class Registry:
                 async with conn.transaction():
                     change = Change(conn, self.subjects, self.region, actor, self.quota_policy)
                     yield change
+                    await change.before_commit()
             else:
                 async with self.pool.acquire() as own:
                     async with own.transaction():
                         change = Change(own, self.subjects, self.region, actor, self.quota_policy)
                         yield change
+                        await change.before_commit()
         except Exception as exc:
             hook = getattr(exc, "after_rollback", None)
             if hook is not None and publish and conn is None:

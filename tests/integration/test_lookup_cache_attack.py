@@ -7,7 +7,7 @@ import json
 
 import nats
 
-from tests.helpers import OCI_MANIFEST, push_image
+from tests.helpers import OCI_MANIFEST, eventually, push_image
 from tests.integration.test_lookup_cache import NAME, lookups_of, served, warm
 
 
@@ -140,3 +140,51 @@ async def test_an_epoch_that_comes_back_to_a_value_a_gateway_saw_does_not_empty_
     lease = reader.config.meridian_lookup_cache_sec
     await asyncio.sleep(lease * 3)  # several checks; a change behind the gateways' back is seen within one lease
     assert await served(reader, "latest") == (200, new)
+
+
+async def test_the_relay_never_publishes_a_change_before_its_lease_wait_ends(servers, bus_prefix, database):
+    """A change that moved a lookup publishes its events one lease after commit. The relay (any
+    process's) republishes rows older than its grace period: counted from insert, a transaction longer
+    than that grace period had its events relayed at once, before the wait, and a consumer pulling on
+    the event could get the old manifest from a caching gateway."""
+    import asyncpg
+
+    from shared.bus import Bus
+    from shared.messages import TagChanged
+    from shared.outbox import OutboxRelay
+    from shared.registry import Registry, lookups
+
+    bus = Bus(servers.nats_url, bus_prefix)
+    await bus.connect()
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=3)
+    lease, relay_after, slow_transaction = 1.5, 0.5, 0.8
+    try:
+        # A gateway somewhere keeps lookups for 1.5 s; the changing process itself publishes nothing
+        # (relay=None), so only the relay can put the row on the bus.
+        await pool.execute("INSERT INTO lookup_leases (instance, lease_s, seen_at) VALUES (gen_random_uuid(), $1, now())", lease)
+        registry = Registry(pool, bus.subjects, "us", relay=None, lookup_lease_s=0.1)
+        relay = OutboxRelay(pool, bus, relay_after=relay_after)
+        lookups.watch()
+        async with registry.change() as change:
+            lookups.changed()
+            await change.emit(bus.subjects.tag_changed, TagChanged(repository="acme/app", tag="latest", digest=None,
+                                                                  region="us", changed_at=0.0), msg_id="held-by-lease")
+            await asyncio.sleep(slow_transaction)  # longer than the relay's grace period
+        committed = asyncio.get_running_loop().time()
+
+        async def waiting() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM outbox WHERE msg_id = 'held-by-lease'") == 1
+
+        while asyncio.get_running_loop().time() < committed + relay_after + lease - 0.2:
+            await relay.relay_once()
+            assert await waiting(), "the relay published a change's event before its lease wait ended"
+            await asyncio.sleep(0.05)
+
+        async def relayed() -> bool:
+            await relay.relay_once()
+            return not await waiting()
+
+        await eventually(relayed, timeout=10, what="the event relayed once the grace period and the lease have passed")
+    finally:
+        await pool.close()
+        await bus.close()

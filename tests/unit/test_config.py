@@ -31,6 +31,8 @@ def meridian(*args: str) -> subprocess.CompletedProcess:
         ({"MERIDIAN_LOOKUP_CACHE_SEC": "soon"}, "MERIDIAN_LOOKUP_CACHE_SEC", "'soon'"),
         # Below a database round trip the cache is never usable and the check loop asks thousands of times a second.
         ({"MERIDIAN_LOOKUP_CACHE_SEC": 0.000001}, "MERIDIAN_LOOKUP_CACHE_SEC", "1e-06"),
+        ({"MERIDIAN_OUTBOX_RELAY_AFTER_SEC": 0}, "MERIDIAN_OUTBOX_RELAY_AFTER_SEC", "0"),
+        ({"MERIDIAN_OUTBOX_RELAY_AFTER_SEC": -5}, "MERIDIAN_OUTBOX_RELAY_AFTER_SEC", "-5"),
     ],
 )
 def test_bad_values_name_key_and_value(doc, key, value):
