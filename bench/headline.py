@@ -1,8 +1,9 @@
 """The headline workload (issue 17's table), Meridian and Distribution side by side in one run.
 
 Per round, alternating which registry goes first, medians of the rounds:
-- push 8 blobs of 64 MiB one after another, monolithic (POST, then PUT with the body), and chunked
-  (POST, 8 MiB PATCHes, PUT);
+- push 8 blobs of 64 MiB one after another, monolithic (POST, then PUT with the body streamed in
+  1 MiB pieces; again with the body handed to aiohttp whole, the client of earlier runs), and chunked
+  (POST, 8 MiB PATCHes, PUT), the digests computed before the clock starts;
 - pull them 16 at a time, the client reading without hashing, then verifying sha256 as it reads;
 - manifest GET with wrk, 16 connections (wrk cannot time HEAD: it waits for the body);
 - the registry processes' CPU seconds (user + system) during each push phase, and their peak RSS.
@@ -90,17 +91,31 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-async def _push_monolithic(http, url: str, repo: str, data: bytes) -> None:
+async def _push_monolithic(http, url: str, repo: str, data: bytes, digest: str, streamed: bool) -> None:
+    """POST, then PUT with the body: `streamed` hands it to aiohttp 1 MiB at a time, as registry
+    clients stream a layer from its file; else as one 64 MiB object, which aiohttp's transport copies
+    into a fresh buffer (on this VM ~1.5 s of the client's system time per 512 MiB, enough to make the
+    client the bottleneck: bench/README.md)."""
     async with http.post(f"{url}/v2/{repo}/blobs/uploads/") as r:
         location = r.headers["Location"]
     location = location if location.startswith("http") else url + location
     sep = "&" if "?" in location else "?"
-    async with http.put(f"{location}{sep}digest={sha(data)}", data=data,
-                        headers={"Content-Type": "application/octet-stream"}) as r:
+    headers = {"Content-Type": "application/octet-stream"}
+    body: object = data
+    if streamed:
+        headers["Content-Length"] = str(len(data))
+        body = _slices(data, MiB)
+    async with http.put(f"{location}{sep}digest={digest}", data=body, headers=headers) as r:
         assert r.status == 201, await r.text()
 
 
-async def _push_chunked(http, url: str, repo: str, data: bytes, chunk: int) -> None:
+async def _slices(data: bytes, block: int):
+    view = memoryview(data)
+    for offset in range(0, len(data), block):
+        yield view[offset:offset + block]
+
+
+async def _push_chunked(http, url: str, repo: str, data: bytes, digest: str, chunk: int) -> None:
     async with http.post(f"{url}/v2/{repo}/blobs/uploads/") as r:
         location = r.headers["Location"]
     for offset in range(0, len(data), chunk):
@@ -112,7 +127,7 @@ async def _push_chunked(http, url: str, repo: str, data: bytes, chunk: int) -> N
             location = r.headers["Location"]
     location = location if location.startswith("http") else url + location
     sep = "&" if "?" in location else "?"
-    async with http.put(f"{location}{sep}digest={sha(data)}") as r:
+    async with http.put(f"{location}{sep}digest={digest}") as r:
         assert r.status == 201, await r.text()
 
 
@@ -130,15 +145,17 @@ async def _pull(http, url: str, repo: str, digest: str, verify: bool) -> int:
     return total
 
 
-async def _timed_push(target, http, blobs: list[bytes], repo: str, chunk: int | None) -> tuple[float, float]:
-    """(MiB/s, server CPU seconds) for pushing the blobs one after another."""
+async def _timed_push(target, http, blobs: list[bytes], digests: list[str], repo: str, chunk: int | None,
+                      streamed: bool = True) -> tuple[float, float]:
+    """(MiB/s, server CPU seconds) for pushing the blobs one after another. The digests are known
+    beforehand, as a client knows them from the build."""
     cpu = cpu_seconds(target.process.pid)
     started = time.perf_counter()
-    for data in blobs:
+    for data, digest in zip(blobs, digests, strict=True):
         if chunk:
-            await _push_chunked(http, target.url, repo, data, chunk)
+            await _push_chunked(http, target.url, repo, data, digest, chunk)
         else:
-            await _push_monolithic(http, target.url, repo, data)
+            await _push_monolithic(http, target.url, repo, data, digest, streamed)
     elapsed = time.perf_counter() - started
     return sum(map(len, blobs)) / MiB / elapsed, cpu_seconds(target.process.pid) - cpu
 
@@ -168,17 +185,21 @@ async def run(targets, workdir: Path, *, rounds: int, blobs: int = 8, size: int 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as http:
         for round_number in range(rounds):
             data = [os.urandom(size) for _ in range(blobs)]
+            digests = [sha(d) for d in data]
             for target in (targets if round_number % 2 == 0 else targets[::-1]):
                 os.sync()  # each registry starts from clean page cache write-back
                 with RssWatch(target.process.pid) as watch:
-                    rate, cpu = await _timed_push(target, http, data, f"headline/mono{round_number}", None)
+                    rate, cpu = await _timed_push(target, http, data, digests, f"headline/mono{round_number}", None)
                     note(target.name, "push monolithic MiB/s", rate)
                     note(target.name, "server CPU s, monolithic push", cpu)
                     os.sync()
-                    rate, cpu = await _timed_push(target, http, data, f"headline/chunked{round_number}", chunk)
+                    rate, cpu = await _timed_push(target, http, data, digests, f"headline/whole{round_number}", None,
+                                                  streamed=False)
+                    note(target.name, "push monolithic MiB/s, 64 MiB handed over", rate)
+                    os.sync()
+                    rate, cpu = await _timed_push(target, http, data, digests, f"headline/chunked{round_number}", chunk)
                     note(target.name, "push chunked MiB/s", rate)
                     note(target.name, "server CPU s, chunked push", cpu)
-                    digests = [sha(d) for d in data]
                     note(target.name, "pull MiB/s, client reads without hashing",
                          await _timed_pull(target, http, digests, f"headline/mono{round_number}", False))
                     note(target.name, "pull MiB/s, client verifies sha256",
