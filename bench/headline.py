@@ -104,12 +104,13 @@ async def _push_monolithic(http, url: str, repo: str, data: bytes, digest: str, 
     body: object = data
     if streamed:
         headers["Content-Length"] = str(len(data))
-        body = _slices(data, MiB)
+        body = slices(data, MiB)
     async with http.put(f"{location}{sep}digest={digest}", data=body, headers=headers) as r:
         assert r.status == 201, await r.text()
 
 
-async def _slices(data: bytes, block: int):
+async def slices(data: bytes, block: int):
+    """The data in pieces of `block` bytes, none of them copied."""
     view = memoryview(data)
     for offset in range(0, len(data), block):
         yield view[offset:offset + block]

@@ -105,7 +105,7 @@ class Replicator:
     def __init__(self, config: Config, *, config_dir: Path | None = None) -> None:
         self.config = config
         self.writes = Switches.from_config(config).writes
-        self.locations = Locations(config, config_dir=config_dir)
+        self.locations = Locations(config, config_dir=config_dir, bulk_reads=True)
         self.location = self.locations.own
         self.bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"replicator-{self.location}")
         self.heartbeat = Heartbeat(self.bus, "replicator", config.meridian_region, config.meridian_heartbeat_interval_sec)
