@@ -59,7 +59,10 @@ async def _sendfile(loop: asyncio.AbstractEventLoop, transport: Any, file: IO[by
     its transport owns), once everything the transport holds (the response headers) is on the wire.
     The call itself runs on a worker thread: on a page-cache miss sendfile(2) waits for the disk, which
     must not stall the event loop."""
-    socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+    try:
+        socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+    except OSError as exc:  # out of descriptors: aiohttp falls back to writing the body in blocks
+        raise NotImplementedError(f"cannot duplicate the socket: {exc}") from exc
     file_fd = file.fileno()
     sent = 0
     try:
@@ -70,8 +73,14 @@ async def _sendfile(loop: asyncio.AbstractEventLoop, transport: Any, file: IO[by
             if transport.is_closing():
                 raise ConnectionResetError("the connection closed during sendfile")
             block = _SENDFILE_BLOCK if count is None else min(count - sent, _SENDFILE_BLOCK)
+            call = loop.run_in_executor(None, os.sendfile, socket_fd, file_fd, offset + sent, block)
             try:
-                moved = await loop.run_in_executor(None, os.sendfile, socket_fd, file_fd, offset + sent, block)
+                moved = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # The thread may not have made the call yet: closing the descriptors now could let it
+                # send into (or from) whatever reuses their numbers. Close only once it has returned.
+                await asyncio.wait([call])
+                raise
             except BlockingIOError:
                 await _writable(loop, socket_fd)
                 continue

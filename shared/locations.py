@@ -69,13 +69,12 @@ class CircuitBreaker:
 
 class Locations:
     def __init__(self, config: Config, *, config_dir: Path | None = None, bulk_reads: bool = False) -> None:
-        """`bulk_reads` (the replicator): read other regions' blobstores in 4 MiB blocks with two blocks
-        read ahead, so the socket keeps filling while a block is hashed and written (about 1.6x the
-        copy rate of 1 MiB blocks and aiohttp's 128 KiB read-ahead; bench/README.md), at ~12 MiB per
-        copy under way. Others (a gateway's fallback pulls, many at once) keep small buffers."""
+        """`bulk_reads` (the replicator): read other regions' blobstores in 4 MiB blocks (aiohttp's
+        iter_chunked then reads up to two blocks ahead while one is hashed and written; about 1.5x the
+        copy rate of 1 MiB blocks, docs/decisions.md), at ~12 MiB per copy under way. Others (a
+        gateway's fallback pulls, many at once) keep 1 MiB blocks."""
         self.config = config
         self.read_block = 4 << 20 if bulk_reads else 1 << 20
-        self.read_ahead = self.read_block if bulk_reads else 1 << 16  # aiohttp's own default
         self.preference = config.preferred_locations()
         self.own = self.preference[0]
         self.remote_urls = {name: url.rstrip("/") for name, url in config.meridian_blobstore_urls.items() if name != self.own}
@@ -153,7 +152,6 @@ class Locations:
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=64, ssl=self.ssl),
                 timeout=aiohttp.ClientTimeout(total=None, connect=3, sock_read=30),
-                read_bufsize=self.read_ahead,  # aiohttp stops reading the socket at twice this
             )
         return self._http
 

@@ -75,7 +75,8 @@ class Change:
 
     async def before_commit(self) -> None:
         if lookups.changed_here():  # its events wait out a lookup lease after commit: so must the relay
-            await outbox.hold(self.conn, self.events, lookups.MAX_LEASE_S)
+            # A margin for the commit itself (its deferred triggers may queue on the epoch row).
+            await outbox.hold(self.conn, self.events, lookups.MAX_LEASE_S + 60)
 
 
 class Registry:
