@@ -53,9 +53,11 @@ async def serve(path, ssl_context=None) -> tuple[web.AppRunner, int]:
     app.router.add_get("/blob", get)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, listening, ssl_context=ssl_context)
     await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]
+    return runner, listening.getsockname()[1]
 
 
 def open_descriptors() -> int:
