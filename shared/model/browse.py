@@ -14,6 +14,9 @@ REPOSITORY_SORTS = {"name": "v.full_name", "namespace": "v.namespace", "last_mod
                     "size": "size", "visibility": "v.visibility"}
 TAG_SORTS = {"name": "t.name", "last_modified": "t.lifetime_start", "expires": "t.expires_at", "size": "size",
              "digest": "m.digest"}
+# Only expires_at can be NULL. Saying NULLS LAST on a NOT NULL column still stops PostgreSQL from walking
+# an index in that direction (a DESC index keeps NULLs first), so newest-first sorted every live tag.
+NULLABLE_TAG_SORTS = {"expires"}
 
 
 class BadFilter(ValueError):
@@ -134,7 +137,7 @@ async def tags_page(conn, repository_id: int, *, text: str | None, regex: bool, 
                m.artifact_type, m.config_media_type{select_size}
         FROM tags t JOIN manifests m ON m.id = t.manifest_id
         WHERE {condition}
-        ORDER BY {TAG_SORTS[sort]} {direction} NULLS LAST, t.name {direction}
+        ORDER BY {TAG_SORTS[sort]} {direction}{" NULLS LAST" if sort in NULLABLE_TAG_SORTS else ""}, t.name {direction}
         LIMIT $3 OFFSET $4
     """, *args, limit, offset)
     return rows, total

@@ -38,6 +38,14 @@ async def test_tags_tab_filters_sorts_pages_and_expands_platforms(open_page, ui_
     await expect(rows.first).to_contain_text("latest")
     await expect(rows.first).to_contain_text("us")  # the region holding every blob
     await expect(rows.first).to_contain_text("Not scanned")
+    # The short digest's tooltip (mounted on the first hover) shows the whole digest, and hides again.
+    short = rows.first.get_by_text(digest[:19])
+    await short.hover()
+    await expect(page.get_by_role("tooltip")).to_have_text(digest)
+    await page.get_by_label("Filter tags by name").hover()
+    await expect(page.get_by_role("tooltip")).to_have_count(0)
+    await short.focus()  # and by keyboard
+    await expect(page.get_by_role("tooltip")).to_have_text(digest)
     search = page.get_by_label("Filter tags by name")
     await search.fill("rel-2")
     await expect(rows).to_have_count(10)

@@ -4,27 +4,22 @@ import { Navigate, Route, Routes, useLocation, useParams, useSearchParams } from
 
 import { Shell } from "./components/Shell";
 import { organizationSettingsRoute } from "./lib/orgSettings";
+import { preloadable } from "./lib/preloadable";
 import { SessionProvider, useSession } from "./session";
 
 // One chunk per route: the first page loads only what it shows.
-const loaders = {
-  signin: () => import("./pages/SignIn"),
-  repositories: () => import("./pages/RepositoriesList"),
-  repository: () => import("./pages/RepositoryPage"),
-  tag: () => import("./pages/TagDetails"),
-};
-const SignIn = lazy(loaders.signin);
-const RepositoriesList = lazy(loaders.repositories);
-const RepositoryPage = lazy(loaders.repository);
-const TagDetails = lazy(loaders.tag);
+const SignIn = preloadable(() => import("./pages/SignIn"));
+const RepositoriesList = preloadable(() => import("./pages/RepositoriesList"));
+const RepositoryPage = preloadable(() => import("./pages/RepositoryPage"));
+const TagDetails = preloadable(() => import("./pages/TagDetails"));
 
 /** Starts loading the first page's chunk while /config and the session are fetched. */
 export function preloadRoute(path: string): void {
   const first = path.split("/")[1] ?? "";
   const rest = path.split("/").length > 2;
-  const loader = first === "signin" ? loaders.signin : first === "tag" ? loaders.tag
-    : first === "repository" && rest ? loaders.repository : loaders.repositories;
-  void loader();
+  const route = first === "signin" ? SignIn : first === "tag" ? TagDetails
+    : first === "repository" && rest ? RepositoryPage : RepositoriesList;
+  void route.preload();
 }
 const Organizations = lazy(() => import("./pages/OrganizationsList"));
 const OrganizationPage = lazy(() => import("./pages/OrganizationPage"));

@@ -10,6 +10,7 @@ import { ApiError } from "./lib/api";
 import { prefetchFirstPage } from "./lib/tagsQuery";
 import { applyAppearance, followDevice, storedAppearance } from "./lib/theme";
 import { App, preloadRoute } from "./App";
+import { configQuery, sessionQuery } from "./session";
 
 applyAppearance(storedAppearance());
 preloadRoute(window.location.pathname);
@@ -26,6 +27,8 @@ const queryClient = new QueryClient({
   },
 });
 
+void queryClient.prefetchQuery(configQuery);
+void queryClient.prefetchQuery(sessionQuery);
 prefetchFirstPage(queryClient, window.location.pathname, window.location.search);
 
 createRoot(document.getElementById("root")!).render(

@@ -28,6 +28,18 @@ export function useSession(): SessionValue {
   return value;
 }
 
+// The queries every page waits for; main.tsx starts them before the first render.
+export const configQuery = { queryKey: ["config"], queryFn: () => api.get<UiConfig>("/config"), staleTime: Infinity };
+export const sessionQuery = {
+  queryKey: ["session"],
+  queryFn: async () => {
+    const info = await api.get<SessionInfo>("/session");
+    setCsrfToken(info.csrf_token);
+    return info;
+  },
+  staleTime: Infinity,
+};
+
 let nextToast = 1;
 
 /** The toasts' top edge, kept under the masthead (measured while toasts show, and on resizes) so they
@@ -54,16 +66,8 @@ export function SessionProvider({ children, fallback }: { children: ReactNode; f
   const [notice, setNotice] = useState<string | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const toastsTop = useToastTop(toasts.length > 0);
-  const config = useQuery({ queryKey: ["config"], queryFn: () => api.get<UiConfig>("/config"), staleTime: Infinity });
-  const session = useQuery({
-    queryKey: ["session"],
-    queryFn: async () => {
-      const info = await api.get<SessionInfo>("/session");
-      setCsrfToken(info.csrf_token);
-      return info;
-    },
-    staleTime: Infinity,
-  });
+  const config = useQuery(configQuery);
+  const session = useQuery(sessionQuery);
 
   const toast = useCallback((variant: Toast["variant"], title: string) => {
     const id = nextToast++;
@@ -96,11 +100,7 @@ export function SessionProvider({ children, fallback }: { children: ReactNode; f
       setCsrfToken(result.csrf_token);
       setNotice(null);
       queryClient.removeQueries({ predicate: (q) => q.queryKey[0] !== "config" });
-      await queryClient.fetchQuery({ queryKey: ["session"], queryFn: async () => {
-        const info = await api.get<SessionInfo>("/session");
-        setCsrfToken(info.csrf_token);
-        return info;
-      } });
+      await queryClient.fetchQuery({ ...sessionQuery, staleTime: 0 });
     },
     [queryClient],
   );

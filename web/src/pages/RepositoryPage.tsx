@@ -1,5 +1,6 @@
 import { Breadcrumb, BreadcrumbItem, Bullseye, Label, PageSection, Spinner, Tab, Tabs, TabTitleText, Title } from "@patternfly/react-core";
 import { useQuery } from "@tanstack/react-query";
+import { useRef } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { LogsView } from "../components/LogsView";
@@ -21,19 +22,25 @@ export default function RepositoryPage() {
   const [params, setParams] = useSearchParams();
   const tab = (TABS.find((t) => t === params.get("tab")) ?? "information") as TabKey;
   // The Tags tab's first call starts now, beside the repository's, not after it.
-  useQuery({ ...tagsQueryOptions(repository, tagsQuery(urlFilter(params), tagListState(params))), enabled: tab === "tags", staleTime: 15_000 });
+  const firstTags = useQuery({ ...tagsQueryOptions(repository, tagsQuery(urlFilter(params), tagListState(params))), enabled: tab === "tags", staleTime: 15_000 });
   const repo = useQuery(repositoryQueryOptions(repository));
+  const shown = useRef(false);
   if (repo.error) {
     if (repo.error instanceof ApiError && repo.error.status === 404) return <NotFound what={`Repository ${repository}`} />;
     return <PageSection>{(repo.error as Error).message}</PageSection>;
   }
-  if (!repo.data) {
+  // Opened on the Tags tab, the page waits for its first page of tags too (the tab shows its own error
+  // if that call fails): one render, style and layout pass for the whole page instead of two. Only the
+  // first time: later tab switches, sorts and pages keep the page and let the tab show its progress.
+  const waitForTags = !shown.current && tab === "tags" && firstTags.isPending && firstTags.fetchStatus === "fetching";
+  if (!repo.data || waitForTags) {
     return (
       <Bullseye>
         <Spinner aria-label="Loading repository" />
       </Bullseye>
     );
   }
+  shown.current = true;
   const data = repo.data;
   const showSettings = !!user && data.can_admin && !readOnly;
   return (

@@ -15,7 +15,6 @@ import {
   Toolbar,
   ToolbarContent,
   ToolbarItem,
-  Tooltip,
 } from "@patternfly/react-core";
 import { ActionsColumn, ExpandableRowContent, Table, Tbody, Td, Th, ThProps, Thead, Tr } from "@patternfly/react-table";
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -23,6 +22,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
 import { ConfirmDelete } from "../../components/ConfirmDelete";
+import { LazyTooltip } from "../../components/LazyTooltip";
 import { ChangeExpiration, EditLabels } from "../../components/tags/TagModals";
 import { api, ApiError, repoPath } from "../../lib/api";
 import { KIND_LABELS, platformName, summarizeReferrers } from "../../lib/artifacts";
@@ -211,9 +211,9 @@ export function TagsTab({ repository, repo }: { repository: string; repo: Reposi
                   ) : null}
                 </Td>
                 <Td dataLabel="Digest" className="meridian-mono">
-                  <Tooltip content={t.manifest_digest}>
+                  <LazyTooltip content={t.manifest_digest}>
                     <span tabIndex={0}>{shortDigest(t.manifest_digest)}</span>
-                  </Tooltip>
+                  </LazyTooltip>
                   {t.is_manifest_list ? <Label isCompact>{t.platforms.length} platforms</Label> : null}
                 </Td>
                 <Td dataLabel="Size">{humanSize(t.size)}</Td>
