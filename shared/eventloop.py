@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 try:
@@ -20,6 +21,18 @@ except ImportError:  # a platform without a uvloop wheel
 
 # One sendfile(2) call moves at most this much: the socket's free buffer space limits it anyway.
 _SENDFILE_BLOCK = 1 << 30
+# sendfile(2) calls get threads of their own: on the loop's default executor, many pulls waiting on a
+# slow disk would queue the other work sent there (name lookups, aiohttp's file fallback, local
+# storage writes) behind them. Each call is short (the socket is non-blocking), so a few threads do.
+_SENDFILE_THREADS = 8
+_sendfile_pool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _sendfile_pool
+    if _sendfile_pool is None:
+        _sendfile_pool = ThreadPoolExecutor(_SENDFILE_THREADS, thread_name_prefix="meridian-sendfile")
+    return _sendfile_pool
 
 
 def install() -> str:
@@ -73,7 +86,7 @@ async def _sendfile(loop: asyncio.AbstractEventLoop, transport: Any, file: IO[by
             if transport.is_closing():
                 raise ConnectionResetError("the connection closed during sendfile")
             block = _SENDFILE_BLOCK if count is None else min(count - sent, _SENDFILE_BLOCK)
-            call = loop.run_in_executor(None, os.sendfile, socket_fd, file_fd, offset + sent, block)
+            call = loop.run_in_executor(_pool(), os.sendfile, socket_fd, file_fd, offset + sent, block)
             try:
                 moved = await asyncio.shield(call)
             except asyncio.CancelledError:

@@ -192,3 +192,27 @@ def test_the_standard_loop_is_kept_when_asked(monkeypatch):
         return type(asyncio.get_running_loop())
 
     assert asyncio.run(loop_type()).__module__.startswith("asyncio")
+
+
+def test_sendfile_calls_run_on_their_own_threads_not_the_default_executor(blob, no_fallback, monkeypatch):
+    """Pulls waiting on a slow disk must not queue name lookups and file opens behind them."""
+    path, data = blob
+    threads: set[str] = set()
+    real_sendfile = os.sendfile
+
+    def recorded(*args):
+        threads.add(threading.current_thread().name)
+        return real_sendfile(*args)
+
+    monkeypatch.setattr(os, "sendfile", recorded)
+
+    async def main():
+        runner, port = await serve(path)
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/blob") as response:
+                assert await response.read() == data
+        finally:
+            await runner.cleanup()
+
+    run_on_services_loop(main)
+    assert threads and all(name.startswith("meridian-sendfile") for name in threads), threads
