@@ -102,7 +102,7 @@ async def create_repository(
     full_name = f"{namespace}/{name}"
     inserted = await conn.fetchval(
         "INSERT INTO repositories (namespace_id, name, full_name, visibility, description) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (full_name) DO NOTHING RETURNING id",
+        "ON CONFLICT DO NOTHING RETURNING id",  # either unique key (shared/registry/repositories.py says why)
         namespace_id, name, full_name, visibility, description,
     )
     if inserted is None:

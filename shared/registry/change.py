@@ -64,6 +64,7 @@ class Change:
         self.events: list[OutboxEntry] = []
         self.quota_policy = quota_policy
         self.quota: dict[int, Any] = {}  # namespace id -> its locked usage (quota.py)
+        self.held = False  # its events wait out a lookup lease (set by before_commit)
 
     async def emit(self, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> None:
         entry = await outbox.add(self.conn, subject, message, msg_id)
@@ -74,7 +75,9 @@ class Change:
         self.events += await outbox.add_many(self.conn, subject, messages)
 
     async def before_commit(self) -> None:
-        if lookups.changed_here():  # its events wait out a lookup lease after commit: so must the relay
+        # Decided once: the same answer dates the outbox rows and makes the publish wait after commit.
+        self.held = lookups.changed_here()
+        if self.held:  # its events wait out a lookup lease after commit: so must the relay
             # A margin for the commit itself (its deferred triggers may queue on the epoch row).
             await outbox.hold(self.conn, self.events, lookups.MAX_LEASE_S + 60)
 
@@ -122,5 +125,5 @@ class Registry:
                     log.warning("recording after a rolled-back change failed", error=f"{type(failure).__name__}: {failure}")
             raise
         if publish and self.relay is not None:
-            wait = functools.partial(lookups.wait_out, self.pool, self.lookup_lease_s) if lookups.changed_here() else None
+            wait = functools.partial(lookups.wait_out, self.pool, self.lookup_lease_s) if change.held else None
             self.relay.publish_soon(change.events, after=wait)

@@ -78,17 +78,24 @@ async def create(change: Change, namespace_id: int, namespace: str, name: str, *
 async def create_with_namespace(change: Change, full_name: str) -> Repo:
     """Open access (development): the namespace and the repository appear on first write."""
     namespace, name = full_name.split("/", 1)
-    inserted = await change.conn.fetchval(
+    # Insert-or-select, never an upsert: `DO UPDATE SET name = ...` rewrote the namespace's key, which
+    # blocks the foreign-key check of every concurrent repository insert in that namespace; with two
+    # pushes creating the same repository, each then waited on the other (a deadlock, seen in CI).
+    # The repository insert skips a conflict on either unique key ((namespace_id, name) and full_name):
+    # naming only full_name, a concurrent insert of the same repository that PostgreSQL met first in the
+    # other index was a unique violation, not a skip.
+    namespace_id = await fetch_id_retrying(
+        change.conn,
         """
-        WITH ns AS (
-            INSERT INTO namespaces (name) VALUES ($1)
-            ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-            RETURNING id
-        )
-        INSERT INTO repositories (namespace_id, name, full_name) SELECT id, $2, $3 FROM ns
-        ON CONFLICT (full_name) DO NOTHING RETURNING id
+        WITH made AS (INSERT INTO namespaces (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
+        SELECT id FROM made UNION ALL SELECT id FROM namespaces WHERE name = $1 LIMIT 1
         """,
-        namespace, name, full_name,
+        namespace,
+    )
+    inserted = await change.conn.fetchval(
+        "INSERT INTO repositories (namespace_id, name, full_name) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        namespace_id, name, full_name,
     )
     if inserted is not None:
         await _announce(change, "created", full_name, visibility="private", state="normal")

@@ -193,6 +193,46 @@ async def test_same_blob_pushed_in_parallel_to_two_repositories(registry, db):
             assert await r.read() == data
 
 
+async def test_first_pushes_racing_into_a_new_namespace_all_succeed(registry, db):
+    """Pushes that create a namespace and its repositories at the same moment: some see the namespace
+    missing and create it, others see it made and only add the repository; none may fail (the namespace
+    upsert once deadlocked against a concurrent repository insert, and two inserts of one repository
+    could meet in the unique index ON CONFLICT did not name: about one run in three failed then)."""
+    data = os.urandom(64 * 1024)
+    for round_ in range(30):
+        names = [f"race{round_}/r{i % 3}" for i in range(9)]
+        await asyncio.gather(*(push_blob(registry, name, data) for name in names))
+        assert await db.fetchval("SELECT count(*) FROM repositories WHERE full_name LIKE $1", f"race{round_}/%") == 3
+
+
+async def test_a_push_creating_its_namespace_does_not_block_other_repositories_of_that_namespace(database):
+    """The ingredient of that deadlock, made deterministic: while one push's transaction has created (or
+    found) the namespace and its repository, another transaction's repository insert in the same
+    namespace goes ahead instead of waiting for it to commit."""
+    import asyncpg
+
+    from shared.contract import Subjects
+    from shared.registry import Registry, repositories
+
+    pool = await asyncpg.create_pool(database, min_size=2, max_size=3)
+    try:
+        registry = Registry(pool, Subjects("t"), "us")
+        async with registry.change() as made:  # the namespace exists, as after an earlier first push
+            await repositories.create_with_namespace(made, "shared-ns/first")
+        namespace_id = await pool.fetchval("SELECT id FROM namespaces WHERE name = 'shared-ns'")
+        async with registry.change(publish=False) as open_change:
+            await repositories.create_with_namespace(open_change, "shared-ns/second")
+            # Still uncommitted: another repository of the namespace is inserted meanwhile.
+            other = await asyncio.wait_for(pool.fetchval(
+                "INSERT INTO repositories (namespace_id, name, full_name) VALUES ($1, 'third', 'shared-ns/third') RETURNING id",
+                namespace_id), timeout=5)
+            assert other is not None
+        names = await pool.fetch("SELECT full_name FROM repositories WHERE namespace_id = $1 ORDER BY 1", namespace_id)
+        assert [r["full_name"] for r in names] == ["shared-ns/first", "shared-ns/second", "shared-ns/third"]
+    finally:
+        await pool.close()
+
+
 # --- every error path changes nothing --------------------------------------------------------
 
 
