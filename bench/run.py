@@ -411,15 +411,30 @@ async def main(quick: bool) -> None:
     scale_report(await run_scale())
     if geo:
         print()
-        print("replication us -> eu (Meridian only; Distribution has no replication), `meridian up --regions us,eu`:")
-        print(f"  lag, commit in us to placement in eu, {geo['blobs']} x 1 MiB pushed one after another: "
-              f"p50 {geo['p50'] * 1000:.0f} ms, p99 {geo['p99'] * 1000:.0f} ms")
-        print(f"  large blobs: {geo['large_mib']} MiB in 128 MiB blobs, first commit in us to last placement in eu: "
-              f"{geo['copy_mib_s']:.0f} MiB/s; while copies ran: {geo['copying_mib_s']:.0f} MiB/s; slowest blob "
-              f"placed {geo['copy_lag_max']:.2f} s after its commit" + ("" if geo["complete"] else "  [INCOMPLETE within 300 s]"))
-        print(f"  one 128 MiB blob at a time (nothing else running), size / lag, median: {geo['alone_mib_s']:.0f} MiB/s")
-        print(f"  peak RSS of the two-region process (both gateways, blobstores, replicators) while the large blobs "
-              f"were pushed and copied: {geo['copy_peak_rss_mib']:.0f} MiB")
+        report_replication(geo)
+
+
+async def replication_only(quick: bool) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="meridian-bench-"))
+    try:
+        if not port_open("127.0.0.1", 5432):
+            print("replication bench skipped: it reads placement times from PostgreSQL on 127.0.0.1:5432")
+            return
+        report_replication(await replication_bench(workdir, quick))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report_replication(geo: dict) -> None:
+    print("replication us -> eu (Meridian only; Distribution has no replication), `meridian up --regions us,eu`:")
+    print(f"  lag, commit in us to placement in eu, {geo['blobs']} x 1 MiB pushed one after another: "
+          f"p50 {geo['p50'] * 1000:.0f} ms, p99 {geo['p99'] * 1000:.0f} ms")
+    print(f"  large blobs: {geo['large_mib']} MiB in 128 MiB blobs, first commit in us to last placement in eu: "
+          f"{geo['copy_mib_s']:.0f} MiB/s; while copies ran: {geo['copying_mib_s']:.0f} MiB/s; slowest blob "
+          f"placed {geo['copy_lag_max']:.2f} s after its commit" + ("" if geo["complete"] else "  [INCOMPLETE within 300 s]"))
+    print(f"  one 128 MiB blob at a time (nothing else running), size / lag, median: {geo['alone_mib_s']:.0f} MiB/s")
+    print(f"  peak RSS of the two-region process (both gateways, blobstores, replicators) while the large blobs "
+          f"were pushed and copied: {geo['copy_peak_rss_mib']:.0f} MiB")
 
 
 async def replication_bench(workdir: Path, quick: bool) -> dict:
@@ -527,8 +542,11 @@ if __name__ == "__main__":
     parser.add_argument("--headline", action="store_true", help="only the headline table (64 MiB pushes, pulls, manifests)")
     parser.add_argument("--memory", action="store_true", help="only the 2 GiB push/pull memory check")
     parser.add_argument("--s3", action="store_true", help="only S3 storage: both registries on one SeaweedFS")
+    parser.add_argument("--replication", action="store_true", help="only replication between two regions (lag, copy rate)")
     options = parser.parse_args()
-    if options.s3:
+    if options.replication:
+        asyncio.run(replication_only(options.quick))
+    elif options.s3:
         from bench import s3
 
         s3.report(asyncio.run(s3.run()))
