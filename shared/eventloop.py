@@ -55,7 +55,17 @@ if uvloop is not None:
     class _SendfileLoop(uvloop.Loop):
         async def sendfile(self, transport: asyncio.BaseTransport, file: IO[bytes], offset: int = 0,
                            count: int | None = None, *, fallback: bool | None = True) -> int:
+            # The standard loop's argument checks (asyncio.BaseEventLoop._check_sendfile_params).
+            if "b" not in getattr(file, "mode", "b"):
+                raise ValueError("file should be opened in binary mode")
+            if not isinstance(offset, int) or offset < 0:
+                raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+            if count is not None and (not isinstance(count, int) or count <= 0):
+                raise ValueError(f"count must be a positive integer (got {count!r})")
             if not isinstance(transport, _PLAIN_TRANSPORTS) or transport.is_closing():
+                if fallback is False:  # the caller asked for sendfile(2) or nothing
+                    raise asyncio.SendfileNotAvailableError("sendfile needs a plain (not TLS) socket transport")
+                # aiohttp (the only caller) then writes the file in blocks itself.
                 raise NotImplementedError("sendfile needs a plain (not TLS) socket transport")
             return await _sendfile(self, transport, file, offset, count)
 

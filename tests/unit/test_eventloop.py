@@ -216,3 +216,39 @@ def test_sendfile_calls_run_on_their_own_threads_not_the_default_executor(blob, 
 
     run_on_services_loop(main)
     assert threads and all(name.startswith("meridian-sendfile") for name in threads), threads
+
+
+def test_sendfile_checks_its_arguments_as_the_standard_loop_does(blob):
+    path, data = blob
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def reader(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            received.extend(await r.read(-1))
+            done.set()
+            w.close()
+
+        server = await asyncio.start_server(reader, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        try:
+            with open(path, "rb") as file:
+                for offset, count in ((-1, None), (0, 0), (0, -5)):
+                    with pytest.raises(ValueError):
+                        await loop.sendfile(transport, file, offset, count)
+                with open(path) as text, pytest.raises(ValueError):
+                    await loop.sendfile(transport, text)  # type: ignore[arg-type]  # wrong on purpose
+                assert await loop.sendfile(transport, file, 1000, 5000) == 5000
+            transport.close()
+            await asyncio.wait_for(done.wait(), 10)
+            assert bytes(received) == data[1000:6000]
+            with open(path, "rb") as file, pytest.raises(asyncio.SendfileNotAvailableError):
+                await loop.sendfile(transport, file, fallback=False)  # closed: nothing to send on
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    run_on_services_loop(main)
