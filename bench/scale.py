@@ -105,6 +105,7 @@ async def run_scale() -> dict:
         pool = await create_pool(dsn, 4)
         bus = Bus(nats_url, config.meridian_bus_prefix, name="bench-gc")
         await bus.connect()
+        await bus.ensure_streams()  # gc publishes tag.expired events; without the stream each waits and is deferred
         locations = Locations(config)
         try:
             collector = Collector(config, pool, bus, locations)
@@ -113,6 +114,7 @@ async def run_scale() -> dict:
             report = await collector.run_once()
             gc_seconds = time.perf_counter() - gc_started
             left = await pool.fetchval("SELECT count(*) FROM tags")
+            await collector.relay.stop()  # its events go out before the stream is deleted below
         finally:
             await locations.close()
             try:
