@@ -14,6 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import yaml
@@ -138,9 +139,9 @@ async def _until_signal() -> None:
 
 
 async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_context=None,
-                 workers: list[Worker] | None = None) -> None:
+                 workers: list[Worker] | None = None, on_listening: Callable[[], None] | None = None) -> None:
     """Start the apps, then listen: a worker once the first process says so, the first process once its
-    `workers` have started."""
+    `workers` have started. `on_listening` runs once every app listens."""
     from aiohttp import web
 
     runners = []
@@ -155,6 +156,8 @@ async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_c
             host, _, port = listen.rpartition(":")
             await web.TCPSite(runner, host or "0.0.0.0", int(port), backlog=1024, reuse_port=reuse_port,
                               ssl_context=ssl_context).start()
+        if on_listening is not None:
+            on_listening()
         await _until_signal()
     finally:
         for runner in runners:
@@ -323,12 +326,15 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
 
     await _prepare_database(config)
     workers = _spawn_workers(args.workers - 1, config_path, config.meridian_listen, _log_json(args))
-    print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, "
-          f"{args.workers} worker(s))", flush=True)
-    if config.meridian_insecure_open_access:
-        print(OPEN_ACCESS_NOTICE, flush=True)
-    print(f"  try: skopeo copy --dest-tls-verify=false oci:./my-layout:latest docker://{config.server_hostname}/acme/hello:latest "
-          "(README.md, Your first hour, makes ./my-layout)", flush=True)
+
+    def announce() -> None:  # only once it answers: a newcomer tries the address at once
+        print(f"Meridian registry listening on http://{config.meridian_listen} (region {config.meridian_region}, "
+              f"{args.workers} worker(s))", flush=True)
+        if config.meridian_insecure_open_access:
+            print(OPEN_ACCESS_NOTICE, flush=True)
+        print(f"  try: skopeo copy --dest-tls-verify=false oci:./my-layout:latest docker://{config.server_hostname}/acme/hello:latest "
+              "(README.md, Your first hour, makes ./my-layout)", flush=True)
+
     from services.gc.app import GcService
 
     notifier = None
@@ -336,7 +342,8 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
     try:
         notifier = await _start_notifier(config)
         await gc.start()  # one collector beside the gateway(s); KV locks would keep extra ones apart
-        await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1, workers=workers)
+        await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1, workers=workers,
+                     on_listening=announce)
     finally:
         await gc.stop()
         if notifier is not None:

@@ -64,6 +64,29 @@ def listening_sockets(port: int) -> int:
         return sum(1 for line in table.readlines()[1:] if line.split()[1] == local and line.split()[3] == "0A")
 
 
+async def test_up_says_it_listens_only_once_it_answers(data_root):
+    """A newcomer tries the printed address the moment it appears: it must answer then, not after."""
+    tmp_path = data_root
+    port = free_port()
+    log_path = tmp_path / "up.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--data", str(tmp_path / "data"), "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        async def announced() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(log_path.read_text())
+            return f"listening on http://127.0.0.1:{port}" in log_path.read_text()
+
+        await eventually(announced, timeout=60, interval=0.01, what="meridian up to say it listens")
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/v2/") as r:  # one try
+            assert r.status == 200
+    finally:
+        stop(process)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_up_runs_the_registry_and_stops_cleanly(data_root, workers):
     tmp_path = data_root  # the pgserver user must reach the data folder (tests/e2e/conftest.py)
