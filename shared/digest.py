@@ -65,19 +65,21 @@ async def verified(chunks, digest: Digest, expected_size: int | None = None):
     running = hasher(digest.algorithm)
     size = 0
     loop = asyncio.get_running_loop()
+    # Block N is hashed on a worker thread while the consumer writes it and block N+1 arrives (hashlib
+    # releases the GIL): each update waits for the one before, so they stay in order.
+    hashing: asyncio.Future | None = None
     async for block in chunks:
         size += len(block)
+        if hashing is not None:
+            await hashing
+            hashing = None
         if len(block) < 256 * 1024:
             running.update(block)
-            yield block
-            continue
-        # Hash on a worker thread while the consumer writes the same block (both release the GIL):
-        # the copy costs max(hash, write) per block instead of their sum.
-        hashing = loop.run_in_executor(None, running.update, block)
-        try:
-            yield block
-        finally:
-            await hashing
+        else:
+            hashing = loop.run_in_executor(None, running.update, block)
+        yield block
+    if hashing is not None:
+        await hashing
     computed = f"{digest.algorithm}:{running.hexdigest()}"
     if computed != digest or (expected_size is not None and size != expected_size):
         raise DigestMismatch(f"expected {digest} ({expected_size} bytes), got {computed} ({size} bytes)")

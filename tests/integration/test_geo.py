@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from shared.storage.paths import blob as blob_path
 from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually, sha256
@@ -56,7 +58,38 @@ async def test_pull_in_other_region_before_and_after_replication(make_regions, m
     assert (status, served_by) == (200, "us") and body == data
 
 
-async def test_corrupt_source_is_never_placed(make_regions, tmp_path, db):
+def _replicator(region, *, reads_folders_directly: bool):
+    """A replicator for `region`; reading the other regions' folders directly (a location with no
+    blobstore URL: the kernel copies its files) or through their blobstores."""
+    from services.replicator.app import Replicator
+    from shared.config import parse_config
+
+    if not reads_folders_directly:
+        return Replicator(region.config)
+    own = {region.name: region.doc["MERIDIAN_BLOBSTORE_URLS"][region.name]}
+    return Replicator(parse_config(dict(region.doc, MERIDIAN_BLOBSTORE_URLS=own)))
+
+
+async def test_a_folder_the_replicator_reaches_is_copied_directly(make_regions, tmp_path, db):
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 replicate={"eu": False})
+    us, eu = regions["us"], regions["eu"]
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    digest = await push(us, "acme/app", data)
+    eu.replicator = _replicator(eu, reads_folders_directly=True)
+    await eu.replicator.start()
+    assert "us" in eu.replicator.locations.drivers  # the direct path, not the blobstore's
+
+    async def replicated():
+        return await placements(db, digest) == ["eu", "us"]
+
+    await eventually(replicated, what="the blob to be placed in eu")
+    assert (tmp_path / "eu" / blob_path(digest)).read_bytes() == data
+    assert not [p for p in (tmp_path / "eu" / ".tmp").iterdir()]
+
+
+@pytest.mark.parametrize("reads_folders_directly", [False, True], ids=["through-blobstore", "direct"])
+async def test_corrupt_source_is_never_placed(make_regions, tmp_path, db, reads_folders_directly):
     regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
                                  replicate={"eu": False}, MERIDIAN_REPLICATION_MAX_DELIVER=2)
     us, eu = regions["us"], regions["eu"]
@@ -64,11 +97,10 @@ async def test_corrupt_source_is_never_placed(make_regions, tmp_path, db):
     digest = await push(us, "acme/app", data)
     (tmp_path / "us" / blob_path(digest)).write_bytes(b"bit rot" + data[7:])
 
-    from services.replicator.app import Replicator
     from shared.metrics import REPLICATION_FAILURES
 
     before = REPLICATION_FAILURES.labels("eu", "corrupt")._value.get()
-    eu.replicator = Replicator(eu.config)
+    eu.replicator = _replicator(eu, reads_folders_directly=reads_folders_directly)
     await eu.replicator.start()
 
     async def gave_up():

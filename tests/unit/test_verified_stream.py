@@ -40,3 +40,11 @@ async def test_a_consumer_that_stops_early_closes_it_cleanly():
     stream = verified(_source(BLOCKS), DIGEST)
     assert await stream.__anext__() == BLOCKS[0]
     await stream.aclose()
+
+
+async def test_many_large_blocks_are_hashed_in_their_order():
+    # Each block's hash runs on a thread while the next block arrives: out of order, the digest would differ.
+    blocks = [os.urandom(256 * 1024 + n) for n in range(8)]
+    digest = parse_digest("sha256:" + hashlib.sha256(b"".join(blocks)).hexdigest())
+    received = [block async for block in verified(_source(blocks), digest, sum(map(len, blocks)))]
+    assert received == blocks

@@ -1,0 +1,77 @@
+"""LocalStorage's own copy paths (shared/storage/local.py): the kernel copy and its by-hand fallback,
+a verified file copy whose caller went away, and a pipelined write whose worker thread fails."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import threading
+
+import pytest
+
+from shared.digest import parse_digest
+from shared.storage import local
+from shared.storage.local import LocalDriver
+
+
+def _copy(tmp_path, data: bytes, **options) -> bytes:
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.write_bytes(data)
+    with open(source, "rb") as reading, open(target, "wb") as writing:
+        assert local._copy_all(reading.fileno(), writing.fileno(), **options) == len(data)
+    return target.read_bytes()
+
+
+def test_the_kernel_copy_copies_every_byte_in_steps(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    assert _copy(tmp_path, data, step=1024 * 1024) == data
+
+
+@pytest.mark.parametrize("refusal", [errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP])
+def test_files_the_kernel_will_not_copy_are_copied_by_hand(tmp_path, monkeypatch, refusal):
+    def refuses(*args):
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(local.os, "copy_file_range", refuses)
+    data = os.urandom(9 * 1024 * 1024 + 1)
+    assert _copy(tmp_path, data) == data
+
+
+def test_other_copy_errors_are_not_hidden(tmp_path, monkeypatch):
+    def fails(*args):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(local.os, "copy_file_range", fails)
+    with pytest.raises(OSError, match="I/O error"):
+        _copy(tmp_path, b"bytes")
+
+
+async def test_a_verified_copy_whose_caller_left_places_nothing(tmp_path):
+    driver = LocalDriver("here", str(tmp_path / "store"))
+    await driver.prepare()
+    data = os.urandom(1000)
+    source = tmp_path / "source"
+    source.write_bytes(data)
+    digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
+    stop = threading.Event()
+    stop.set()  # what a cancelled write_verified_file tells its worker thread
+    with pytest.raises(asyncio.CancelledError):
+        driver._write_verified_file(driver._path("copy"), source, digest, len(data), stop)
+    assert await driver.stat("copy") is None
+    assert not list((tmp_path / "store" / ".tmp").iterdir())
+
+
+async def test_a_write_whose_worker_thread_fails_places_nothing(tmp_path):
+    driver = LocalDriver("here", str(tmp_path / "store"))
+    await driver.prepare()
+
+    async def blocks():
+        yield os.urandom(1 << 20)
+        yield "not bytes"  # the file's write() raises on the worker thread
+        yield os.urandom(1 << 20)
+
+    with pytest.raises(TypeError):
+        await driver.write("object", blocks())
+    assert await driver.stat("object") is None
+    assert not list((tmp_path / "store" / ".tmp").iterdir())
