@@ -63,7 +63,6 @@ from shared.model.locations import ensure_locations
 from shared.outbox import OutboxRelay
 from shared.registry import Registry, blobs, replication
 from shared.storage import paths
-from shared.storage.base import SourceUnreadable
 from shared.switches import Switches
 
 log = get_logger("replicator")
@@ -328,13 +327,11 @@ class Replicator:
             except (BlobMissing, LocationUnavailable) as exc:
                 errors.append(f"{source}: {exc}")
                 continue
-            target = self.locations.own_driver
-            if opened.local_file is not None:  # the source is a folder here: the kernel copies the file
-                placing = target.write_verified_file(paths.blob(digest), opened.local_file, digest, size)
-            else:
-                placing = target.write(paths.blob(digest), verified(_from(source, opened.chunks), digest, size))
+            chunks = opened.chunks
+            if opened.local_file is not None:
+                chunks = self.locations.drivers[source].read(paths.blob(digest))
             try:
-                await placing
+                await self.locations.own_driver.write(paths.blob(digest), verified(_from(source, chunks), digest, size))
                 return source
             except DigestMismatch as exc:
                 REPLICATION_FAILURES.labels(self.location, "corrupt").inc()
@@ -343,9 +340,6 @@ class Replicator:
             except _SourceReadFailed as exc:
                 self.locations.breaker.failed(source)
                 errors.append(str(exc))
-            except SourceUnreadable as exc:  # the source's file went between the lookup and the copy
-                self.locations.breaker.failed(source)
-                errors.append(f"{source}: {exc}")
             except Exception as exc:  # the write here failed: our storage, not the source's
                 self.locations.breaker.failed(self.location, quiet=True)
                 raise TargetUnavailable(f"{self.location}: {type(exc).__name__}: {exc}") from exc

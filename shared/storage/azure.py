@@ -23,9 +23,8 @@ from azure.storage.blob import BlobBlock
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared.config import AzureStorageParams, register_secret
-from shared.digest import Digest
 
-from .base import NotFound, StorageError, write_verified_file_streamed
+from .base import NotFound, StorageError
 
 # The SDK logs every request at INFO; Meridian's own logs say what matters.
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -197,9 +196,6 @@ class AzureDriver:
                 except ResourceNotFoundError:
                     pass
         return removed
-
-    async def write_verified_file(self, path: str, source: Path, digest: Digest, size: int) -> None:
-        await write_verified_file_streamed(self, path, source, digest, size)
 
     def local_file(self, path: str) -> Path | None:
         return None

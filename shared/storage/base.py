@@ -6,14 +6,9 @@ no object, never a prefix of one.
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
-
-from shared.digest import Digest, verified
-
-FILE_BLOCK = 1 << 20
 
 
 class StorageError(Exception):
@@ -22,10 +17,6 @@ class StorageError(Exception):
 
 class NotFound(StorageError):
     pass
-
-
-class SourceUnreadable(StorageError):
-    """The local file a copy was to be made from could not be opened: the source's fault, not the store's."""
 
 
 @runtime_checkable
@@ -42,11 +33,6 @@ class StorageDriver(Protocol):
 
     async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
         """Write an object from a stream atomically; returns its size."""
-
-    async def write_verified_file(self, path: str, source: Path, digest: Digest, size: int) -> None:
-        """Write a local file's bytes at path atomically, if they are `size` bytes hashing to `digest`;
-        else raise DigestMismatch and place nothing. SourceUnreadable when the file cannot be opened.
-        (Replication from a location whose store is a local folder.)"""
 
     async def get_bytes(self, path: str) -> bytes:
         """A small object whole. Raises NotFound."""
@@ -87,20 +73,3 @@ class StorageDriver(Protocol):
         or None when the store has none and the registry must stream the bytes itself."""
 
     async def close(self) -> None: ...
-
-
-async def file_blocks(source: Path) -> AsyncIterator[bytes]:
-    """A local file's bytes, read on a worker thread."""
-    loop = asyncio.get_running_loop()
-    try:
-        handle = open(source, "rb")  # noqa: SIM115 - closed below, in the generator's own lifetime
-    except OSError as exc:
-        raise SourceUnreadable(f"{source}: {exc.strerror or exc}") from exc
-    with handle:
-        while block := await loop.run_in_executor(None, handle.read, FILE_BLOCK):
-            yield block
-
-
-async def write_verified_file_streamed(driver: StorageDriver, path: str, source: Path, digest: Digest, size: int) -> None:
-    """write_verified_file for a store that is not a local folder: the file streams through write()."""
-    await driver.write(path, verified(file_blocks(source), digest, size))

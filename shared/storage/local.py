@@ -10,20 +10,16 @@ import asyncio
 import errno
 import os
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from shared.digest import Digest, DigestMismatch, hasher
-
-from .base import NotFound, SourceUnreadable, StorageError
+from .base import NotFound, StorageError
 
 READ_BLOCK = 1 << 20
-# A verified file copy checks between kernel copies of this size whether its caller still waits.
-COPY_STEP = 64 << 20
-HASH_BLOCK = 4 << 20
+COPY_STEP = 64 << 20  # bytes per copy_file_range call
+COPY_BLOCK = 4 << 20  # bytes per read and write when the kernel will not copy
 # copy_file_range refuses some pairs of files (other filesystem types, old kernels): copy them by hand.
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
 FILE_MODE = 0o600
@@ -51,46 +47,32 @@ def _open_private(path: Path):
     return os.fdopen(fd, "wb")
 
 
-def _copy_all(source: int, target: int, *, step: int = COPY_STEP, stop: threading.Event | None = None) -> int:
+def _copy_all(source: int, target: int, *, step: int = COPY_STEP) -> int:
     """Copy the rest of one open file into another; returns the bytes copied. The kernel copies them
     (copy_file_range: no trip through user space, a reflink where the filesystem can share blocks)."""
     copied = 0
-    while stop is None or not stop.is_set():
+    while True:
         try:
             moved = os.copy_file_range(source, target, step)
         except OSError as exc:
             if copied or exc.errno not in _NO_KERNEL_COPY:
                 raise
-            return _copy_by_hand(source, target, stop)
+            return _copy_by_hand(source, target)
         if moved == 0:
             return copied
         copied += moved
-    raise asyncio.CancelledError
 
 
-def _copy_by_hand(source: int, target: int, stop: threading.Event | None) -> int:
-    buffer = bytearray(HASH_BLOCK)
+def _copy_by_hand(source: int, target: int) -> int:
+    buffer = bytearray(COPY_BLOCK)
     view = memoryview(buffer)
     copied = 0
-    while stop is None or not stop.is_set():
-        got = os.readv(source, [buffer])
-        if got == 0:
-            return copied
+    while got := os.readv(source, [buffer]):
         written = 0
         while written < got:
             written += os.write(target, view[written:got])
         copied += got
-    raise asyncio.CancelledError
-
-
-def _file_digest(path: Path, algorithm: str) -> str:
-    running = hasher(algorithm)
-    buffer = bytearray(HASH_BLOCK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while got := handle.readinto(buffer):
-            running.update(view[:got])  # releases the GIL: the event loop runs on meanwhile
-    return f"{algorithm}:{running.hexdigest()}"
+    return copied
 
 
 class LocalDriver:
@@ -171,37 +153,6 @@ class LocalDriver:
             tmp.unlink(missing_ok=True)
             raise
         return size
-
-    async def write_verified_file(self, path: str, source: Path, digest: Digest, size: int) -> None:
-        # One worker thread does it all: the kernel copies the bytes, then the copy itself is hashed. The
-        # streamed copy (read, hash and write a block at a time, each on a thread the event loop hands it
-        # to) reached about half this rate (docs/decisions.md, "Replication between local folders").
-        stop = threading.Event()  # a cancelled caller must not find the blob placed after all
-        try:
-            await asyncio.to_thread(self._write_verified_file, self._path(path), source, digest, size, stop)
-        except BaseException:
-            stop.set()
-            raise
-
-    def _write_verified_file(self, target: Path, source: Path, digest: Digest, size: int, stop: threading.Event) -> None:
-        try:
-            reading = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
-        except OSError as exc:
-            raise SourceUnreadable(f"{source}: {exc.strerror or exc}") from exc
-        tmp = self._tmp()
-        try:
-            with reading, _open_private(tmp) as writing:
-                copied = _copy_all(reading.fileno(), writing.fileno(), stop=stop)
-            computed = _file_digest(tmp, digest.algorithm)
-            if computed != digest or copied != size:
-                raise DigestMismatch(f"expected {digest} ({size} bytes), got {computed} ({copied} bytes)")
-            if stop.is_set():
-                raise asyncio.CancelledError
-            _make_dirs(target.parent, self.root)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     async def get_bytes(self, path: str) -> bytes:
         try:

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.digest import Digest
-
-from .base import NotFound, StorageError, write_verified_file_streamed
+from .base import NotFound, StorageError
 
 BLOCK = 256 * 1024
 
@@ -112,9 +110,6 @@ class BlobstoreDriver:
 
     async def clean_partial(self, older_than: float) -> int:
         return 0  # the location's own blobstore cleans its leftovers (the `clean` command)
-
-    async def write_verified_file(self, path: str, source: Path, digest: Digest, size: int) -> None:
-        await write_verified_file_streamed(self, path, source, digest, size)
 
     def local_file(self, path: str) -> Path | None:
         return None

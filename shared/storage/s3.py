@@ -22,10 +22,9 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from shared.config import AssumeRole, S3Settings
-from shared.digest import Digest
 from shared.logging import get_logger
 
-from .base import NotFound, StorageError, write_verified_file_streamed
+from .base import NotFound, StorageError
 
 if TYPE_CHECKING:  # the types-aiobotocore stubs (pinned with the dev tools); nothing of them at run time
     from aiobotocore.session import ClientCreatorContext
@@ -368,9 +367,6 @@ class S3Driver:
                     await s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
                     removed += 1
         return removed
-
-    async def write_verified_file(self, path: str, source: Path, digest: Digest, size: int) -> None:
-        await write_verified_file_streamed(self, path, source, digest, size)
 
     def local_file(self, path: str) -> Path | None:
         return None

@@ -16,10 +16,9 @@ from azure.core.exceptions import HttpResponseError
 from botocore.exceptions import ClientError
 
 from shared.config import parse_config
-from shared.digest import DigestMismatch, parse_digest
 from shared.storage import StorageDriver, open_driver
 from shared.storage.azure import AzureDriver
-from shared.storage.base import NotFound, SourceUnreadable, StorageError
+from shared.storage.base import NotFound, StorageError
 from shared.storage.s3 import S3Driver
 from tests.conftest import S3_KEY, S3_SECRET, s3_client, s3_location
 from tests.storage_servers import AZURITE_ACCOUNT, AZURITE_KEY, STS_ADMIN_KEY, STS_ADMIN_SECRET, STS_ROLE_ARN
@@ -150,28 +149,6 @@ async def test_failed_write_leaves_nothing(driver):
     with pytest.raises(RuntimeError):
         await driver.write("kept", broken())
     assert await driver.get_bytes("kept") == b"old"
-
-
-async def test_write_verified_file_places_only_the_bytes_the_digest_names(driver, tmp_path):
-    data = os.urandom(3 * 1024 * 1024 + 17)
-    source = tmp_path / "source-file"
-    source.write_bytes(data)
-    right = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
-    await driver.write_verified_file("copies/right", source, right, len(data))
-    assert await read_all(driver, "copies/right") == data
-
-    wrong = parse_digest("sha256:" + hashlib.sha256(b"other").hexdigest())
-    with pytest.raises(DigestMismatch):
-        await driver.write_verified_file("copies/wrong", source, wrong, len(data))
-    with pytest.raises(DigestMismatch):  # the right digest, but not the size the caller expects
-        await driver.write_verified_file("copies/short", source, right, len(data) - 1)
-    with pytest.raises(SourceUnreadable):
-        await driver.write_verified_file("copies/missing", tmp_path / "no-such-file", right, len(data))
-    for path in ("copies/wrong", "copies/short", "copies/missing"):
-        assert await driver.stat(path) is None
-    assert await driver.list("copies") == ["copies/right"]
-    if driver.local_file("x") is not None:
-        assert not list((driver.root / ".tmp").iterdir())
 
 
 async def test_move(driver):

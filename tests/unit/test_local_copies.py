@@ -1,16 +1,12 @@
-"""LocalStorage's own copy paths (shared/storage/local.py): the kernel copy and its by-hand fallback,
-a verified file copy whose caller went away, and a pipelined write whose worker thread fails."""
+"""LocalStorage's own copy paths (shared/storage/local.py): the kernel copy (concat) and its by-hand
+fallback, and a pipelined write whose worker thread fails."""
 from __future__ import annotations
 
-import asyncio
 import errno
-import hashlib
 import os
-import threading
 
 import pytest
 
-from shared.digest import parse_digest
 from shared.storage import local
 from shared.storage.local import LocalDriver
 
@@ -45,21 +41,6 @@ def test_other_copy_errors_are_not_hidden(tmp_path, monkeypatch):
     monkeypatch.setattr(local.os, "copy_file_range", fails)
     with pytest.raises(OSError, match="I/O error"):
         _copy(tmp_path, b"bytes")
-
-
-async def test_a_verified_copy_whose_caller_left_places_nothing(tmp_path):
-    driver = LocalDriver("here", str(tmp_path / "store"))
-    await driver.prepare()
-    data = os.urandom(1000)
-    source = tmp_path / "source"
-    source.write_bytes(data)
-    digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
-    stop = threading.Event()
-    stop.set()  # what a cancelled write_verified_file tells its worker thread
-    with pytest.raises(asyncio.CancelledError):
-        driver._write_verified_file(driver._path("copy"), source, digest, len(data), stop)
-    assert await driver.stat("copy") is None
-    assert not list((tmp_path / "store" / ".tmp").iterdir())
 
 
 async def test_a_write_whose_worker_thread_fails_places_nothing(tmp_path):
