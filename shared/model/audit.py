@@ -63,12 +63,16 @@ class Entry:
         )
 
 
+# One encoder for every row: json.dumps(..., default=str) builds a new one per call (a third of its cost).
+_METADATA_ENCODER = json.JSONEncoder(default=str)
+
+
 def _metadata_json(metadata: dict[str, Any]) -> str:
-    encoded = json.dumps(metadata, default=str)
+    encoded = _METADATA_ENCODER.encode(metadata)
     # ensure_ascii writes NUL as \u0000 and a lone surrogate as a lone \udXXX escape; only then is the
     # slower cleaning pass needed (a valid pair of surrogate escapes is cleaned to itself).
     if "\\u0000" in encoded or "\\ud" in encoded:
-        return json.dumps(_storable(metadata), default=str)
+        return _METADATA_ENCODER.encode(_storable(metadata))
     return encoded
 
 

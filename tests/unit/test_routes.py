@@ -75,3 +75,11 @@ def test_writes_and_pushes():
     for route in ROUTES:
         assert route.writes == {"PUT", "POST", "PATCH", "DELETE"}, route.name
     assert {"upload_start", "upload", "manifest"} == PUSH_ROUTES
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
+def test_a_route_skips_only_paths_its_pattern_could_not_match(route):
+    # match() tries a route's pattern only on paths containing its marker: the marker must be literal
+    # text of the pattern (no regex syntax in it), so every path the pattern matches contains it.
+    assert not set(route.marker) & set(".^$*+?{}[]\\|()")
+    assert route.marker in route.pattern.pattern

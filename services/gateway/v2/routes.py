@@ -27,6 +27,9 @@ class Route:
     pattern: re.Pattern
     methods: dict[str, Handler]
     writes: frozenset[str] = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+    # Text every path of the route contains: a path without it is not tried against the pattern
+    # (every request walks this table; most of them are blob and manifest reads).
+    marker: str = ""
 
 
 async def api_version(request: web.Request) -> web.Response:
@@ -37,16 +40,19 @@ async def api_version(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-NAME = r"(?P<name>.+?)"
+# Greedy: what follows the name has no slash, so the split is the same as a lazy match gives, and
+# found by backtracking from the end rather than by trying every prefix.
+NAME = r"(?P<name>.+)"
 # Routes whose writes other than DELETE are pushes (refused under DISABLE_PUSHES).
 PUSH_ROUTES = frozenset({"upload_start", "upload", "manifest"})
 ROUTES: list[Route] = [
     Route("base", re.compile(r""), {"GET": api_version, "HEAD": api_version}),
     Route("catalog", re.compile(r"_catalog"), {"GET": catalog.catalog}),
     Route("auth", re.compile(r"auth"), {"GET": token.issue}),
-    Route("tags", re.compile(rf"{NAME}/tags/list"), {"GET": tags.list_tags}),
-    Route("referrers", re.compile(rf"{NAME}/referrers/(?P<digest>[^/]+)"), {"GET": referrers.list_referrers}),
-    Route("upload_start", re.compile(rf"{NAME}/blobs/uploads/?"), {"POST": uploads.start_upload}),
+    Route("tags", re.compile(rf"{NAME}/tags/list"), {"GET": tags.list_tags}, marker="/tags/list"),
+    Route("referrers", re.compile(rf"{NAME}/referrers/(?P<digest>[^/]+)"), {"GET": referrers.list_referrers},
+          marker="/referrers/"),
+    Route("upload_start", re.compile(rf"{NAME}/blobs/uploads/?"), {"POST": uploads.start_upload}, marker="/blobs/uploads"),
     Route(
         "upload",
         re.compile(rf"{NAME}/blobs/uploads/(?P<upload>[^/]+)"),
@@ -56,11 +62,13 @@ ROUTES: list[Route] = [
             "PUT": uploads.finish_upload,
             "DELETE": uploads.cancel_upload,
         },
+        marker="/blobs/uploads/",
     ),
     Route(
         "blob",
         re.compile(rf"{NAME}/blobs/(?P<digest>[^/]+)"),
         {"GET": blobs.get_blob, "HEAD": blobs.head_blob, "DELETE": blobs.delete_blob},
+        marker="/blobs/",
     ),
     Route(
         "manifest",
@@ -71,12 +79,15 @@ ROUTES: list[Route] = [
             "PUT": manifests.put_manifest,
             "DELETE": manifests.delete_manifest,
         },
+        marker="/manifests/",
     ),
 ]
 
 
 def match(path: str) -> tuple[Route, dict[str, str]] | None:
     for route in ROUTES:
+        if route.marker not in path:
+            continue
         found = route.pattern.fullmatch(path)
         if found:
             return route, found.groupdict()
