@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import datetime
 import logging
 import sys
+import time
 from typing import TextIO
 
 import msgspec
@@ -77,8 +77,23 @@ def access(**fields: object) -> None:
         get_logger("access").info("request", **fields)
         return
     event = {**fields, "event": "request", **structlog.contextvars.get_contextvars(), "level": "info",
-             "timestamp": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")}
+             "timestamp": utc_now_iso()}
     _ACCESS_LINES.add(_scrub_secrets(None, "info", _json_line(event)))
+
+
+_second_formatted: tuple[int, str] = (-1, "")
+
+
+def utc_now_iso() -> str:
+    """Now in UTC, ISO 8601 with microseconds and a Z, as structlog's TimeStamper(fmt="iso", utc=True)
+    writes it; the date and time of day are formatted once per second (datetime.now().isoformat() was
+    4 of an access line's 12 µs)."""
+    global _second_formatted
+    now = time.time()
+    second = int(now)
+    if second != _second_formatted[0]:
+        _second_formatted = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_formatted[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 class _LinesPerLoopTurn:
