@@ -126,9 +126,10 @@ async def gather_limited(concurrency: int, jobs):
     return await asyncio.gather(*(one(job) for job in jobs))
 
 
-async def push_monolithic(http, url, repo, data, streamed: bool = False):
+async def push_monolithic(http, url, repo, data, streamed: bool = False, blob_digest: str | None = None):
     """`streamed`: the body goes to aiohttp 1 MiB at a time, as registry clients stream a layer (the
-    older table hands it over whole, as it always has, so its figures compare across sessions)."""
+    older table hands it over whole, as it always has, so its figures compare across sessions).
+    `blob_digest`: known beforehand, as a client knows it from the build (else hashed here)."""
     async with http.post(f"{url}/v2/{repo}/blobs/uploads/") as r:
         assert r.status == 202, await r.text()
         location = r.headers["Location"]
@@ -139,7 +140,7 @@ async def push_monolithic(http, url, repo, data, streamed: bool = False):
     if streamed:
         headers["Content-Length"] = str(len(data))
         body = slices(data, MiB)
-    async with http.put(f"{location}{sep}digest={digest(data)}", data=body, headers=headers) as r:
+    async with http.put(f"{location}{sep}digest={blob_digest or digest(data)}", data=body, headers=headers) as r:
         assert r.status == 201, await r.text()
 
 
@@ -466,23 +467,27 @@ async def replication_bench(workdir: Path, quick: bool) -> dict:
             for blob in small:  # a steady stream, one push after another
                 await push_monolithic(http, us, "bench/geo", blob)
             large = [os.urandom(128 * MiB) for _ in range(2 if quick else 4)]
+            # Digests are taken before the pushes, as a client knows them from the build, and once: each
+            # poll below hashed every 128 MiB blob again, and took a core from the copies it timed.
+            small_digests, large_digests = [digest(x) for x in small], [digest(x) for x in large]
             watch = RssWatch(process.pid)
             watch.__enter__()  # left at the end of the copies below
-            await gather_limited(2, [lambda b=b: push_monolithic(http, us, "bench/geobig", b, streamed=True) for b in large])
+            await gather_limited(2, [lambda b=b, d=d: push_monolithic(http, us, "bench/geobig", b, streamed=True, blob_digest=d)
+                                     for b, d in zip(large, large_digests, strict=True)])
 
-            async def lags(blobs):
+            async def lags(digests: list[str]):
                 rows = await conn.fetch(
                     "SELECT b.digest, extract(epoch FROM max(p.created_at) FILTER (WHERE l.name = 'eu') - "
                     "max(p.created_at) FILTER (WHERE l.name = 'us')) AS lag, "
                     "extract(epoch FROM max(p.created_at) FILTER (WHERE l.name = 'us')) AS committed, "
                     "extract(epoch FROM max(p.created_at) FILTER (WHERE l.name = 'eu')) AS placed "
                     "FROM blobs b JOIN blob_placements p ON p.blob_id = b.id JOIN storage_locations l ON l.id = p.location_id "
-                    "WHERE b.digest = ANY($1::text[]) GROUP BY b.digest", [digest(x) for x in blobs])
+                    "WHERE b.digest = ANY($1::text[]) GROUP BY b.digest", digests)
                 return [r for r in rows if r["lag"] is not None]
 
             deadline = time.time() + 300
             while time.time() < deadline:
-                done_small, done_large = await lags(small), await lags(large)
+                done_small, done_large = await lags(small_digests), await lags(large_digests)
                 if len(done_small) == len(small) and len(done_large) == len(large):
                     break
                 await asyncio.sleep(0.2)
@@ -491,8 +496,9 @@ async def replication_bench(workdir: Path, quick: bool) -> dict:
             alone = []
             for _ in range(2 if quick else 3):
                 blob = os.urandom(128 * MiB)
-                await push_monolithic(http, us, "bench/geoone", blob, streamed=True)
-                while time.time() < deadline and not (placed := await lags([blob])):
+                blob_digest = digest(blob)
+                await push_monolithic(http, us, "bench/geoone", blob, streamed=True, blob_digest=blob_digest)
+                while time.time() < deadline and not (placed := await lags([blob_digest])):
                     await asyncio.sleep(0.02)
                 alone += [float(r["lag"]) for r in placed]
         small_lags = sorted(float(r["lag"]) for r in done_small)
