@@ -139,11 +139,11 @@ class LocalDriver:
                 try:
                     async for chunk in chunks:
                         if writing is not None:
-                            await writing
+                            await asyncio.shield(writing)  # cancelled, this waiter goes; the write does not
                         writing = loop.run_in_executor(None, handle.write, chunk)
                         size += len(chunk)
                     if writing is not None:
-                        await writing
+                        await asyncio.shield(writing)
                 finally:
                     if writing is not None and not writing.done():
                         await asyncio.wait([writing])  # the handle closes only once no thread writes to it

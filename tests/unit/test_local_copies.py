@@ -2,8 +2,10 @@
 fallback, and a pipelined write whose worker thread fails."""
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
+import threading
 
 import pytest
 
@@ -54,5 +56,52 @@ async def test_a_write_whose_worker_thread_fails_places_nothing(tmp_path):
 
     with pytest.raises(TypeError):
         await driver.write("object", blocks())
+    assert await driver.stat("object") is None
+    assert not list((tmp_path / "store" / ".tmp").iterdir())
+
+
+async def test_a_cancelled_write_closes_its_file_only_after_the_thread_wrote(tmp_path, monkeypatch):
+    # The worker thread must never write to a descriptor that was closed (and perhaps reused) under it.
+    driver = LocalDriver("here", str(tmp_path / "store"))
+    await driver.prepare()
+    in_write, release = threading.Event(), threading.Event()
+    closed_under_a_write = []
+    real_open = local._open_private
+
+    class SlowFile:
+        def __init__(self, handle):
+            self.handle = handle
+            self.writing = False
+
+        def write(self, data):
+            self.writing = True
+            in_write.set()
+            release.wait(10)
+            self.handle.write(data)
+            self.writing = False
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            closed_under_a_write.append(self.writing)
+            self.handle.close()
+
+    monkeypatch.setattr(local, "_open_private", lambda path: SlowFile(real_open(path)))
+
+    async def blocks():
+        yield b"a" * 1000
+        yield b"b" * 1000  # asks for block 1's write to end: the cancel lands here
+
+    task = asyncio.ensure_future(driver.write("object", blocks()))
+    await asyncio.get_running_loop().run_in_executor(None, in_write.wait, 10)
+    await asyncio.sleep(0.05)  # the writer is now waiting for that write
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # it waits for the thread before it closes the file
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed_under_a_write == [False]
     assert await driver.stat("object") is None
     assert not list((tmp_path / "store" / ".tmp").iterdir())
