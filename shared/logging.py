@@ -7,6 +7,7 @@ import atexit
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 import msgspec
@@ -131,9 +132,16 @@ atexit.register(_ACCESS_LINES.write)
 
 def _scrub_secrets(logger, method_name, rendered):
     """Last step: no secret of the loaded config (keys, passwords, DSN passwords) reaches a log line."""
-    from shared.config import scrub
+    if not isinstance(rendered, str):
+        return rendered
+    if not _scrub:  # imported at the first line, not at import: shared.config is heavy and imports more
+        from shared.config import scrub
 
-    return scrub(rendered) if isinstance(rendered, str) else rendered
+        _scrub.append(scrub)
+    return _scrub[0](rendered)
+
+
+_scrub: list[Callable[[str], str]] = []
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
