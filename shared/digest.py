@@ -61,7 +61,9 @@ class DigestMismatch(Exception):
 
 async def verified(chunks, digest: Digest, expected_size: int | None = None):
     """Pass bytes through; raise DigestMismatch at the end if they do not hash to `digest`, so an
-    atomic storage write fed by this stream is abandoned and nothing lands at the content address."""
+    atomic storage write fed by this stream is abandoned and nothing lands at the content address.
+    A block is still hashed while the next is asked for: `chunks` must not change a block it yielded.
+    A stream closed early leaves its last hash to finish on its thread (nothing reads it)."""
     running = hasher(digest.algorithm)
     size = 0
     loop = asyncio.get_running_loop()

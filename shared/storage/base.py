@@ -32,7 +32,8 @@ class StorageDriver(Protocol):
         """Stream bytes [offset, offset+length). Raises NotFound."""
 
     async def write(self, path: str, chunks: AsyncIterable[bytes | bytearray]) -> int:
-        """Write an object from a stream atomically; returns its size."""
+        """Write an object from a stream atomically; returns its size. A block may still be written
+        while the next is asked for: the stream must not change a block it has yielded."""
 
     async def get_bytes(self, path: str) -> bytes:
         """A small object whole. Raises NotFound."""

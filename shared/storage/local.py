@@ -59,7 +59,9 @@ def _copy_all(source: int, target: int, *, step: int = COPY_STEP) -> int:
                 raise
             return _copy_by_hand(source, target)
         if moved == 0:
-            return copied
+            # Some filesystems (FUSE, overlay, proc-like) answer 0 at once for a file that has bytes:
+            # then the bytes are read by hand, which finds the true end.
+            return copied if copied else _copy_by_hand(source, target)
         copied += moved
 
 
@@ -73,6 +75,22 @@ def _copy_by_hand(source: int, target: int) -> int:
             written += os.write(target, view[written:got])
         copied += got
     return copied
+
+
+async def _ended(call: asyncio.Future) -> None:
+    """Wait until a worker thread's call has returned, however often this task is cancelled meanwhile
+    (then raise the cancellation); its outcome is taken, so a failure is not logged as never retrieved
+    (the caller's own exception says what went wrong)."""
+    cancelled = False
+    while not call.done():
+        try:
+            await asyncio.wait([call])
+        except asyncio.CancelledError:
+            cancelled = True
+    if not call.cancelled():
+        call.exception()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class LocalDriver:
@@ -135,6 +153,7 @@ class LocalDriver:
             with _open_private(tmp) as handle:
                 # Block N is written on a worker thread while block N+1 is made (received, hashed): at
                 # most one write in flight, so writes stay in order and memory stays two blocks.
+                # A producer must not reuse a block it has yielded (none does: each block is a new object).
                 writing: asyncio.Future | None = None
                 try:
                     async for chunk in chunks:
@@ -145,8 +164,8 @@ class LocalDriver:
                     if writing is not None:
                         await asyncio.shield(writing)
                 finally:
-                    if writing is not None and not writing.done():
-                        await asyncio.wait([writing])  # the handle closes only once no thread writes to it
+                    if writing is not None:
+                        await _ended(writing)  # the handle closes only once no thread writes to it
             _make_dirs(target.parent, self.root)
             os.replace(tmp, target)
         except BaseException:
@@ -187,7 +206,11 @@ class LocalDriver:
             with _open_private(tmp) as out:
                 for path in paths:
                     with open(path, "rb") as src:
-                        size += _copy_all(src.fileno(), out.fileno())
+                        expected = os.fstat(src.fileno()).st_size
+                        copied = _copy_all(src.fileno(), out.fileno())
+                        if copied != expected:  # never a short blob at its content address
+                            raise StorageError(f"{path.name}: copied {copied} of its {expected} bytes")
+                        size += copied
             _make_dirs(target.parent, self.root)
             os.replace(tmp, target)
         except BaseException:

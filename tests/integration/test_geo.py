@@ -59,8 +59,8 @@ async def test_pull_in_other_region_before_and_after_replication(make_regions, m
 
 
 def _replicator(region, *, reads_folders_directly: bool):
-    """A replicator for `region`; reading the other regions' folders directly (a location with no
-    blobstore URL: the kernel copies its files) or through their blobstores."""
+    """A replicator for `region`, reading the other regions' folders directly (a location with no
+    blobstore URL: its driver reads the files) or through their blobstores."""
     from services.replicator.app import Replicator
     from shared.config import parse_config
 

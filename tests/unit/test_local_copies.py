@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from shared.storage import local
+from shared.storage.base import StorageError
 from shared.storage.local import LocalDriver
 
 
@@ -34,6 +35,27 @@ def test_files_the_kernel_will_not_copy_are_copied_by_hand(tmp_path, monkeypatch
     monkeypatch.setattr(local.os, "copy_file_range", refuses)
     data = os.urandom(9 * 1024 * 1024 + 1)
     assert _copy(tmp_path, data) == data
+
+
+def test_a_kernel_copy_that_reports_nothing_at_once_is_done_by_hand(tmp_path, monkeypatch):
+    # FUSE, overlay and proc-like files can answer 0 to copy_file_range although they hold bytes.
+    monkeypatch.setattr(local.os, "copy_file_range", lambda *args: 0)
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    assert _copy(tmp_path, data) == data
+    assert _copy(tmp_path, b"") == b""
+
+
+async def test_a_short_concat_places_nothing(tmp_path, monkeypatch):
+    driver = LocalDriver("here", str(tmp_path / "store"))
+    await driver.prepare()
+    await driver.put_bytes("parts/0", b"a" * 1000)
+    await driver.put_bytes("parts/1", b"b" * 1000)
+    real = local._copy_all
+    monkeypatch.setattr(local, "_copy_all", lambda source, target: real(source, target) - 1)
+    with pytest.raises(StorageError, match="copied 999 of its 1000 bytes"):
+        await driver.concat("whole", ["parts/0", "parts/1"])
+    assert await driver.stat("whole") is None
+    assert not list((tmp_path / "store" / ".tmp").iterdir())
 
 
 def test_other_copy_errors_are_not_hidden(tmp_path, monkeypatch):
@@ -99,6 +121,9 @@ async def test_a_cancelled_write_closes_its_file_only_after_the_thread_wrote(tmp
     task.cancel()
     await asyncio.sleep(0.05)
     assert not task.done()  # it waits for the thread before it closes the file
+    task.cancel()  # and a second cancellation (a timeout, then shutdown) does not end that wait
+    await asyncio.sleep(0.05)
+    assert not task.done()
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await task

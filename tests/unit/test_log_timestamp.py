@@ -25,3 +25,14 @@ def test_each_call_tells_the_time_of_that_call():
     stamps = [utc_now_iso() for _ in range(2000)]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) > 1
+
+
+def test_the_formatted_second_follows_the_clock(monkeypatch):
+    import shared.logging as logging_module
+
+    # (binary fractions: a float of this size holds them exactly)
+    clock = iter([1_796_000_000.75, 1_796_000_001.0, 1_796_000_001.25, 1_795_999_999.5])  # the last goes back
+    monkeypatch.setattr(logging_module.time, "time", lambda: next(clock))
+    assert [utc_now_iso() for _ in range(4)] == [
+        "2026-11-30T00:53:20.750000Z", "2026-11-30T00:53:21.000000Z", "2026-11-30T00:53:21.250000Z",
+        "2026-11-30T00:53:19.500000Z"]

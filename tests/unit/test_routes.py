@@ -83,3 +83,23 @@ def test_a_route_skips_only_paths_its_pattern_could_not_match(route):
     # text of the pattern (no regex syntax in it), so every path the pattern matches contains it.
     assert not set(route.marker) & set(".^$*+?{}[]\\|()")
     assert route.marker in route.pattern.pattern
+
+
+def _match_without_markers(path: str):
+    for route in ROUTES:
+        found = route.pattern.fullmatch(path)
+        if found:
+            return route, found.groupdict()
+    return None
+
+
+def test_markers_change_no_answer():
+    # Every path of up to four segments built from the routes' own words (and a few others): match()
+    # with its markers answers exactly what trying every pattern in order answers.
+    import itertools
+
+    words = ["acme", "manifests", "blobs", "uploads", "tags", "list", "referrers", "latest", D, "", "\n"]
+    for count in range(1, 5):
+        for segments in itertools.product(words, repeat=count):
+            for path in ("/".join(segments), "/".join(segments) + "/"):
+                assert match(path) == _match_without_markers(path), path
