@@ -4,6 +4,7 @@ pauses; a single repository can be made read-only through the API."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 from services.gateway.api.routes import API_ROUTES, READ_ONLY_EXEMPT
 from services.gateway.v2.base import GATEWAY
 from services.gateway.v2.routes import ROUTES as V2_ROUTES
+from services.gateway.v2.routes import match as v2_match
 from shared.errors import READ_ONLY_MESSAGE
 from shared.servicekeys import ServiceKeyError
 from tests.conftest import local_spec
@@ -44,10 +46,10 @@ async def test_every_write_route_refuses_with_the_exact_message(make_registry, w
                "upload": "00000000-0000-0000-0000-000000000000"}
     for route in V2_ROUTES:
         for method in sorted(set(route.methods) & route.writes):
-            path = route.pattern.pattern
-            for key, value in samples.items():
-                path = path.replace(f"(?P<{key}>.+?)", value).replace(f"(?P<{key}>[^/]+)", value)
+            # Each named group of the route's pattern becomes its sample, whatever the group's own pattern.
+            path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda group: samples[group[1]], route.pattern.pattern)
             path = path.replace("/?", "/")
+            assert (v2_match(path) or (None,))[0] is route, (route.name, path)  # the sample path is the route's
             async with ro.http.request(method, f"{ro.url}/v2/{path}", headers=headers, data=b"{}") as r:
                 body = await r.json()
             assert r.status == 405, (method, path, body)
