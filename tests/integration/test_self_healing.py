@@ -151,6 +151,14 @@ async def test_pushes_fail_over_when_the_regions_own_storage_is_down(make_region
         return all([await placements(db, d) == ["eu", "us"] for d in (digest, chunked_digest)])
 
     await eventually(back_in_us, timeout=60, what="the blobs to replicate back to us")
+
+    async def us_up():
+        return gateway_locations.write_target() == "us"
+
+    # The replicator has its own view of us's storage; the gateway's breaker closes at its own probe
+    # (held up to two probe rounds after the last failure), which on a slow machine can come after
+    # the copies. Until then the gateway rightly serves eu's copy.
+    await eventually(us_up, timeout=30, what="us's gateway to see its own storage again")
     status, body, served_by = await pull(us, "acme/app", chunked_digest)
     assert (status, served_by, body == chunked) == (200, "us", True)
 
