@@ -464,12 +464,13 @@ async def replication_bench(workdir: Path, quick: bool) -> dict:
         conn = await asyncpg.connect(str(doc["DB_URI"]))
         async with aiohttp.ClientSession() as http:
             small = [os.urandom(MiB) for _ in range(30 if quick else 150)]
-            for blob in small:  # a steady stream, one push after another
-                await push_monolithic(http, us, "bench/geo", blob)
-            large = [os.urandom(128 * MiB) for _ in range(2 if quick else 4)]
             # Digests are taken before the pushes, as a client knows them from the build, and once: each
             # poll below hashed every 128 MiB blob again, and took a core from the copies it timed.
-            small_digests, large_digests = [digest(x) for x in small], [digest(x) for x in large]
+            small_digests = [digest(x) for x in small]
+            for blob, blob_digest in zip(small, small_digests, strict=True):  # a steady stream, one push after another
+                await push_monolithic(http, us, "bench/geo", blob, blob_digest=blob_digest)
+            large = [os.urandom(128 * MiB) for _ in range(2 if quick else 4)]
+            large_digests = [digest(x) for x in large]
             watch = RssWatch(process.pid)
             watch.__enter__()  # left at the end of the copies below
             await gather_limited(2, [lambda b=b, d=d: push_monolithic(http, us, "bench/geobig", b, streamed=True, blob_digest=d)

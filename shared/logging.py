@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import sys
 import time
@@ -134,16 +135,16 @@ atexit.register(_ACCESS_LINES.write)
 
 def _scrub_secrets(logger, method_name, rendered):
     """Last step: no secret of the loaded config (keys, passwords, DSN passwords) reaches a log line."""
-    if not isinstance(rendered, str):
-        return rendered
-    if not _scrub:  # imported at the first line, not at import: shared.config is heavy and imports more
-        from shared.config import scrub
-
-        _scrub.append(scrub)
-    return _scrub[0](rendered)
+    return _scrubber()(rendered) if isinstance(rendered, str) else rendered
 
 
-_scrub: list[Callable[[str], str]] = []
+@functools.cache
+def _scrubber() -> Callable[[str], str]:
+    """shared.config's scrub, imported at the first log line rather than at every one (nor at import:
+    shared.config is heavy and imports more)."""
+    from shared.config import scrub
+
+    return scrub
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
