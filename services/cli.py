@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import os
 import re
@@ -12,7 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -130,12 +131,44 @@ async def _worker_handshake() -> None:
     os.close(go_fd)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Set by _cancelled_by_signal: a signal that came while the registry started, seen by _until_signal.
+_stop_requested: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("stop_requested", default=None)
+
+
 async def _until_signal() -> None:
-    stop = asyncio.Event()
+    stop = _stop_requested.get() or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _cancelled_by_signal(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work`; the first SIGINT or SIGTERM cancels it, so it stops at an await and its finally
+    blocks run whole, and later signals are ignored so that they cannot cut that stop short. Once the
+    registry listens, _until_signal takes the signals over for a graceful stop. Before, the signal raised
+    KeyboardInterrupt wherever the loop happened to be (inside the collector's transaction, the bus's
+    flusher), the stop that followed broke on that half-done state, and workers outlived the embedded
+    PostgreSQL. The cancellation alone is not enough: startup code may swallow it (asyncio.wait_for
+    does on Python 3.11 when what it waits for ends at the same moment), so _until_signal also finds
+    the stop already requested and returns at once."""
+    loop = asyncio.get_running_loop()
+    requested = asyncio.Event()
+    _stop_requested.set(requested)  # before the task is made: it runs in a copy of this context
+    task = asyncio.ensure_future(work)
+
+    def stop() -> None:
+        requested.set()
+        task.cancel()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, lambda: None)
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.result()  # what went wrong, if anything did
 
 
 async def _serve(apps: list[tuple[Any, str]], *, reuse_port: bool = False, ssl_context=None,
@@ -284,9 +317,9 @@ def cmd_up(args: argparse.Namespace) -> None:
     if "NATS_URL" not in doc and _running_nats(data):
         _fail(f"another `meridian up` is running on {data}; stop it first, or use another --data folder")
     started: list[Any] = []
-    # Until the registry listens (then _until_signal takes SIGTERM), SIGTERM stops `up` as Ctrl-C does: the
-    # workers and the embedded servers are stopped, not left running by the default action (which killed
-    # `up` outright, e.g. while it waited for its workers to start).
+    # While the embedded servers start, SIGTERM stops `up` as Ctrl-C does: what has started is stopped,
+    # not left running by the default action (which killed `up` outright). From then on
+    # _cancelled_by_signal and _until_signal take both signals.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if "DB_URI" not in doc:
@@ -303,7 +336,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             doc.setdefault("MERIDIAN_INSECURE_OPEN_ACCESS", True)
         if regions is not None:
             configure_logging(service="meridian", region=",".join(regions), json=_log_json(args))
-            asyncio.run(_run_up_regions(doc, args, data, regions))
+            asyncio.run(_cancelled_by_signal(_run_up_regions(doc, args, data, regions)))
         else:
             try:
                 config = parse_config(doc, source, lines=lines)
@@ -313,10 +346,12 @@ def cmd_up(args: argparse.Namespace) -> None:
             _prepare_workers(args.workers, data / "metrics")
             generated = data / "config.generated.yaml"
             generated.write_text(yaml.safe_dump(doc, sort_keys=False))
-            asyncio.run(_run_up(config, args, generated))
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the registry was listening
+            asyncio.run(_cancelled_by_signal(_run_up(config, args, generated)))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the embedded servers started
         pass
     finally:
+        for sig in STOP_SIGNALS:  # stopping: a second Ctrl-C waits for the embedded servers to stop
+            signal.signal(sig, signal.SIG_IGN)
         _stop_embedded(started, data)
     print("Meridian stopped.", flush=True)
 
@@ -345,10 +380,10 @@ async def _run_up(config: Config, args: argparse.Namespace, config_path: Path) -
         await _serve([(create_app(config), config.meridian_listen)], reuse_port=args.workers > 1, workers=workers,
                      on_listening=announce)
     finally:
+        _stop(workers)  # first: nothing a stop below may raise leaves them running after the database stops
         await gc.stop()
         if notifier is not None:
             await notifier.stop()
-        _stop(workers)
 
 
 async def _start_notifier(config: Config):
