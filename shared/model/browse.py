@@ -17,6 +17,7 @@ TAG_SORTS = {"name": "t.name", "last_modified": "t.lifetime_start", "expires": "
 # Only expires_at can be NULL. Saying NULLS LAST on a NOT NULL column still stops PostgreSQL from walking
 # an index in that direction (a DESC index keeps NULLs first), so newest-first sorted every live tag.
 NULLABLE_TAG_SORTS = {"expires"}
+TAG_COLUMN_SORTS = {"name", "last_modified", "expires"}  # sorts on the tags row alone
 
 
 class BadFilter(ValueError):
@@ -132,14 +133,25 @@ async def tags_page(conn, repository_id: int, *, text: str | None, regex: bool, 
     size_sql = ("m.size + coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.id = mb.blob_id "
                 "WHERE mb.manifest_id = m.id), 0)")
     select_size = f", ({size_sql})::bigint AS size" if sort == "size" else ""
-    rows = await fetch_filtered(conn, f"""
-        SELECT t.id, t.name, t.lifetime_start, t.expires_at, m.id AS manifest_id, m.digest, m.media_type,
-               m.artifact_type, m.config_media_type{select_size}
-        FROM tags t JOIN manifests m ON m.id = t.manifest_id
-        WHERE {condition}
-        ORDER BY {TAG_SORTS[sort]} {direction}{" NULLS LAST" if sort in NULLABLE_TAG_SORTS else ""}, t.name {direction}
-        LIMIT $3 OFFSET $4
-    """, *args, limit, offset)
+    order = f'{TAG_SORTS[sort]} {direction}{" NULLS LAST" if sort in NULLABLE_TAG_SORTS else ""}, t.name {direction}'
+    columns = ("t.id, t.name, t.lifetime_start, t.expires_at, m.id AS manifest_id, m.digest, m.media_type, "
+               f"m.artifact_type, m.config_media_type{select_size}")
+    if sort in TAG_COLUMN_SORTS:
+        # The page is cut from the tags index alone and only its rows meet their manifests: joining
+        # first looked up a manifest for every tag the OFFSET skips (100,000 for the last page).
+        query = f"""
+            SELECT {columns} FROM (
+                SELECT t.id, t.name, t.lifetime_start, t.expires_at, t.manifest_id FROM tags t
+                WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4
+            ) t JOIN manifests m ON m.id = t.manifest_id
+            ORDER BY {order}
+        """
+    else:
+        query = f"""
+            SELECT {columns} FROM tags t JOIN manifests m ON m.id = t.manifest_id
+            WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4
+        """
+    rows = await fetch_filtered(conn, query, *args, limit, offset)
     return rows, total
 
 
