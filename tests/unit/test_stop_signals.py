@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -56,10 +57,15 @@ def start(case: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
+def output(process: subprocess.Popen) -> IO[str]:
+    assert process.stdout is not None
+    return process.stdout
+
+
 def read_until(process: subprocess.Popen, word: str) -> list[str]:
     """Lines up to and including `word` (the process is killed by the test's timeout otherwise)."""
     lines = []
-    for line in process.stdout:
+    for line in output(process):
         lines.append(line.strip())
         if line.strip() == word:
             return lines
@@ -75,7 +81,7 @@ def test_a_signal_while_starting_runs_the_cleanup_whole_despite_a_second_one(fir
         os.kill(process.pid, first)
         read_until(process, "cleaning up")
         os.kill(process.pid, second)  # an impatient second Ctrl-C, or a service manager's repeated stop
-        rest = process.stdout.read().split()
+        rest = output(process).read().split()
         assert process.wait(10) == 0, rest
         assert rest == ["cleaned", "up", "returned"], rest
     finally:
@@ -87,7 +93,7 @@ def test_a_start_that_swallows_the_cancellation_still_stops_once_it_serves():
     try:
         read_until(process, "starting")
         os.kill(process.pid, signal.SIGTERM)
-        rest = process.stdout.read().split()
+        rest = output(process).read().split()
         assert process.wait(10) == 0, rest
         assert rest == ["cancellation", "swallowed", "stopped", "serving", "returned"], rest
     finally:
