@@ -3,7 +3,7 @@
 API changes write their log row in the same transaction as the change (`record`), so a refused or
 failed change leaves no log and a done change always has one. Registry traffic (pushes, pulls,
 token issues) goes through `AuditBuffer`, which batches rows so a pull costs no extra round trip;
-it flushes twice a second and at shutdown.
+it flushes ten times a second and at shutdown.
 """
 from __future__ import annotations
 
@@ -92,8 +92,16 @@ async def record(conn: Db, entry: Entry) -> None:
     await conn.execute(_INSERT, *entry.args())
 
 
+# While the database is away, the newest rows are kept up to this many (a few MB), the older dropped.
+MAX_HELD_ROWS = 20_000
+
+
 class AuditBuffer:
-    def __init__(self, pool: asyncpg.Pool, flush_every: float = 0.5, max_rows: int = 1000, *, enabled: bool = True) -> None:
+    """Rows are written in small batches often rather than large ones seldom: preparing and encoding a
+    batch holds the event loop (about 4 µs a row), and requests waiting behind a 1,000-row batch made
+    the manifest GET tail (p99 5.6 ms; 200 rows every 0.1 s: 5.0 ms, and 20 % more requests a second)."""
+
+    def __init__(self, pool: asyncpg.Pool, flush_every: float = 0.1, max_rows: int = 200, *, enabled: bool = True) -> None:
         self.pool = pool
         self.enabled = enabled  # read-only mode writes nothing, usage logs included
         self.flush_every = flush_every
@@ -112,8 +120,8 @@ class AuditBuffer:
         # Entries that know their ids go in by COPY (pulls, pushes: the bulk); the rest by INSERT,
         # which fills the ids from the names. Either way the JSON is encoded at flush, not per request.
         self._rows.append(entry)
-        if len(self._rows) > 20 * self.max_rows:  # the database is away: keep memory bounded
-            dropped = len(self._rows) - 20 * self.max_rows
+        if len(self._rows) > MAX_HELD_ROWS:  # the database is away: keep memory bounded
+            dropped = len(self._rows) - MAX_HELD_ROWS
             del self._rows[:dropped]
             log.warning("usage log rows dropped; database unreachable", dropped=dropped)
 
