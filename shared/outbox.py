@@ -12,7 +12,6 @@ just before commit, the longest lease allowed into the future (`hold`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from shared.contract import new_message_id
 from shared.logging import REQUEST_ID_HEADER, current_request_id, get_logger
 from shared.metrics import OUTBOX_PENDING, OUTBOX_RELAYED
 from shared.model import Conn
+from shared.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -153,9 +153,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._loop_task:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._loop_task
+            await cancel_and_wait(self._loop_task)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
             for task in list(self._tasks):  # still waiting out a lease: its rows stay and are relayed later

@@ -7,7 +7,6 @@ and the global phases (purges, blob sweep, upload cleanup) run in one place at a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +22,7 @@ from shared.logging import get_logger
 from shared.metrics import QUOTA_LIMIT, QUOTA_REJECT, QUOTA_USAGE, REGISTRY_SIZE, observe_pool, render
 from shared.model.locations import ensure_locations
 from shared.registry import quota
+from shared.tasks import cancel_and_wait
 
 from .collector import Collector
 
@@ -103,9 +103,7 @@ class GcService:
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task)
         if self.collector is not None:
             await self.collector.relay.stop()  # waits for the publishes of the last changes
         if self.locations is not None:

@@ -39,6 +39,7 @@ from typing import Generic, TypeVar
 
 from shared.logging import get_logger
 from shared.model import Db
+from shared.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -104,9 +105,7 @@ class Lookups(Generic[Value]):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self._usable_until = 0.0
         with suppress(Exception):  # writers stop waiting for this process at once (else within 90 s)
