@@ -146,7 +146,7 @@ async def _until_signal() -> None:
 
 async def _cancelled_by_signal(work: Coroutine[Any, Any, None]) -> None:
     """Run `work`; the first SIGINT or SIGTERM cancels it, so it stops at an await and its finally
-    blocks run whole, and later signals are ignored so that they cannot cut that stop short. Once the
+    blocks run whole; a second signal does not cut that stop short, a third does. Once the
     registry listens, _until_signal takes the signals over for a graceful stop. Before, the signal raised
     KeyboardInterrupt wherever the loop happened to be (inside the collector's transaction, the bus's
     flusher), the stop that followed broke on that half-done state, and workers outlived the embedded
@@ -157,12 +157,22 @@ async def _cancelled_by_signal(work: Coroutine[Any, Any, None]) -> None:
     requested = asyncio.Event()
     _stop_requested.set(requested)  # before the task is made: it runs in a copy of this context
     task = asyncio.ensure_future(work)
+    # _fail's SystemExit leaves the loop from inside the task, before the wait below returns: mark it
+    # retrieved, or asyncio adds a "Task exception was never retrieved" traceback under the message.
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    received = 0
 
     def stop() -> None:
-        requested.set()
-        task.cancel()
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, lambda: None)
+        nonlocal received
+        received += 1
+        if received == 1:
+            requested.set()
+            task.cancel()
+        elif received == 2:
+            print("meridian: stopping; a third Ctrl-C stops at once, without waiting for the stop to finish",
+                  file=sys.stderr, flush=True)
+        else:  # a stop that hangs: cut it short (the embedded servers are still stopped after this)
+            task.cancel()
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
@@ -393,7 +403,12 @@ async def _start_notifier(config: Config):
     from services.notifier.app import Notifier
 
     notifier = Notifier(config)
-    await notifier.start()
+    try:
+        await notifier.start()
+    except BaseException:  # a stop (or a failure) half-way: close what it had opened
+        with contextlib.suppress(Exception):
+            await notifier.stop()
+        raise
     return notifier
 
 
@@ -451,8 +466,8 @@ async def _run_up_regions(doc: dict[str, Any], args: argparse.Namespace, data: P
         from services.gc.app import GcService
 
         gc = GcService(parse_config(docs[regions[0]]))  # gc may run anywhere; one is enough
-        await _in_region(regions[0], gc.start())
         try:
+            await _in_region(regions[0], gc.start())
             await _until_signal()
         finally:
             await gc.stop()

@@ -32,7 +32,7 @@ async def starting():
         await asyncio.sleep(60)
     finally:
         say("cleaning up")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
         say("cleaned up")
 
 async def swallows_the_cancellation():
@@ -44,8 +44,13 @@ async def swallows_the_cancellation():
     await _until_signal()
     say("stopped serving")
 
+async def fails():
+    say("starting")
+    raise SystemExit("meridian: a refused option")  # as _fail does
+
 async def main(case):
-    await _cancelled_by_signal({"starting": starting, "swallows": swallows_the_cancellation}[case]())
+    cases = {"starting": starting, "swallows": swallows_the_cancellation, "fails": fails}
+    await _cancelled_by_signal(cases[case]())
     say("returned")
 
 asyncio.run(main(sys.argv[1]))
@@ -81,9 +86,37 @@ def test_a_signal_while_starting_runs_the_cleanup_whole_despite_a_second_one(fir
         os.kill(process.pid, first)
         read_until(process, "cleaning up")
         os.kill(process.pid, second)  # an impatient second Ctrl-C, or a service manager's repeated stop
+        rest = output(process).read().split("\n")
+        assert process.wait(10) == 0, rest
+        assert [line for line in rest if line] == [
+            "meridian: stopping; a third Ctrl-C stops at once, without waiting for the stop to finish",
+            "cleaned up", "returned"], rest
+    finally:
+        process.kill()
+
+
+def test_a_third_signal_cuts_a_stop_short():
+    process = start("starting")
+    try:
+        read_until(process, "starting")
+        os.kill(process.pid, signal.SIGINT)
+        read_until(process, "cleaning up")
+        os.kill(process.pid, signal.SIGINT)
+        read_until(process, "meridian: stopping; a third Ctrl-C stops at once, without waiting for the stop to finish")
+        os.kill(process.pid, signal.SIGINT)
         rest = output(process).read().split()
         assert process.wait(10) == 0, rest
-        assert rest == ["cleaned", "up", "returned"], rest
+        assert rest == ["returned"], rest  # the cleanup did not get to its end
+    finally:
+        process.kill()
+
+
+def test_a_refusal_while_starting_exits_with_its_message_alone():
+    process = start("fails")
+    try:
+        text = output(process).read()
+        assert process.wait(10) == 1, text
+        assert text == "starting\nmeridian: a refused option\n", text  # no "Task exception was never retrieved"
     finally:
         process.kill()
 
