@@ -16,6 +16,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from shared.logging import get_logger
+from shared.tasks import cancel_and_wait
 
 log = get_logger("heartbeats")
 STALE_AFTER = 3  # intervals
@@ -74,7 +75,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            await cancel_and_wait(self._task)  # ended first: a beat after the delete would undo it
         try:
             if self.kv is not None:
                 await asyncio.wait_for(self.kv.delete(self.key), 1)  # a clean stop is not a failure

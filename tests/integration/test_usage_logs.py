@@ -231,6 +231,71 @@ async def test_a_flush_returns_only_once_rows_already_in_flight_have_landed(data
         await pool.close()
 
 
+async def test_a_stop_during_the_timers_flush_loses_no_row(database):
+    """stop() cancels the flush timer; a batch the timer is writing at that moment must still land
+    (before, the cancellation dropped it: neither written nor put back)."""
+    import asyncpg
+
+    from shared.model.audit import AuditBuffer, Entry
+
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    blocker = await asyncpg.connect(database)
+    watcher = await asyncpg.connect(database)
+    try:
+        buffer = AuditBuffer(pool, flush_every=0.01, max_rows=3)
+        for n in range(7):
+            buffer.add(Entry(kind="stop_test", metadata={"n": n}))
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("LOCK TABLE audit_logs IN ACCESS EXCLUSIVE MODE")  # the timer's write waits here
+
+        async def timer_is_writing() -> bool:  # its statement waits for the table lock
+            return await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1
+
+        buffer.start()
+        await eventually(timer_is_writing, what="the timer's flush to be writing its batch")
+        stopping = asyncio.get_running_loop().create_task(buffer.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # it waits for the batch in flight
+        await lock.rollback()
+        await asyncio.wait_for(stopping, 10)
+        ns = await watcher.fetch("SELECT metadata->>'n' AS n FROM audit_logs WHERE kind = 'stop_test'")
+        assert sorted(int(r["n"]) for r in ns) == list(range(7))
+    finally:
+        await blocker.close()
+        await watcher.close()
+        await pool.close()
+
+
+async def test_flushes_back_off_while_the_database_is_away():
+    """A database that refuses connections: the timer retries with growing waits, one line each and a
+    traceback only for the first, not ten times a second; the rows stay in the buffer for when it is back."""
+    import asyncpg
+    from structlog.testing import capture_logs
+
+    from shared.model.audit import AuditBuffer, Entry
+
+    pool = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0, max_size=1)
+    try:
+        buffer = AuditBuffer(pool, flush_every=0.05)
+        buffer.add(Entry(kind="pull_repo"))
+        with capture_logs() as lines:
+            buffer.start()
+            await asyncio.sleep(2)
+            assert buffer._task is not None
+            buffer._task.cancel()
+        failures = [line for line in lines if "usage log flush failed" in line["event"]]
+        # 0.05, 0.1, 0.2, 0.4, 0.8 s apart: 5 in 2 s; 40 without backing off
+        assert 3 <= len(failures) <= 6, failures
+        assert [line["retry_in_s"] for line in failures] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2][:len(failures)]
+        assert failures[0]["log_level"] == "error" and failures[0].get("exc_info")
+        assert all(line["log_level"] == "warning" and "ConnectionRefusedError" in line["error"] for line in failures[1:])
+        assert len(buffer._rows) == 1
+    finally:
+        await pool.close()
+
+
 async def test_user_logs_leave_out_repositories_the_caller_can_no_longer_read(world):
     """A user's own past actions on a repository they may no longer read (permission revoked) are as absent
     from their logs, counts and exports as those on a repository since deleted: nothing tells them the
