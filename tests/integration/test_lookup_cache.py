@@ -140,3 +140,37 @@ async def test_answers_read_before_a_check_that_emptied_the_cache_are_not_kept_a
     assert kept.get((NAME, "latest")) is None
     await kept.check()
     assert kept.get((NAME, "latest")) == found
+
+
+async def test_a_slow_lease_renewal_does_not_end_the_lease(make_registry, db):
+    """Renewing this process's row is a write, and its commit can wait seconds on a busy disk; the
+    epoch checks go on meanwhile and keep the lease (before, the check awaited the renewal, the lease
+    ran out, and every lookup went to the database)."""
+    import time
+
+    from shared.registry.lookups import REGISTRATION_RENEW_S
+
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
+    await push_image(reg, NAME, "latest")
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=0.3)
+    await kept.check()  # registered
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    assert found is not None and kept.get((NAME, "latest")) == found
+    blocker = await pool.acquire()
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE lookup_leases IN ACCESS EXCLUSIVE MODE")  # the renewal waits here
+            kept._registered = time.monotonic() - REGISTRATION_RENEW_S  # a renewal is due
+            kept.start()
+            ends = time.monotonic() + 1.5  # five leases
+            while time.monotonic() < ends:
+                assert kept.get((NAME, "latest")) == found
+                await asyncio.sleep(0.05)
+            assert kept._renewal is not None and not kept._renewal.done()  # still waiting for the lock
+        await eventually(lambda: asyncio.sleep(0, kept._renewal is not None and kept._renewal.done()),
+                         what="the renewal to end once the lock is gone")
+        assert time.monotonic() - kept._registered < 5
+    finally:
+        await pool.release(blocker)
+        await kept.stop()
