@@ -137,7 +137,11 @@ _stop_requested: contextvars.ContextVar[asyncio.Event | None] = contextvars.Cont
 
 
 async def _until_signal() -> None:
-    stop = _stop_requested.get() or asyncio.Event()
+    requested = _stop_requested.get()
+    if requested is not None:  # under _cancelled_by_signal: its handlers stay (a third signal still cuts a stop short)
+        await requested.wait()
+        return
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
@@ -146,8 +150,8 @@ async def _until_signal() -> None:
 
 async def _cancelled_by_signal(work: Coroutine[Any, Any, None]) -> None:
     """Run `work`; the first SIGINT or SIGTERM cancels it, so it stops at an await and its finally
-    blocks run whole; a second signal does not cut that stop short, a third does. Once the
-    registry listens, _until_signal takes the signals over for a graceful stop. Before, the signal raised
+    blocks run whole; a second signal does not cut that stop short, a third does; the same once the
+    registry listens (_until_signal waits for the first). Before, the signal raised
     KeyboardInterrupt wherever the loop happened to be (inside the collector's transaction, the bus's
     flusher), the stop that followed broke on that half-done state, and workers outlived the embedded
     PostgreSQL. The cancellation alone is not enough: startup code may swallow it (asyncio.wait_for

@@ -136,7 +136,10 @@ class AuditBuffer:
             try:
                 # Shielded: stop() cancels this loop, and a batch cut off mid-write would be neither
                 # written nor put back. stop()'s own flush waits for this one (the lock), then writes the rest.
-                await asyncio.shield(self.flush())
+                flush = asyncio.ensure_future(self.flush())
+                # Read even when this loop was cancelled first: stop() reports what was lost itself.
+                flush.add_done_callback(lambda done: done.cancelled() or done.exception())
+                await asyncio.shield(flush)
                 wait = self.flush_every
             except asyncio.CancelledError:
                 raise

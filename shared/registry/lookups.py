@@ -94,6 +94,7 @@ class Lookups(Generic[Value]):
         self._usable_until = 0.0
         self._task: asyncio.Task | None = None
         self._renewal: asyncio.Task | None = None  # a renewal of this process's row under way
+        self._renewal_failing = False
         self._failing = False
 
     @property
@@ -105,9 +106,10 @@ class Lookups(Generic[Value]):
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        for task in (self._task, self._renewal):
-            if task is not None:
-                await cancel_and_wait(task)
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+        if self._renewal is not None:  # read after the checks ended: none can start another now
+            await cancel_and_wait(self._renewal)
         self._task = self._renewal = None
         self._usable_until = 0.0
         with suppress(Exception):  # writers stop waiting for this process at once (else within 90 s)
@@ -138,19 +140,26 @@ class Lookups(Generic[Value]):
         elif time.monotonic() - self._registered >= REGISTRATION_RENEW_S and (
                 self._renewal is None or self._renewal.done()):
             self._renewal = asyncio.get_running_loop().create_task(self._renew())
+        # The registration this check may rely on: one committed before the check began. A renewal that
+        # commits while the epoch is read below was not yet seen by a writer that committed meanwhile.
+        registered = self._registered
         started = time.monotonic()
         epoch = await lookup_epoch(self.pool)
         if epoch != self._epoch:
             self._entries.clear()
             self._generation += 1
             self._epoch = epoch
-        self._usable_until = min(started + self.lease_s, self._registered + REGISTRATION_VALID_S)
+        self._usable_until = min(started + self.lease_s, registered + REGISTRATION_VALID_S)
 
     async def _renew(self) -> None:
         try:
             await self.register()
         except Exception as exc:  # retried at the next check; the lease ends REGISTRATION_VALID_S after the last
-            log.warning("lookup lease registration not renewed", error=f"{type(exc).__name__}: {exc}")
+            if not self._renewal_failing:  # one line per outage, not one per check
+                log.warning("lookup lease registration not renewed", error=f"{type(exc).__name__}: {exc}")
+                self._renewal_failing = True
+        else:
+            self._renewal_failing = False
 
     async def _watch(self) -> None:
         while True:

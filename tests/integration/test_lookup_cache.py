@@ -153,7 +153,7 @@ async def test_a_slow_lease_renewal_does_not_end_the_lease(make_registry, db):
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
     await push_image(reg, NAME, "latest")
     pool = reg.runner.app[GATEWAY].pool
-    kept: Lookups = Lookups(pool, lease_s=0.3)
+    kept: Lookups = Lookups(pool, lease_s=1.0)  # a lease a loaded machine's round trips fit in many times
     await kept.check()  # registered
     found = await get_by_tag(pool, NAME, "latest", kept)
     assert found is not None and kept.get((NAME, "latest")) == found
@@ -163,7 +163,7 @@ async def test_a_slow_lease_renewal_does_not_end_the_lease(make_registry, db):
             await blocker.execute("LOCK TABLE lookup_leases IN ACCESS EXCLUSIVE MODE")  # the renewal waits here
             kept._registered = time.monotonic() - REGISTRATION_RENEW_S  # a renewal is due
             kept.start()
-            ends = time.monotonic() + 1.5  # five leases
+            ends = time.monotonic() + 3.0  # three leases
             while time.monotonic() < ends:
                 assert kept.get((NAME, "latest")) == found
                 await asyncio.sleep(0.05)

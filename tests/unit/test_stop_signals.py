@@ -44,12 +44,21 @@ async def swallows_the_cancellation():
     await _until_signal()
     say("stopped serving")
 
+async def serving():
+    try:
+        say("serving")
+        await _until_signal()  # as the registry does once it listens
+    finally:
+        say("cleaning up")
+        await asyncio.sleep(2)
+        say("cleaned up")
+
 async def fails():
     say("starting")
     raise SystemExit("meridian: a refused option")  # as _fail does
 
 async def main(case):
-    cases = {"starting": starting, "swallows": swallows_the_cancellation, "fails": fails}
+    cases = {"starting": starting, "swallows": swallows_the_cancellation, "fails": fails, "serving": serving}
     await _cancelled_by_signal(cases[case]())
     say("returned")
 
@@ -95,10 +104,11 @@ def test_a_signal_while_starting_runs_the_cleanup_whole_despite_a_second_one(fir
         process.kill()
 
 
-def test_a_third_signal_cuts_a_stop_short():
-    process = start("starting")
+@pytest.mark.parametrize("case, ready", [("starting", "starting"), ("serving", "serving")])
+def test_a_third_signal_cuts_a_stop_short(case, ready):
+    process = start(case)
     try:
-        read_until(process, "starting")
+        read_until(process, ready)
         os.kill(process.pid, signal.SIGINT)
         read_until(process, "cleaning up")
         os.kill(process.pid, signal.SIGINT)
