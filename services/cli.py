@@ -23,6 +23,7 @@ import yaml
 from shared.config import Config, ConfigError, load_config, parse_config, read_document
 from shared.embedded import EmbeddedProcess, port_open
 from shared.logging import configure_logging
+from shared.tasks import read_outcome
 from shared.tls import server_context
 
 DEFAULT_DATA = Path(".meridian")
@@ -163,7 +164,7 @@ async def _cancelled_by_signal(work: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(work)
     # _fail's SystemExit leaves the loop from inside the task, before the wait below returns: mark it
     # retrieved, or asyncio adds a "Task exception was never retrieved" traceback under the message.
-    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    task.add_done_callback(read_outcome)
     received = 0
 
     def stop() -> None:

@@ -14,5 +14,11 @@ async def cancel_and_wait(task: asyncio.Task, *, recancel_every: float = 1.0) ->
     while not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=recancel_every)
+    read_outcome(task)
+
+
+def read_outcome(task: asyncio.Future) -> None:
+    """Mark an ended task's exception as read, so asyncio does not report it as never retrieved (for a
+    done-callback where the caller learns of the failure some other way, or not at all on purpose)."""
     if not task.cancelled():
-        task.exception()  # retrieved, so asyncio does not report it as never retrieved
+        task.exception()

@@ -20,6 +20,7 @@ from shared.logging import get_logger
 from shared.model import Db
 from shared.model.access import readable_sql
 from shared.model.accounts import Principal
+from shared.tasks import read_outcome
 
 log = get_logger("audit")
 
@@ -138,7 +139,7 @@ class AuditBuffer:
                 # written nor put back. stop()'s own flush waits for this one (the lock), then writes the rest.
                 flush = asyncio.ensure_future(self.flush())
                 # Read even when this loop was cancelled first: stop() reports what was lost itself.
-                flush.add_done_callback(lambda done: done.cancelled() or done.exception())
+                flush.add_done_callback(read_outcome)
                 await asyncio.shield(flush)
                 wait = self.flush_every
             except asyncio.CancelledError:

@@ -17,7 +17,7 @@ TAG_SORTS = {"name": "t.name", "last_modified": "t.lifetime_start", "expires": "
 # Only expires_at can be NULL. Saying NULLS LAST on a NOT NULL column still stops PostgreSQL from walking
 # an index in that direction (a DESC index keeps NULLs first), so newest-first sorted every live tag.
 NULLABLE_TAG_SORTS = {"expires"}
-TAG_COLUMN_SORTS = {"name", "last_modified", "expires"}  # sorts on the tags row alone
+TAG_COLUMN_SORTS = {sort for sort, column in TAG_SORTS.items() if column.startswith("t.")}  # on the tags row alone
 
 
 class BadFilter(ValueError):
