@@ -55,7 +55,9 @@ def configure_logging(*, service: str, region: str, json: bool | None = None, le
             _scrub_secrets,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (print() writes the line and its newline apart: under PYTHONUNBUFFERED two
+        # system calls, and another process sharing stderr could write between them).
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
 
@@ -120,13 +122,37 @@ class _LinesPerLoopTurn:
     def write(self) -> None:
         if not self._lines:
             return
-        text = "\n".join(self._lines) + "\n"
-        self._lines.clear()
+        lines, self._lines = self._lines, []
         try:
-            sys.stderr.write(text)
-            sys.stderr.flush()
+            for piece in whole_lines_within(lines, PIPE_BUF):
+                sys.stderr.write(piece)
+                sys.stderr.flush()
         except (OSError, ValueError):  # stderr closed (shutdown) or gone: nothing else to do with a log line
             pass
+
+
+# The gateway processes of one `meridian up` share one stderr, often a pipe (journald, a container
+# runtime, a log shipper): a write to a pipe is never interleaved with another process's only up to
+# PIPE_BUF bytes (POSIX; 4096 on Linux). A longer write can be cut by another process's, mid-line.
+PIPE_BUF = 4096
+
+
+def whole_lines_within(lines: list[str], limit: int) -> list[str]:
+    """The lines, newline-terminated, joined into pieces of at most `limit` bytes that each end at a
+    line's end (a single longer line is a piece of its own)."""
+    pieces: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for line in lines:
+        length = (len(line) if line.isascii() else len(line.encode())) + 1
+        if batch and size + length > limit:
+            pieces.append("\n".join(batch) + "\n")
+            batch, size = [], 0
+        batch.append(line)
+        size += length
+    if batch:
+        pieces.append("\n".join(batch) + "\n")
+    return pieces
 
 
 _ACCESS_LINES = _LinesPerLoopTurn()

@@ -42,3 +42,14 @@ def test_without_a_running_loop_a_line_is_written_at_once(monkeypatch):
     assert stream.getvalue() == '{"alone":true}\n'
     lines.write()  # nothing pending: nothing written
     assert stream.writes == 1
+
+
+def test_lines_are_joined_into_pieces_of_at_most_the_limit_ending_at_a_line_end():
+    from shared.logging import whole_lines_within
+
+    lines = ["a" * 10, "b" * 10, "c" * 10, "é" * 5, "d" * 40, "e"]
+    pieces = whole_lines_within(lines, 25)
+    assert "".join(pieces) == "\n".join(lines) + "\n"
+    assert pieces == ["a" * 10 + "\n" + "b" * 10 + "\n", "c" * 10 + "\n" + "é" * 5 + "\n", "d" * 40 + "\n", "e\n"]
+    assert all(len(p.encode()) <= 25 for p in pieces if p != "d" * 40 + "\n")  # a longer line goes alone
+    assert whole_lines_within([], 25) == []
