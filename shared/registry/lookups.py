@@ -18,7 +18,9 @@ So a read that starts after that answer either asks the database, or uses a cach
 began after the commit: that check saw the moved epoch and emptied it. A read that began before such a
 check and lands after it is not kept (`ticket`: the generation it started in). When checks stop (the
 database slow or down, the event loop stalled) the lease runs out and every lookup asks the database,
-exactly as without the cache.
+exactly as without the cache. Checks start on a fixed beat, not after the last answered (a slow round
+trip on busy cores would otherwise end the lease), and a lookup that finds the lease just run out waits
+for a check under way that can renew it rather than asking the database itself (`find`).
 
 Gateways may run with different leases (MERIDIAN_LOOKUP_CACHE_SEC; 0 keeps nothing): every process that
 keeps lookups says how long its lease is in `lookup_leases` (renewed every REGISTRATION_RENEW_S, and it
@@ -45,6 +47,10 @@ log = get_logger(__name__)
 
 # Checks per lease: one late or lost check does not end the lease.
 CHECKS_PER_LEASE = 4
+# A check starts every lease / CHECKS_PER_LEASE whether or not the last one has answered (up to this
+# many at once): on a machine whose cores are busy, a check's round trip can take most of a lease, and
+# checks that waited for each other then let the lease run out.
+MAX_CHECKS_IN_FLIGHT = 3
 # A process renews its row in lookup_leases this often, uses what it kept only while its last renewal
 # began less than REGISTRATION_VALID_S ago, and writers count rows renewed in the last
 # REGISTRATION_SEEN_S (the margin covers clocks that run at slightly different rates).
@@ -93,6 +99,10 @@ class Lookups(Generic[Value]):
         self._generation = 0
         self._usable_until = 0.0
         self._task: asyncio.Task | None = None
+        # Checks under way: their number (in the order they started) -> (monotonic start, task).
+        self._checks: dict[int, tuple[float, asyncio.Task]] = {}
+        self._checks_started = 0
+        self._check_applied = 0  # the number of the newest check whose answer was applied
         self._renewal: asyncio.Task | None = None  # a renewal of this process's row under way
         self._renewal_failing = False
         self._failing = False
@@ -108,6 +118,8 @@ class Lookups(Generic[Value]):
     async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
+        for _, check in list(self._checks.values()):  # read after the watcher ended: no other starts now
+            await cancel_and_wait(check)
         if self._renewal is not None:  # read after the checks ended: none can start another now
             await cancel_and_wait(self._renewal)
         self._task = self._renewal = None
@@ -127,24 +139,42 @@ class Lookups(Generic[Value]):
         self._registered = started
 
     async def check(self) -> None:
+        """One check, to its end (the watcher starts them without waiting; tests call this)."""
+        await self._start_check()
+
+    def _start_check(self) -> asyncio.Task:
+        self._checks_started += 1
+        number = self._checks_started
+        # The start and the registration it may rely on are taken here, before the task runs: the start is
+        # never later than the epoch's read, and a renewal that commits after it (while the epoch is read)
+        # was not yet seen by a writer that committed meanwhile.
+        started = time.monotonic()
+        task = asyncio.get_running_loop().create_task(self._check(number, started, self._registered))
+        self._checks[number] = (started, task)
+        task.add_done_callback(lambda _: self._checks.pop(number, None))
+        return task
+
+    async def _check(self, number: int, started: float, registered: float) -> None:
         """Ask for the epoch once; forget everything if it moved; extend the lease from this check's start
-        (never past what this process's registration covers).
+        (never past what this process's registration covers). A check that answers after a later one
+        changes nothing: the later one's answer is the newer.
 
         The first registration is awaited: nothing is kept before writers know of this process. Renewals
         run beside the checks: a renewal is a write, and its commit waits for the disk. Awaited here, a
         commit slowed by a disk busy with the writeback of large pushes held the check, the lease ran
         out, and every pull's lookup went to PostgreSQL at once (manifest GETs of 0.1–0.9 s in the
         benchmark). A renewal that has not ended within REGISTRATION_VALID_S still ends the cache."""
-        if self._registered == float("-inf"):
-            await self.register()
+        if registered == float("-inf"):
+            if self._registered == float("-inf"):
+                await self.register()
+            registered = self._registered  # committed before the epoch is read below
         elif time.monotonic() - self._registered >= REGISTRATION_RENEW_S and (
                 self._renewal is None or self._renewal.done()):
             self._renewal = asyncio.get_running_loop().create_task(self._renew())
-        # The registration this check may rely on: one committed before the check began. A renewal that
-        # commits while the epoch is read below was not yet seen by a writer that committed meanwhile.
-        registered = self._registered
-        started = time.monotonic()
         epoch = await lookup_epoch(self.pool)
+        if number < self._check_applied:
+            return
+        self._check_applied = number
         if epoch != self._epoch:
             self._entries.clear()
             self._generation += 1
@@ -163,18 +193,38 @@ class Lookups(Generic[Value]):
 
     async def _watch(self) -> None:
         while True:
-            try:
-                await self.check()
-                if self._failing:
-                    log.info("lookup cache checks answer again")
-                    self._failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the lease runs out; lookups go to the database until checks answer
-                if not self._failing:
-                    log.warning("lookup cache check failed; lookups ask the database", error=f"{type(exc).__name__}: {exc}")
-                    self._failing = True
+            if len(self._checks) < MAX_CHECKS_IN_FLIGHT:
+                self._start_check().add_done_callback(self._checked)
             await asyncio.sleep(self.lease_s / CHECKS_PER_LEASE)
+
+    def _checked(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            if self._failing:
+                log.info("lookup cache checks answer again")
+                self._failing = False
+        elif not self._failing:  # the lease runs out; lookups go to the database until checks answer
+            log.warning("lookup cache check failed; lookups ask the database", error=f"{type(exc).__name__}: {exc}")
+            self._failing = True
+
+    async def find(self, key: tuple[str, str]) -> Value | None:
+        """What is kept for `key`, as `get`. When the lease has run out while a check that may renew it
+        for a lookup starting now is under way (one that began less than a lease ago), wait for that
+        check rather than send the lookup to the database: a lapse under load (a check's round trip
+        longer than the lease) then costs each process one query, not one per request, and the
+        database's answers stay fast enough for the next checks to renew the lease."""
+        hit = self.get(key)
+        if hit is not None or not self.enabled or time.monotonic() < self._usable_until:
+            return hit
+        arrived = time.monotonic()
+        renewing = [(started, task) for started, task in self._checks.values() if started > arrived - self.lease_s]
+        if not renewing:
+            return None
+        started, oldest = renewing[0]  # the oldest answers first; its answer is of use until started + lease
+        await asyncio.wait([oldest], timeout=started + self.lease_s - arrived)  # a failed check: the lookup asks
+        return self.get(key)
 
     def get(self, key: tuple[str, str]) -> Value | None:
         if time.monotonic() >= self._usable_until:

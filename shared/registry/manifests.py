@@ -70,7 +70,7 @@ async def _looked_up(db: Db, kept: Lookups[StoredManifest] | None, key: tuple[st
     """`sql`'s manifest, from `kept` when it holds `key`; kept afterwards unless the row has an expiry."""
     ticket = 0
     if kept is not None:
-        hit = kept.get(key)
+        hit = await kept.find(key)
         if hit is not None:
             return hit
         ticket = kept.ticket()

@@ -174,3 +174,110 @@ async def test_a_slow_lease_renewal_does_not_end_the_lease(make_registry, db):
     finally:
         await pool.release(blocker)
         await kept.stop()
+
+
+async def _locked(pool, table: str):
+    """A connection holding `table` locked against every reader until the returned release is awaited
+    (once or more)."""
+    conn = await pool.acquire()
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        try:
+            await transaction.rollback()
+        finally:
+            await pool.release(conn)
+
+    return release
+
+
+async def _until_lapsed(kept: Lookups) -> None:
+    import time
+
+    await eventually(lambda: asyncio.sleep(0, time.monotonic() >= kept._usable_until), timeout=5, interval=0.01,
+                     what="the lease to run out")
+
+
+async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the_database(make_registry):
+    """When a check's round trip outlasts the lease (cores busy), the lease lapses while that check is
+    under way. A lookup then waits for that check, which renews the lease for it, instead of asking
+    the database: under load, every request asking at once made the database slower still, and the
+    next checks later (manifest GETs of 10–400 ms in bursts in the benchmark)."""
+    import time
+
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
+    await push_image(reg, NAME, "latest")
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=1.0)
+    await kept.check()
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    assert found is not None and kept.get((NAME, "latest")) == found
+    release_epoch = await _locked(pool, "lookup_epoch")  # checks wait here ...
+    release_tags = await _locked(pool, "tags")  # ... and so would a lookup sent to the database
+    try:
+        await asyncio.sleep(max(0.0, kept._usable_until - 0.2 - time.monotonic()))
+        check = kept._start_check()  # begins less than a lease before the lookup below
+        await _until_lapsed(kept)
+        lookup = asyncio.ensure_future(get_by_tag(pool, NAME, "latest", kept))
+        await asyncio.sleep(0.05)
+        assert not lookup.done()  # waiting for the check
+        await release_epoch()
+        await asyncio.wait_for(check, 5)
+        assert await asyncio.wait_for(lookup, 5) == found  # answered while `tags` is still locked: from the cache
+    finally:
+        await release_epoch()
+        await release_tags()
+        await kept.stop()
+
+
+async def test_checks_start_on_time_while_earlier_ones_wait(make_registry):
+    """A check starts every lease / CHECKS_PER_LEASE even while earlier ones have not answered (up to
+    MAX_CHECKS_IN_FLIGHT): a slow round trip no longer delays the next check by its whole length."""
+    from shared.registry.lookups import MAX_CHECKS_IN_FLIGHT
+
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=0.4)
+    await kept.check()  # registered
+    release = await _locked(pool, "lookup_epoch")
+    try:
+        kept.start()
+        assert MAX_CHECKS_IN_FLIGHT >= 2
+        await eventually(lambda: asyncio.sleep(0, len(kept._checks) == MAX_CHECKS_IN_FLIGHT), timeout=5, interval=0.01,
+                         what=f"{MAX_CHECKS_IN_FLIGHT} checks under way at once")
+        await asyncio.sleep(0.3)
+        assert len(kept._checks) == MAX_CHECKS_IN_FLIGHT  # no more than that
+        await release()
+        await eventually(lambda: asyncio.sleep(0, kept.get(("x", "y")) is None and kept._usable_until > 0
+                                               and len(kept._checks) < MAX_CHECKS_IN_FLIGHT),
+                         timeout=5, interval=0.01, what="the checks to answer and renew the lease")
+    finally:
+        await release()
+        await kept.stop()
+
+
+async def test_a_check_that_answers_after_a_later_one_changes_nothing(make_registry, db):
+    import time
+
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=5.0)
+    await kept.check()
+    earlier_start = time.monotonic()
+    await kept.check()  # the later check answers first
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    usable_until = kept._usable_until
+    await db.execute("UPDATE tags SET expires_at = NULL WHERE name = 'latest'")  # the epoch moves
+    await kept._check(kept._check_applied - 1, earlier_start, kept._registered)  # the earlier check's answer lands
+    assert kept.get((NAME, "latest")) == found and kept._usable_until == usable_until
+    await kept.check()  # a newer check sees the move
+    assert kept.get((NAME, "latest")) is None
+    await kept.stop()
