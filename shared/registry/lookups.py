@@ -51,6 +51,9 @@ CHECKS_PER_LEASE = 4
 # many at once): on a machine whose cores are busy, a check's round trip can take most of a lease, and
 # checks that waited for each other then let the lease run out.
 MAX_CHECKS_IN_FLIGHT = 3
+# A lookup waits at most this long for a check under way (Lookups.find) before it asks the database
+# itself: a check stuck on one connection must not hold the requests of a long lease.
+LAPSE_WAIT_MAX_S = 0.25
 # A process renews its row in lookup_leases this often, uses what it kept only while its last renewal
 # began less than REGISTRATION_VALID_S ago, and writers count rows renewed in the last
 # REGISTRATION_SEEN_S (the margin covers clocks that run at slightly different rates).
@@ -223,7 +226,8 @@ class Lookups(Generic[Value]):
         if not renewing:
             return None
         started, oldest = renewing[0]  # the oldest answers first; its answer is of use until started + lease
-        await asyncio.wait([oldest], timeout=started + self.lease_s - arrived)  # a failed check: the lookup asks
+        # A failed check, or one that outlasts the wait: the lookup asks the database.
+        await asyncio.wait([oldest], timeout=min(started + self.lease_s - arrived, LAPSE_WAIT_MAX_S))
         return self.get(key)
 
     def get(self, key: tuple[str, str]) -> Value | None:

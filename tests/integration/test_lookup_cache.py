@@ -205,13 +205,16 @@ async def _until_lapsed(kept: Lookups) -> None:
                      what="the lease to run out")
 
 
-async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the_database(make_registry):
+async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the_database(make_registry, monkeypatch):
     """When a check's round trip outlasts the lease (cores busy), the lease lapses while that check is
     under way. A lookup then waits for that check, which renews the lease for it, instead of asking
     the database: under load, every request asking at once made the database slower still, and the
     next checks later (manifest GETs of 10–400 ms in bursts in the benchmark)."""
     import time
 
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)  # the whole lease: room for a loaded machine
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
     await push_image(reg, NAME, "latest")
     pool = reg.runner.app[GATEWAY].pool
@@ -234,6 +237,32 @@ async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the
     finally:
         await release_epoch()
         await release_tags()
+        await kept.stop()
+
+
+async def test_a_lookup_waits_no_longer_than_the_cap_for_a_stuck_check(make_registry):
+    """A check stuck on its connection must not hold the requests of a long lease: after
+    LAPSE_WAIT_MAX_S the lookup asks the database itself."""
+    import time
+
+    from shared.registry.lookups import LAPSE_WAIT_MAX_S
+
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=5.0)
+    await kept.check()
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    release_epoch = await _locked(pool, "lookup_epoch")
+    try:
+        kept._usable_until = time.monotonic()  # the lease ran out ...
+        check = kept._start_check()  # ... while a check that could renew it is stuck
+        started = time.monotonic()
+        assert await asyncio.wait_for(get_by_tag(pool, NAME, "latest", kept), 10) == found  # from the database
+        waited = time.monotonic() - started
+        assert LAPSE_WAIT_MAX_S <= waited < 4.0 and not check.done()
+    finally:
+        await release_epoch()
         await kept.stop()
 
 
