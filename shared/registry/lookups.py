@@ -102,8 +102,9 @@ class Lookups(Generic[Value]):
         self._generation = 0
         self._usable_until = 0.0
         self._task: asyncio.Task | None = None
-        # Checks under way: their number (in the order they started) -> (monotonic start, task).
-        self._checks: dict[int, tuple[float, asyncio.Task]] = {}
+        # Checks under way: their number (in the order they started) -> (monotonic start, the start of the
+        # registration it relies on, task).
+        self._checks: dict[int, tuple[float, float, asyncio.Task]] = {}
         self._checks_started = 0
         self._check_applied = 0  # the number of the newest check whose answer was applied
         self._renewal: asyncio.Task | None = None  # a renewal of this process's row under way
@@ -121,12 +122,13 @@ class Lookups(Generic[Value]):
     async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
-        for _, check in list(self._checks.values()):  # read after the watcher ended: no other starts now
+        for _, _, check in list(self._checks.values()):  # read after the watcher ended: no other starts now
             await cancel_and_wait(check)
         if self._renewal is not None:  # read after the checks ended: none can start another now
             await cancel_and_wait(self._renewal)
         self._task = self._renewal = None
         self._usable_until = 0.0
+        self._registered = float("-inf")  # the row goes below: a restart must register again
         with suppress(Exception):  # writers stop waiting for this process at once (else within 90 s)
             await self.pool.execute("DELETE FROM lookup_leases WHERE instance = $1", self._instance)
 
@@ -151,9 +153,9 @@ class Lookups(Generic[Value]):
         # The start and the registration it may rely on are taken here, before the task runs: the start is
         # never later than the epoch's read, and a renewal that commits after it (while the epoch is read)
         # was not yet seen by a writer that committed meanwhile.
-        started = time.monotonic()
-        task = asyncio.get_running_loop().create_task(self._check(number, started, self._registered))
-        self._checks[number] = (started, task)
+        started, registered = time.monotonic(), self._registered
+        task = asyncio.get_running_loop().create_task(self._check(number, started, registered))
+        self._checks[number] = (started, registered, task)
         task.add_done_callback(lambda _: self._checks.pop(number, None))
         return task
 
@@ -213,22 +215,39 @@ class Lookups(Generic[Value]):
             self._failing = True
 
     async def find(self, key: tuple[str, str]) -> Value | None:
-        """What is kept for `key`, as `get`. When the lease has run out while a check that may renew it
-        for a lookup starting now is under way (one that began less than a lease ago), wait for that
-        check rather than send the lookup to the database: a lapse under load (a check's round trip
-        longer than the lease) then costs each process one query, not one per request, and the
-        database's answers stay fast enough for the next checks to renew the lease."""
+        """What is kept for `key`, as `get`. When the lease has run out while checks that may renew it
+        for a lookup starting now are under way, wait until one of them has (at most LAPSE_WAIT_MAX_S)
+        rather than send the lookup to the database: a lapse under load (a check's round trip longer
+        than the lease) then costs each process one query, not one per request, and the database's
+        answers stay fast enough for the next checks to renew the lease. Nothing is waited for when
+        no check could make this lookup a hit: the key is not kept, or every check under way began
+        too long ago, or relies on a registration too old, to extend the lease past now."""
         hit = self.get(key)
-        if hit is not None or not self.enabled or time.monotonic() < self._usable_until:
+        if hit is not None or not self.enabled or time.monotonic() < self._usable_until or key not in self._entries:
             return hit
         arrived = time.monotonic()
-        renewing = [(started, task) for started, task in self._checks.values() if started > arrived - self.lease_s]
+        renewing = {task: self._renews_until(started, registered) for started, registered, task in self._checks.values()}
+        renewing = {task: until for task, until in renewing.items() if until > arrived}
         if not renewing:
             return None
-        started, oldest = renewing[0]  # the oldest answers first; its answer is of use until started + lease
-        # A failed check, or one that outlasts the wait: the lookup asks the database.
-        await asyncio.wait([oldest], timeout=min(started + self.lease_s - arrived, LAPSE_WAIT_MAX_S))
+        deadline = min(max(renewing.values()), arrived + LAPSE_WAIT_MAX_S)
+        pending = set(renewing)
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            _, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            # Renewed: done. Else the check that ended failed, or answered after a later one: the next.
+            if time.monotonic() < self._usable_until:
+                break
         return self.get(key)
+
+    def _renews_until(self, started: float, registered: float) -> float:
+        """Until when a check's answer could make the cache usable (a first registration is made by the
+        check itself, before its epoch read)."""
+        if registered == float("-inf"):
+            return started + self.lease_s
+        return min(started + self.lease_s, registered + REGISTRATION_VALID_S)
 
     def get(self, key: tuple[str, str]) -> Value | None:
         if time.monotonic() >= self._usable_until:

@@ -4,6 +4,9 @@ once the changing request has answered."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import asyncpg
 
 from services.gateway.state import GATEWAY
 from shared.registry.lookups import Lookups
@@ -309,4 +312,129 @@ async def test_a_check_that_answers_after_a_later_one_changes_nothing(make_regis
     assert kept.get((NAME, "latest")) == found and kept._usable_until == usable_until
     await kept.check()  # a newer check sees the move
     assert kept.get((NAME, "latest")) is None
+    await kept.stop()
+
+
+class HeldEpochReads:
+    """The gateway's pool, except that each epoch read first waits on the next gate queued (a check
+    slow on its connection, as on busy cores); every query still goes to PostgreSQL."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.gates: list[asyncio.Event] = []
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
+        if "lookup_epoch" in query and self.gates:
+            await self.gates.pop(0).wait()
+        return await self.pool.fetchrow(query, *args, timeout=timeout)
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+async def test_a_lookup_in_a_lapse_is_not_held_by_a_stuck_check_once_a_later_one_renewed(make_registry, monkeypatch):
+    import time
+
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)  # a wrong wait would last until the stuck check's use ends
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    pool = HeldEpochReads(reg.runner.app[GATEWAY].pool)
+    kept: Lookups = Lookups(pool, lease_s=2.0)
+    await kept.check()
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    stuck, slow = asyncio.Event(), asyncio.Event()
+    try:
+        await asyncio.sleep(max(0.0, kept._usable_until - 0.3 - time.monotonic()))
+        pool.gates += [stuck, slow]
+        kept._start_check()  # stuck on its connection
+        await asyncio.sleep(0.05)
+        later = kept._start_check()  # a little slow
+        await _until_lapsed(kept)
+        arrived = time.monotonic()
+        lookup = asyncio.ensure_future(get_by_tag(pool, NAME, "latest", kept))
+        await asyncio.sleep(0.02)
+        slow.set()
+        await later  # the lease is renewed
+        assert time.monotonic() < kept._usable_until
+        assert await asyncio.wait_for(lookup, 5) == found
+        waited = time.monotonic() - arrived
+        assert waited < 0.8, f"the lookup waited {waited:.3f} s for the stuck check after a later one renewed the lease"
+    finally:
+        stuck.set()
+        slow.set()
+        await kept.stop()
+
+
+async def test_a_lookup_does_not_wait_for_a_check_whose_registration_is_too_old(make_registry, monkeypatch):
+    import time
+
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    raw = reg.runner.app[GATEWAY].pool
+    pool = HeldEpochReads(raw)
+    kept: Lookups = Lookups(pool, lease_s=2.0)
+    await kept.check()
+    found = await get_by_tag(pool, NAME, "latest", kept)
+    release_leases = await _locked(raw, "lookup_leases")  # renewals hang (a disk busy with writeback)
+    slow = asyncio.Event()
+    try:
+        kept._registered = time.monotonic() - lookups.REGISTRATION_VALID_S - 1  # the last renewal began too long ago
+        await kept.check()  # starts a renewal (it hangs); cannot renew the lease
+        assert time.monotonic() >= kept._usable_until
+        pool.gates.append(slow)
+        kept._start_check()  # slow, and it could not renew either
+        arrived = time.monotonic()
+        assert await asyncio.wait_for(get_by_tag(pool, NAME, "latest", kept), 5) == found  # from the database
+        waited = time.monotonic() - arrived
+        assert waited < 0.8, f"the lookup waited {waited:.3f} s for a check capped by the registration"
+    finally:
+        slow.set()
+        await release_leases()
+        await kept.stop()
+
+
+async def test_a_lookup_of_a_key_not_kept_does_not_wait_for_a_check(make_registry, monkeypatch):
+    import time
+
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    await push_image(reg, NAME, "other")
+    pool = HeldEpochReads(reg.runner.app[GATEWAY].pool)
+    kept: Lookups = Lookups(pool, lease_s=2.0)
+    await kept.check()
+    assert await get_by_tag(pool, NAME, "latest", kept) is not None  # only "latest" is kept
+    slow = asyncio.Event()
+    try:
+        await asyncio.sleep(max(0.0, kept._usable_until - 0.1 - time.monotonic()))
+        pool.gates.append(slow)
+        kept._start_check()  # slow
+        await _until_lapsed(kept)
+        arrived = time.monotonic()
+        assert (NAME, "other") not in kept._entries
+        assert await asyncio.wait_for(get_by_tag(pool, NAME, "other", kept), 5) is not None  # a miss whatever the check says
+        waited = time.monotonic() - arrived
+        assert waited < 0.8, f"a lookup of a key not kept waited {waited:.3f} s for the check"
+    finally:
+        slow.set()
+        await kept.stop()
+
+
+async def test_a_stopped_cache_registers_again_when_it_starts_again(make_registry, db):
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    pool = reg.runner.app[GATEWAY].pool
+    kept: Lookups = Lookups(pool, lease_s=1.0)
+    await kept.check()
+    assert await db.fetchval("SELECT count(*) FROM lookup_leases WHERE instance = $1", kept._instance) == 1
+    await kept.stop()
+    assert await db.fetchval("SELECT count(*) FROM lookup_leases WHERE instance = $1", kept._instance) == 0
+    await kept.check()  # used again: writers must see its lease first
+    assert await db.fetchval("SELECT count(*) FROM lookup_leases WHERE instance = $1", kept._instance) == 1
     await kept.stop()
