@@ -215,39 +215,40 @@ class Lookups(Generic[Value]):
             self._failing = True
 
     async def find(self, key: tuple[str, str]) -> Value | None:
-        """What is kept for `key`, as `get`. When the lease has run out while checks that may renew it
-        for a lookup starting now are under way, wait until one of them has (at most LAPSE_WAIT_MAX_S)
-        rather than send the lookup to the database: a lapse under load (a check's round trip longer
-        than the lease) then costs each process one query, not one per request, and the database's
-        answers stay fast enough for the next checks to renew the lease. Nothing is waited for when
-        no check could make this lookup a hit: the key is not kept, or every check under way began
-        too long ago, or relies on a registration too old, to extend the lease past now."""
+        """What is kept for `key`, as `get`. When the lease has run out while checks are under way that
+        began less than a lease before this lookup (on a registration still valid), wait for the first
+        of them to answer (at most LAPSE_WAIT_MAX_S) rather than send the lookup to the database. Such
+        a check vouches for this lookup even when it answers too late to renew the lease for later
+        ones: it began after every change that had answered when the lookup began (a change answers a
+        lease after its commit), so if the epoch has not moved by its answer, what was kept still
+        holds. A lapse under load (a check's round trip longer than the lease) then costs each process
+        one query, not one per request, and the database stays fast enough for the checks. A key not
+        kept, or no such check under way: the database, at once."""
         hit = self.get(key)
-        if hit is not None or not self.enabled or time.monotonic() < self._usable_until or key not in self._entries:
+        if hit is not None or not self.enabled:
             return hit
-        arrived = time.monotonic()
-        renewing = {task: self._renews_until(started, registered) for started, registered, task in self._checks.values()}
-        renewing = {task: until for task, until in renewing.items() if until > arrived}
-        if not renewing:
+        kept = self._entries.get(key)
+        if kept is None:
             return None
-        deadline = min(max(renewing.values()), arrived + LAPSE_WAIT_MAX_S)
-        pending = set(renewing)
+        arrived = time.monotonic()
+        generation = self._generation
+        vouching = {task: number for number, (started, registered, task) in self._checks.items()
+                    if started > arrived - self.lease_s
+                    and (registered == float("-inf") or registered + REGISTRATION_VALID_S > arrived)}
+        deadline = arrived + LAPSE_WAIT_MAX_S
+        pending = set(vouching)
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            _, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            # Renewed: done. Else the check that ended failed, or answered after a later one: the next.
-            if time.monotonic() < self._usable_until:
-                break
-        return self.get(key)
-
-    def _renews_until(self, started: float, registered: float) -> float:
-        """Until when a check's answer could make the cache usable (a first registration is made by the
-        check itself, before its epoch read)."""
-        if registered == float("-inf"):
-            return started + self.lease_s
-        return min(started + self.lease_s, registered + REGISTRATION_VALID_S)
+            done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                # Answered, and applied (or a later check's answer was): the epoch has not moved since.
+                if (not task.cancelled() and task.exception() is None and self._generation == generation
+                        and self._check_applied >= vouching[task]):
+                    self.hits += 1
+                    return kept
+        return None
 
     def get(self, key: tuple[str, str]) -> Value | None:
         if time.monotonic() >= self._usable_until:

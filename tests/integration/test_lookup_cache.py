@@ -438,3 +438,52 @@ async def test_a_stopped_cache_registers_again_when_it_starts_again(make_registr
     await kept.check()  # used again: writers must see its lease first
     assert await db.fetchval("SELECT count(*) FROM lookup_leases WHERE instance = $1", kept._instance) == 1
     await kept.stop()
+
+
+async def test_a_check_that_answers_too_late_to_renew_the_lease_still_vouches_for_the_lookups_waiting_on_it(
+        make_registry, db, monkeypatch):
+    """A check that began less than a lease before a lookup began after every change that had answered
+    by then: if its answer shows the epoch unmoved, the waiting lookup is served from the cache even
+    though the answer came too late to renew the lease (under load the answers come 0.1–0.6 s late,
+    and the lookups sent to the database made it slower still). If the epoch moved, the lookup asks
+    the database."""
+    import time
+
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    await push_image(reg, NAME, "latest")
+    raw = reg.runner.app[GATEWAY].pool
+    pool = HeldEpochReads(raw)
+    kept: Lookups = Lookups(pool, lease_s=0.5)
+    try:
+        for epoch_moves in (False, True):
+            await kept.check()
+            found = await get_by_tag(pool, NAME, "latest", kept)
+            assert kept.get((NAME, "latest")) == found
+            late = asyncio.Event()
+            await asyncio.sleep(max(0.0, kept._usable_until - 0.1 - time.monotonic()))
+            pool.gates.append(late)
+            check = kept._start_check()
+            await _until_lapsed(kept)
+            hits = kept.hits
+            lookup = asyncio.ensure_future(get_by_tag(pool, NAME, "latest", kept))
+            await asyncio.sleep(0.6)  # past the check's start + lease: its answer cannot renew the lease
+            assert not lookup.done()
+            if epoch_moves:
+                await db.execute("UPDATE tags SET expires_at = NULL WHERE name = 'latest'")
+                late.set()
+                assert await asyncio.wait_for(lookup, 5) == found  # asked the database
+                assert kept.hits == hits
+            else:
+                release_tags = await _locked(raw, "tags")  # a lookup sent to the database would wait here
+                try:
+                    late.set()
+                    assert await asyncio.wait_for(lookup, 5) == found
+                    assert kept.hits == hits + 1 and time.monotonic() >= kept._usable_until
+                finally:
+                    await release_tags()
+            await check
+    finally:
+        await kept.stop()
