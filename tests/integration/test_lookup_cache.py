@@ -487,3 +487,58 @@ async def test_a_check_that_answers_too_late_to_renew_the_lease_still_vouches_fo
             await check
     finally:
         await kept.stop()
+
+
+class HeldEpochAnswers:
+    """The gateway's pool, except that an epoch read's answer is held back, after PostgreSQL gave it,
+    until the next gate queued is set (an answer that comes late)."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.gates: list[asyncio.Event] = []
+        self.read = asyncio.Event()
+
+    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
+        row = await self.pool.fetchrow(query, *args, timeout=timeout)
+        if "lookup_epoch" in query and self.gates:
+            self.read.set()
+            await self.gates.pop(0).wait()
+        return row
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+async def test_a_check_begun_more_than_a_lease_before_a_lookup_does_not_vouch_for_it(make_registry, db, monkeypatch):
+    """A check that read the epoch before a change committed, and answers only after that change has
+    answered, knows nothing of it: a lookup that began after the change answered must not be served
+    on its word."""
+    import time
+
+    from shared.registry import lookups
+
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
+    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
+    old, _ = await push_image(reg, NAME, "latest")
+    new, _ = await push_image(reg, NAME, "next")
+    raw = reg.runner.app[GATEWAY].pool
+    pool = HeldEpochAnswers(raw)
+    kept: Lookups = Lookups(pool, lease_s=0.5)
+    held = asyncio.Event()
+    try:
+        await kept.check()
+        assert (await get_by_tag(pool, NAME, "latest", kept)).digest == old
+        pool.gates.append(held)
+        kept._start_check()
+        await asyncio.wait_for(pool.read.wait(), 5)  # it has read the epoch, before the change below
+        await db.execute("UPDATE tags SET manifest_id = (SELECT id FROM manifests WHERE digest = $1) "
+                         "WHERE name = 'latest' AND lifetime_end IS NULL", new)
+        await asyncio.sleep(0.5)  # the change waits out the lease, then answers
+        await _until_lapsed(kept)
+        lookup = asyncio.ensure_future(get_by_tag(pool, NAME, "latest", kept))
+        await asyncio.sleep(0.2)
+        held.set()  # the old check's answer lands
+        assert (await asyncio.wait_for(lookup, 5)).digest == new
+    finally:
+        held.set()
+        await kept.stop()
