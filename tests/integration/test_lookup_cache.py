@@ -513,8 +513,6 @@ async def test_a_check_begun_more_than_a_lease_before_a_lookup_does_not_vouch_fo
     """A check that read the epoch before a change committed, and answers only after that change has
     answered, knows nothing of it: a lookup that began after the change answered must not be served
     on its word."""
-    import time
-
     from shared.registry import lookups
 
     monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
@@ -527,7 +525,8 @@ async def test_a_check_begun_more_than_a_lease_before_a_lookup_does_not_vouch_fo
     held = asyncio.Event()
     try:
         await kept.check()
-        assert (await get_by_tag(pool, NAME, "latest", kept)).digest == old
+        first = await get_by_tag(pool, NAME, "latest", kept)
+        assert first is not None and first.digest == old
         pool.gates.append(held)
         kept._start_check()
         await asyncio.wait_for(pool.read.wait(), 5)  # it has read the epoch, before the change below
@@ -538,7 +537,8 @@ async def test_a_check_begun_more_than_a_lease_before_a_lookup_does_not_vouch_fo
         lookup = asyncio.ensure_future(get_by_tag(pool, NAME, "latest", kept))
         await asyncio.sleep(0.2)
         held.set()  # the old check's answer lands
-        assert (await asyncio.wait_for(lookup, 5)).digest == new
+        answer = await asyncio.wait_for(lookup, 5)
+        assert answer is not None and answer.digest == new
     finally:
         held.set()
         await kept.stop()
