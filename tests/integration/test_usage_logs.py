@@ -296,6 +296,28 @@ async def test_flushes_back_off_while_the_database_is_away():
         await pool.close()
 
 
+async def test_while_the_database_is_away_the_newest_rows_are_held_up_to_the_bound():
+    """Memory stays bounded while the database is away: past MAX_HELD_ROWS the oldest rows go, the
+    newest stay, and each drop says so."""
+    import asyncpg
+    from structlog.testing import capture_logs
+
+    from shared.model.audit import MAX_HELD_ROWS, AuditBuffer, Entry
+
+    pool = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", min_size=0, max_size=1)
+    try:
+        buffer = AuditBuffer(pool)  # never started: nothing is written, everything is held
+        with capture_logs() as lines:
+            for n in range(MAX_HELD_ROWS + 5):
+                buffer.add(Entry(kind="pull_repo", metadata={"n": n}))
+        assert len(buffer._rows) == MAX_HELD_ROWS
+        assert buffer._rows[0].metadata == {"n": 5} and buffer._rows[-1].metadata == {"n": MAX_HELD_ROWS + 4}
+        dropped = [line for line in lines if line["event"] == "usage log rows dropped; database unreachable"]
+        assert len(dropped) == 5 and all(line["dropped"] == 1 for line in dropped)
+    finally:
+        await pool.close()
+
+
 async def test_user_logs_leave_out_repositories_the_caller_can_no_longer_read(world):
     """A user's own past actions on a repository they may no longer read (permission revoked) are as absent
     from their logs, counts and exports as those on a repository since deleted: nothing tells them the
