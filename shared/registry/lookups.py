@@ -19,8 +19,9 @@ began after the commit: that check saw the moved epoch and emptied it. A read th
 check and lands after it is not kept (`ticket`: the generation it started in). When checks stop (the
 database slow or down, the event loop stalled) the lease runs out and every lookup asks the database,
 exactly as without the cache. Checks start on a fixed beat, not after the last answered (a slow round
-trip on busy cores would otherwise end the lease), and a lookup that finds the lease just run out waits
-for a check under way that can renew it rather than asking the database itself (`find`).
+trip on busy cores would otherwise end the lease), and a lookup that finds the lease run out waits for
+a check under way that began less than a lease before it, which vouches for it, rather than asking the
+database itself (`find`).
 
 Gateways may run with different leases (MERIDIAN_LOOKUP_CACHE_SEC; 0 keeps nothing): every process that
 keeps lookups says how long its lease is in `lookup_leases` (renewed every REGISTRATION_RENEW_S, and it
@@ -232,20 +233,19 @@ class Lookups(Generic[Value]):
             return None
         arrived = time.monotonic()
         generation = self._generation
-        vouching = {task: number for number, (started, registered, task) in self._checks.items()
-                    if started > arrived - self.lease_s
-                    and (registered == float("-inf") or registered + REGISTRATION_VALID_S > arrived)}
+        pending = {task for started, registered, task in self._checks.values()
+                   if started > arrived - self.lease_s
+                   and (registered == float("-inf") or registered + REGISTRATION_VALID_S > arrived)}
         deadline = arrived + LAPSE_WAIT_MAX_S
-        pending = set(vouching)
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                # Answered, and applied (or a later check's answer was): the epoch has not moved since.
-                if (not task.cancelled() and task.exception() is None and self._generation == generation
-                        and self._check_applied >= vouching[task]):
+                # Answered (applied, or a later check's answer already was), and the generation is the same:
+                # no applied check has seen the epoch move.
+                if not task.cancelled() and task.exception() is None and self._generation == generation:
                     self.hits += 1
                     return kept
         return None
