@@ -633,10 +633,15 @@ class Deployment:
         async with s3_client(region.storage.url) as s3:
             found = await s3.list_multipart_uploads(Bucket=region.bucket, Prefix=prefix)
             uploads = found.get("Uploads", [])
+            unfinished = []
             for upload in uploads:
-                parts = await s3.list_parts(Bucket=region.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                try:
+                    parts = await s3.list_parts(Bucket=region.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                except s3.exceptions.NoSuchUpload:  # completed or aborted since it was listed: not unfinished
+                    continue
                 upload["PartCount"] = len(parts.get("Parts", []))
-        return uploads
+                unfinished.append(upload)
+        return unfinished
 
     async def missing(self, blobs: dict[str, int]) -> list[str]:
         """Placements the database still lacks for `blobs` (digest -> size) in some location."""
