@@ -4,11 +4,13 @@ once the changing request has answered."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
 
 from services.gateway.state import GATEWAY
+from shared.registry import lookups
 from shared.registry.lookups import Lookups
 from shared.registry.manifests import get_by_tag
 from tests.helpers import OCI_MANIFEST, eventually, push_image
@@ -149,8 +151,6 @@ async def test_a_slow_lease_renewal_does_not_end_the_lease(make_registry, db):
     """Renewing this process's row is a write, and its commit can wait seconds on a busy disk; the
     epoch checks go on meanwhile and keep the lease (before, the check awaited the renewal, the lease
     ran out, and every lookup went to the database)."""
-    import time
-
     from shared.registry.lookups import REGISTRATION_RENEW_S
 
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
@@ -202,8 +202,6 @@ async def _locked(pool, table: str):
 
 
 async def _until_lapsed(kept: Lookups) -> None:
-    import time
-
     await eventually(lambda: asyncio.sleep(0, time.monotonic() >= kept._usable_until), timeout=5, interval=0.01,
                      what="the lease to run out")
 
@@ -213,10 +211,6 @@ async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the
     under way. A lookup then waits for that check, which renews the lease for it, instead of asking
     the database: under load, every request asking at once made the database slower still, and the
     next checks later (manifest GETs of 10–400 ms in bursts in the benchmark)."""
-    import time
-
-    from shared.registry import lookups
-
     monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)  # the whole lease: room for a loaded machine
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)  # no cache of its own; this test drives one by hand
     await push_image(reg, NAME, "latest")
@@ -246,8 +240,6 @@ async def test_a_lookup_during_a_lapse_waits_for_the_check_under_way_not_for_the
 async def test_a_lookup_waits_no_longer_than_the_cap_for_a_stuck_check(make_registry):
     """A check stuck on its connection must not hold the requests of a long lease: after
     LAPSE_WAIT_MAX_S the lookup asks the database itself."""
-    import time
-
     from shared.registry.lookups import LAPSE_WAIT_MAX_S
 
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
@@ -296,8 +288,6 @@ async def test_checks_start_on_time_while_earlier_ones_wait(make_registry):
 
 
 async def test_a_check_that_answers_after_a_later_one_changes_nothing(make_registry, db):
-    import time
-
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
     await push_image(reg, NAME, "latest")
     pool = reg.runner.app[GATEWAY].pool
@@ -315,33 +305,45 @@ async def test_a_check_that_answers_after_a_later_one_changes_nothing(make_regis
     await kept.stop()
 
 
-class HeldEpochReads:
-    """The gateway's pool, except that each epoch read first waits on the next gate queued (a check
-    slow on its connection, as on busy cores); every query still goes to PostgreSQL."""
+class HeldEpochs:
+    """The gateway's pool, except that an epoch read waits on the next gate queued, either before
+    PostgreSQL is asked (hold="read": a check slow on its connection, as on busy cores) or after it
+    answered (hold="answer": an answer that comes late). Every query still goes to PostgreSQL."""
 
-    def __init__(self, pool) -> None:
+    def __init__(self, pool, hold: str = "read") -> None:
         self.pool = pool
+        self.hold = hold
         self.gates: list[asyncio.Event] = []
+        self.read = asyncio.Event()  # set once PostgreSQL has answered a held read
 
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
-        if "lookup_epoch" in query and self.gates:
-            await self.gates.pop(0).wait()
-        return await self.pool.fetchrow(query, *args, timeout=timeout)
+        gate = self.gates.pop(0) if "lookup_epoch" in query and self.gates else None
+        if gate is not None and self.hold == "read":
+            await gate.wait()
+        row = await self.pool.fetchrow(query, *args, timeout=timeout)
+        if gate is not None and self.hold == "answer":
+            self.read.set()
+            await gate.wait()
+        return row
 
     def __getattr__(self, name):
         return getattr(self.pool, name)
 
 
-async def test_a_lookup_in_a_lapse_is_not_held_by_a_stuck_check_once_a_later_one_renewed(make_registry, monkeypatch):
-    import time
-
-    from shared.registry import lookups
-
-    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)  # a wrong wait would last until the stuck check's use ends
+async def hand_driven(make_registry, monkeypatch, lease_s: float, *tags: str, hold: str = "read"):
+    """(the gateway's pool, it wrapped in HeldEpochs, a cache on the wrapper driven by hand, the
+    digests of the tags pushed) on a gateway with no cache of its own. A lookup waits up to 5 s for a
+    check under way: a wrong wait would last until then."""
+    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
     reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
-    await push_image(reg, NAME, "latest")
-    pool = HeldEpochReads(reg.runner.app[GATEWAY].pool)
-    kept: Lookups = Lookups(pool, lease_s=2.0)
+    digests = [(await push_image(reg, NAME, tag))[0] for tag in tags]
+    raw = reg.runner.app[GATEWAY].pool
+    pool = HeldEpochs(raw, hold)
+    return raw, pool, Lookups(pool, lease_s=lease_s), digests
+
+
+async def test_a_lookup_in_a_lapse_is_not_held_by_a_stuck_check_once_a_later_one_renewed(make_registry, monkeypatch):
+    _, pool, kept, _ = await hand_driven(make_registry, monkeypatch, 2.0, "latest")
     await kept.check()
     found = await get_by_tag(pool, NAME, "latest", kept)
     stuck, slow = asyncio.Event(), asyncio.Event()
@@ -368,16 +370,7 @@ async def test_a_lookup_in_a_lapse_is_not_held_by_a_stuck_check_once_a_later_one
 
 
 async def test_a_lookup_does_not_wait_for_a_check_whose_registration_is_too_old(make_registry, monkeypatch):
-    import time
-
-    from shared.registry import lookups
-
-    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
-    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
-    await push_image(reg, NAME, "latest")
-    raw = reg.runner.app[GATEWAY].pool
-    pool = HeldEpochReads(raw)
-    kept: Lookups = Lookups(pool, lease_s=2.0)
+    raw, pool, kept, _ = await hand_driven(make_registry, monkeypatch, 2.0, "latest")
     await kept.check()
     found = await get_by_tag(pool, NAME, "latest", kept)
     release_leases = await _locked(raw, "lookup_leases")  # renewals hang (a disk busy with writeback)
@@ -399,16 +392,7 @@ async def test_a_lookup_does_not_wait_for_a_check_whose_registration_is_too_old(
 
 
 async def test_a_lookup_of_a_key_not_kept_does_not_wait_for_a_check(make_registry, monkeypatch):
-    import time
-
-    from shared.registry import lookups
-
-    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
-    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
-    await push_image(reg, NAME, "latest")
-    await push_image(reg, NAME, "other")
-    pool = HeldEpochReads(reg.runner.app[GATEWAY].pool)
-    kept: Lookups = Lookups(pool, lease_s=2.0)
+    _, pool, kept, _ = await hand_driven(make_registry, monkeypatch, 2.0, "latest", "other")
     await kept.check()
     assert await get_by_tag(pool, NAME, "latest", kept) is not None  # only "latest" is kept
     slow = asyncio.Event()
@@ -447,16 +431,7 @@ async def test_a_check_that_answers_too_late_to_renew_the_lease_still_vouches_fo
     though the answer came too late to renew the lease (under load the answers come 0.1–0.6 s late,
     and the lookups sent to the database made it slower still). If the epoch moved, the lookup asks
     the database."""
-    import time
-
-    from shared.registry import lookups
-
-    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
-    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
-    await push_image(reg, NAME, "latest")
-    raw = reg.runner.app[GATEWAY].pool
-    pool = HeldEpochReads(raw)
-    kept: Lookups = Lookups(pool, lease_s=0.5)
+    raw, pool, kept, _ = await hand_driven(make_registry, monkeypatch, 0.5, "latest")
     try:
         for epoch_moves in (False, True):
             await kept.check()
@@ -489,39 +464,11 @@ async def test_a_check_that_answers_too_late_to_renew_the_lease_still_vouches_fo
         await kept.stop()
 
 
-class HeldEpochAnswers:
-    """The gateway's pool, except that an epoch read's answer is held back, after PostgreSQL gave it,
-    until the next gate queued is set (an answer that comes late)."""
-
-    def __init__(self, pool) -> None:
-        self.pool = pool
-        self.gates: list[asyncio.Event] = []
-        self.read = asyncio.Event()
-
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None:
-        row = await self.pool.fetchrow(query, *args, timeout=timeout)
-        if "lookup_epoch" in query and self.gates:
-            self.read.set()
-            await self.gates.pop(0).wait()
-        return row
-
-    def __getattr__(self, name):
-        return getattr(self.pool, name)
-
-
 async def test_a_check_begun_more_than_a_lease_before_a_lookup_does_not_vouch_for_it(make_registry, db, monkeypatch):
     """A check that read the epoch before a change committed, and answers only after that change has
     answered, knows nothing of it: a lookup that began after the change answered must not be served
     on its word."""
-    from shared.registry import lookups
-
-    monkeypatch.setattr(lookups, "LAPSE_WAIT_MAX_S", 5.0)
-    reg = await make_registry(MERIDIAN_LOOKUP_CACHE_SEC=0)
-    old, _ = await push_image(reg, NAME, "latest")
-    new, _ = await push_image(reg, NAME, "next")
-    raw = reg.runner.app[GATEWAY].pool
-    pool = HeldEpochAnswers(raw)
-    kept: Lookups = Lookups(pool, lease_s=0.5)
+    _, pool, kept, (old, new) = await hand_driven(make_registry, monkeypatch, 0.5, "latest", "next", hold="answer")
     held = asyncio.Event()
     try:
         await kept.check()
