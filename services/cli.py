@@ -991,7 +991,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="do not ask")
     remove.set_defaults(func=cmd_remove_location)
 
-    verify = sub.add_parser("verify-placements", help="drop placements whose bytes are missing")
+    verify = sub.add_parser("verify-placements", help="drop placements whose bytes are missing or short")
     verify.add_argument("--config", required=True)
     verify.add_argument("--requeue", action="store_true", help="queue replication for what was dropped")
     verify.add_argument("--location", help="only this location")

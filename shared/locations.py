@@ -175,7 +175,7 @@ class Locations:
         length = size - start if length is None else length
         try:
             if name in self.drivers:
-                opened = await self._open_direct(name, digest, start, length)
+                opened = await self._open_direct(name, digest, size, start, length)
             else:
                 opened = await self._open_remote(name, digest, size, start, length)
         except LocationUnavailable:
@@ -184,13 +184,21 @@ class Locations:
         self.breaker.succeeded(name)
         return opened
 
-    async def _open_direct(self, name: str, digest: str, start: int, length: int) -> OpenedBlob:
+    async def _open_direct(self, name: str, digest: str, size: int, start: int, length: int) -> OpenedBlob:
         driver = self.drivers[name]
         path = paths.blob(digest)
         local = driver.local_file(path)
         if local is not None:
-            if not local.is_file():
-                raise BlobMissing(f"{digest} is not in {name}")
+            try:
+                found = local.stat().st_size
+            except (FileNotFoundError, NotADirectoryError):
+                raise BlobMissing(f"{digest} is not in {name}") from None
+            if found != size:
+                # Served as it is, the file would answer fewer (or other) bytes than the Content-Length
+                # promised, and a client on a kept-alive connection would wait for the rest forever.
+                log.error("blob file damaged; not served from this location", digest=digest, location=name,
+                          size=found, expected=size)
+                raise BlobMissing(f"{digest} in {name} holds {found} bytes, not {size}")
             return OpenedBlob(name, start, length, local_file=local)
         stream = driver.read(path, start, length)
         try:
@@ -225,6 +233,11 @@ class Locations:
         if response.status not in (200, 206):
             response.release()
             raise LocationUnavailable(f"{name}: blobstore answered {response.status}")
+        if response.content_length is not None and response.content_length != length:
+            response.release()
+            log.error("blob copy damaged; not served from this location", digest=digest, location=name,
+                      size=response.content_length, expected=length)
+            raise BlobMissing(f"{digest} in {name} is {response.content_length} bytes here, not {length}")
         chunks = response.content.iter_chunked(self.read_block) if length else _empty()
         return OpenedBlob(name, start, length, chunks=chunks, _response=response)
 

@@ -124,7 +124,8 @@ async def remove_location(config: Config, name: str, *, confirm: Callable[[str],
 
 
 async def verify_placements(config: Config, *, requeue: bool = False, location: str | None = None, out: TextIO = sys.stdout) -> dict:
-    """Drop placements whose bytes are missing (checked directly or through the location's blobstore)."""
+    """Drop placements whose bytes are missing or not the blob's size (checked directly or through the
+    location's blobstore)."""
     own = config.preferred_locations()[0]
     remote = set(config.meridian_blobstore_urls) - {own}
     drivers = {n: open_driver(loc) for n, loc in config.storage_locations().items() if n not in remote}
@@ -135,7 +136,7 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
             rows = await replication.placements(registry.pool, location)
             dropped = []
             for index, row in enumerate(rows, 1):
-                exists = await _exists(bus, drivers, row["location"], row["digest"])
+                exists = await _whole(bus, drivers, row["location"], row["digest"], row["size"])
                 if exists is False:
                     async with registry.change(SYSTEM) as change:
                         await blobs.unplace(change, row["blob_id"], row["location_id"])
@@ -145,7 +146,7 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
                                 await replication.queue_copy(change, digest=row["digest"], size=row["size"],
                                                              target=row["location"], namespace=namespace, reason="verify")
                     dropped.append((row["digest"], row["location"]))
-                    out.write(f"\ndropped placement of {row['digest']} in {row['location']}: the bytes are missing\n")
+                    out.write(f"\ndropped placement of {row['digest']} in {row['location']}: the bytes are missing or short\n")
                 elif exists is None:
                     out.write(f"\ncould not check {row['digest']} in {row['location']}: its blobstore did not answer\n")
                 progress(out, index, len(rows), "verify")
@@ -157,9 +158,10 @@ async def verify_placements(config: Config, *, requeue: bool = False, location: 
             await driver.close()
 
 
-async def _exists(bus: Bus, drivers: dict, location: str, digest: str) -> bool | None:
+async def _whole(bus: Bus, drivers: dict, location: str, digest: str, size: int) -> bool | None:
+    """Whether the location holds the blob's bytes, all of them; None when its blobstore did not answer."""
     if location in drivers:
-        return await drivers[location].stat(paths.blob(digest)) is not None
+        return await drivers[location].stat(paths.blob(digest)) == size
     if bus.nc is None:  # not connected: as if the blobstore did not answer
         return None
     try:
@@ -167,4 +169,4 @@ async def _exists(bus: Bus, drivers: dict, location: str, digest: str) -> bool |
     except Exception:
         return None
     answer = msgspec.json.decode(reply.data, type=BlobCommandReply)
-    return answer.exists if answer.ok else None
+    return answer.exists and answer.size == size if answer.ok else None

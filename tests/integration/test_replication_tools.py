@@ -114,21 +114,23 @@ async def test_remove_location_refusals_confirmation_and_effect(make_regions, tm
 async def test_verify_placements_drops_lies_and_requeues(make_regions, tmp_path, db):
     regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")})
     us = regions["us"]
-    lost, kept = await push(us, "acme/app", os.urandom(4000)), await push(us, "acme/app", os.urandom(4000))
+    lost, short, kept = [await push(us, "acme/app", os.urandom(4000)) for _ in range(3)]
 
-    async def both_in_eu():
-        return all([await placements(db, d) == ["eu", "us"] for d in (lost, kept)])
+    async def all_in_eu():
+        return all([await placements(db, d) == ["eu", "us"] for d in (lost, short, kept)])
 
-    await eventually(both_in_eu, what="replication to eu")
+    await eventually(all_in_eu, what="replication to eu")
     (tmp_path / "eu" / blob_path(lost)).unlink()
+    (tmp_path / "eu" / blob_path(short)).write_bytes(b"cut")  # damaged: fewer bytes than the blob
 
     # Run from region us: eu's bytes are checked through eu's blobstore over NATS.
     from services.replicator.tools import verify_placements
 
     out = io.StringIO()
     summary = await verify_placements(parse_config(us.doc), out=out)
-    assert summary == {"checked": 4, "dropped": [(lost, "eu")]}
-    assert await placements(db, lost) == ["us"] and await placements(db, kept) == ["eu", "us"]
+    assert summary["checked"] == 6 and sorted(summary["dropped"]) == sorted([(lost, "eu"), (short, "eu")])
+    assert await placements(db, lost) == ["us"] == await placements(db, short)
+    assert await placements(db, kept) == ["eu", "us"]
 
     (tmp_path / "eu" / blob_path(kept)).unlink()
     result = await meridian(tmp_path, us.doc, "verify-placements", "--requeue")

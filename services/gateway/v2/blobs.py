@@ -74,12 +74,13 @@ async def _open_nearest(gw, digest: str, size: int, candidates: list[str], start
     raise error
 
 
-async def _redirect(gw, digest: str, candidates: list[str]) -> web.Response | None:
+async def _redirect(gw, digest: str, size: int, candidates: list[str]) -> web.Response | None:
     """307 to a signed URL of the nearest location that offers one (S3 family, Azure; another region's
     through its blobstore), so the bytes leave from the store, not through the gateway; None when the
-    nearest location is served here (local storage: sendfile) or has no such URL."""
+    nearest location is served here (local storage: sendfile) or has no such URL. A location found
+    not to hold the whole blob is taken out of `candidates`."""
     key = paths.blob(digest)
-    for name in candidates:
+    for name in list(candidates):
         driver = gw.locations.driver(name)
         if driver.local_file(key) is not None:
             return None
@@ -88,8 +89,15 @@ async def _redirect(gw, digest: str, candidates: list[str]) -> web.Response | No
             # client is never sent to a store that is down (the next copy is tried instead).
             # (Another region's blobstore checks that itself before it signs.)
             async with asyncio.timeout(gw.config.meridian_health_check_timeout_sec):
-                if name in gw.locations.drivers and await driver.stat(key) is None:
-                    raise NotFound(key)
+                if name in gw.locations.drivers:
+                    found = await driver.stat(key)
+                    if found is None:
+                        raise NotFound(key)
+                    if found != size:
+                        log.error("blob object damaged; not served from this location", digest=digest,
+                                  location=name, size=found, expected=size)
+                        candidates.remove(name)
+                        continue
                 url = await driver.redirect_url(key, gw.config.meridian_redirect_expiry_sec)
         except NotFound:
             log.warning("placement without bytes", digest=digest, location=name)
@@ -110,7 +118,7 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
     gw, digest, blob, candidates = await _find(request, name, digest)
     start, length, content_range = _requested_range(request, blob.size)
     if not gw.config.feature_proxy_storage:
-        redirect = await _redirect(gw, digest, candidates)
+        redirect = await _redirect(gw, digest, blob.size, candidates)
         if redirect is not None:
             return redirect
     opened = await _open_nearest(gw, digest, blob.size, candidates, start, length)
@@ -126,8 +134,16 @@ async def get_blob(request: web.Request, name: str, digest: str) -> web.StreamRe
         response = web.StreamResponse(status=206 if content_range else 200, headers=headers)
         response.content_length = length
         await response.prepare(request)
+        sent = 0
         async for block in opened.chunks:
+            sent += len(block)
             await response.write(block)
+        if sent != length:
+            # The store ended early (a damaged copy): closing the connection tells the client the body is
+            # cut short; kept alive, the client would wait for the rest or read the next answer as body.
+            log.error("blob stream ended short; connection closed", digest=digest, location=opened.location,
+                      sent=sent, expected=length)
+            response.force_close()
         await response.write_eof()
         return response
     finally:
