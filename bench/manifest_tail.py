@@ -14,6 +14,8 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +23,57 @@ import aiohttp
 
 from bench import headline
 from bench import run as bench_run
+
+
+class MachineSampler:
+    """Every tenth of a second, by the wall clock the access lines use (UTC): the CPU time the
+    hypervisor took from this machine (steal, in ticks of 10 ms summed over the cores) and the tasks
+    runnable. A burst that comes with steal is the machine's, not Meridian's."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        steal = running = 0
+        for line in Path("/proc/stat").read_text().splitlines():
+            fields = line.split()
+            if fields[0] == "cpu":
+                steal = int(fields[8])
+            elif fields[0] == "procs_running":
+                running = int(fields[1])
+        return steal, running
+
+    def _run(self) -> None:
+        last_steal, _ = self._read()
+        while not self._stop.wait(0.1):
+            steal, running = self._read()
+            now = time.time()
+            tenth = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now * 10) % 10}"
+            self.samples[tenth] = (steal - last_steal, running)
+            last_steal = steal
+
+    def __enter__(self) -> MachineSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def around(self, tenth: str) -> tuple[int, int]:
+        """(steal ticks, most tasks runnable) in the second around that tenth."""
+        if tenth not in self.samples:
+            return 0, 0
+        keys = list(self.samples)
+        at = keys.index(tenth)
+        near = [self.samples[k] for k in keys[max(0, at - 5): at + 6]]
+        return sum(s for s, _ in near), max(r for _, r in near)
+
+    def total_steal(self) -> int:
+        return sum(s for s, _ in self.samples.values())
 
 
 def slowest_tenths(log: Path, threshold_ms: float = 10.0, shown: int = 10) -> list[tuple[str, int, int, float]]:
@@ -60,13 +113,16 @@ async def main(wrk_rounds: int) -> None:
                 print(f"push {kind}: {rate:.0f} MiB/s", flush=True)
         url = f"{target.url}/v2/bench/manifests/manifests/latest"
         bench_run.wrk(url, 1, 16, workdir)
-        for number in range(wrk_rounds):
-            rate, p50, p99 = bench_run.wrk(url, 6, 16, workdir)
-            print(f"wrk round {number}: {rate:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+        with MachineSampler() as machine:
+            for number in range(wrk_rounds):
+                rate, p50, p99 = bench_run.wrk(url, 6, 16, workdir)
+                print(f"wrk round {number}: {rate:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
         target.stop()
-        print("tenths of a second with the most GETs over 10 ms (gateway's clock): tenth, GETs, slow, longest ms")
+        print(f"steal while wrk ran: {machine.total_steal()} ticks of 10 ms over {len(machine.samples) / 10:.0f} s")
+        print("tenths of a second with the most GETs over 10 ms (gateway's clock): tenth, GETs, slow, longest ms,"
+              " steal ticks and most tasks runnable in the second around it")
         for row in slowest_tenths(workdir / "meridian.log"):
-            print("  ", *row)
+            print("  ", *row, *machine.around(row[0]))
     finally:
         target.stop()
         await bench_run._drop_bench_database()
