@@ -5,6 +5,8 @@ Per round, alternating which registry goes first, medians of the rounds:
   1 MiB pieces; again with the body handed to aiohttp whole, the client of earlier runs), and chunked
   (POST, 8 MiB PATCHes, PUT), the digests computed before the clock starts;
 - pull them 16 at a time, the client reading without hashing, then verifying sha256 as it reads;
+  then wrk (C) reading the first of them over 16 connections: the server's side without the Python
+  client's cost per byte;
 - manifest GET with wrk, 16 connections (wrk cannot time HEAD: it waits for the body);
 - the registry processes' CPU seconds (user + system) during each push phase, and their peak RSS.
 Distribution is one process; Meridian is `meridian up --workers N` (the parent and its gateway
@@ -175,7 +177,7 @@ async def _timed_pull(target, http, digests: list[str], repo: str, verify: bool,
 
 
 async def run(targets, workdir: Path, *, rounds: int, blobs: int = 8, size: int = 64 * MiB, chunk: int = 8 * MiB,
-              wrk=None, wrk_seconds: int = 6) -> dict[str, dict[str, list[float]]]:
+              wrk=None, wrk_seconds: int = 6, wrk_pull=None) -> dict[str, dict[str, list[float]]]:
     """{registry: {figure: [value of each round]}} for the headline table."""
     samples: dict[str, dict[str, list[float]]] = {t.name: {} for t in targets}
 
@@ -205,6 +207,9 @@ async def run(targets, workdir: Path, *, rounds: int, blobs: int = 8, size: int 
                          await _timed_pull(target, http, digests, f"headline/mono{round_number}", False))
                     note(target.name, "pull MiB/s, client verifies sha256",
                          await _timed_pull(target, http, digests, f"headline/mono{round_number}", True))
+                    if wrk_pull is not None:
+                        blob = f"{target.url}/v2/headline/mono{round_number}/blobs/{digests[0]}"
+                        note(target.name, "pull MiB/s, wrk as the client (C)", wrk_pull(blob, wrk_seconds, 16))
                 note(target.name, "peak RSS MiB of one server process", watch.peak / MiB)
         if wrk is not None:
             for round_number in range(rounds):
