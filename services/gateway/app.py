@@ -192,7 +192,7 @@ def create_app(config: Config, *, authorizer: Authorizer | None = None, config_d
         except Exception:
             await close_pool(pool)
             raise
-        audit = AuditBuffer(pool, enabled=not read_only and not os.environ.get("XP_NO_AUDIT"))
+        audit = AuditBuffer(pool, enabled=not read_only)
         audit.start()
         bus = Bus(config.nats_url, config.meridian_bus_prefix, name=f"gateway-{config.meridian_region}")
         await bus.connect()
