@@ -683,6 +683,9 @@ class Config(msgspec.Struct, rename="upper", kw_only=True):
     meridian_login_backoff_sec: float = 1.0
     meridian_login_backoff_max_sec: float = 300.0
     meridian_login_failure_window_sec: float = 900.0
+    # Quay's: the number of reverse proxies in front of the gateway; the client address (usage logs, login
+    # throttling) is the PROXY_COUNT-th X-Forwarded-For entry from the right. 0: the header is never trusted.
+    proxy_count: int = 0
     # API sessions (cookie) and personal API tokens.
     session_cookie_lifetime_s: int = 14 * 24 * 3600
     # /api/v1 request bodies larger than this are refused (413) before they are read.
@@ -1083,6 +1086,9 @@ def _check_numbers(config: Config, bad: set[str], problem: _Report) -> None:
                 "MERIDIAN_NOTIFICATION_HISTORY", "MERIDIAN_API_MAX_BODY_BYTES"):
         if key not in bad and getattr(config, key.lower()) < 1:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected at least 1")
+    if "PROXY_COUNT" not in bad and config.proxy_count < 0:
+        problem("PROXY_COUNT", f"value {config.proxy_count!r} is invalid: expected 0 (X-Forwarded-For is not trusted) or "
+                               "the number of reverse proxies in front of the gateway")
     for key in ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",):
         if key not in bad and getattr(config, key.lower()) < 0:
             problem(key, f"value {getattr(config, key.lower())!r} is invalid: expected 0 (no default) or a number of bytes")

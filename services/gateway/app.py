@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from shared.bus import Bus
 from shared.config import Config
@@ -34,6 +35,7 @@ from . import health, ui
 from .api.routes import dispatch as api_dispatch
 from .auth import Authorizer, OpenAccess, TokenAccess
 from .exports import resume_exports
+from .forwarded import proxy_middleware
 from .keys import InstanceKeys
 from .logins import Logins
 from .state import GATEWAY, ROUTE, Gateway
@@ -180,7 +182,10 @@ async def _refresh_gauges(gw: Gateway) -> None:
 
 
 def create_app(config: Config, *, authorizer: Authorizer | None = None, config_dir: Path | None = None) -> web.Application:
-    app = web.Application(middlewares=[registry_middleware], client_max_size=1024**4)
+    middlewares: list[Middleware] = [registry_middleware]
+    if config.proxy_count > 0:  # first, so every later middleware and handler sees the forwarded client
+        middlewares.insert(0, proxy_middleware(config.proxy_count))
+    app = web.Application(middlewares=middlewares, client_max_size=1024**4)
 
     async def lifecycle(app: web.Application):
         read_only = Switches.from_config(config).writes.read_only

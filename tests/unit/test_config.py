@@ -33,6 +33,10 @@ def meridian(*args: str) -> subprocess.CompletedProcess:
         ({"MERIDIAN_LOOKUP_CACHE_SEC": 0.000001}, "MERIDIAN_LOOKUP_CACHE_SEC", "1e-06"),
         ({"MERIDIAN_OUTBOX_RELAY_AFTER_SEC": 0}, "MERIDIAN_OUTBOX_RELAY_AFTER_SEC", "0"),
         ({"MERIDIAN_OUTBOX_RELAY_AFTER_SEC": -5}, "MERIDIAN_OUTBOX_RELAY_AFTER_SEC", "-5"),
+        ({"PROXY_COUNT": -1}, "PROXY_COUNT", "-1"),
+        ({"PROXY_COUNT": "x"}, "PROXY_COUNT", "'x'"),
+        ({"PROXY_COUNT": True}, "PROXY_COUNT", "True"),
+        ({"PROXY_COUNT": 1.5}, "PROXY_COUNT", "1.5"),
     ],
 )
 def test_bad_values_name_key_and_value(doc, key, value):
@@ -41,6 +45,12 @@ def test_bad_values_name_key_and_value(doc, key, value):
     message = str(caught.value)
     assert key in message
     assert value in message
+
+
+def test_proxy_count_is_read_as_quay_writes_it():
+    assert parse_config({}).proxy_count == 0
+    assert parse_config({"PROXY_COUNT": 2}).proxy_count == 2
+    assert parse_config({"PROXY_COUNT": "1"}).proxy_count == 1
 
 
 def test_unknown_quay_keys_are_accepted():
