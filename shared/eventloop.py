@@ -14,6 +14,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
+from shared.logging import get_logger
+
 try:
     import uvloop
 except ImportError:  # a platform without a uvloop wheel
@@ -26,6 +28,8 @@ _SENDFILE_BLOCK = 1 << 30
 # storage writes) behind them. Each call is short (the socket is non-blocking), so a few threads do.
 _SENDFILE_THREADS = 8
 _sendfile_pool: ThreadPoolExecutor | None = None
+
+log = get_logger(__name__)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -108,6 +112,14 @@ async def _sendfile(loop: asyncio.AbstractEventLoop, transport: Any, file: IO[by
                 await _writable(loop, socket_fd)
                 continue
             if moved == 0:  # the end of the file
+                if count is not None and sent < count:
+                    # The file is shorter than the response promised (cut while it was sent): drop the
+                    # connection, so the client sees a cut body instead of waiting for the rest on a
+                    # connection kept alive, or reading the next answer as this one's bytes.
+                    log.error("file ended short while sent; connection dropped", file=getattr(file, "name", None),
+                              sent=sent, expected=count)
+                    transport.abort()
+                    raise ConnectionResetError(f"the file ended after {sent} of {count} bytes; connection dropped")
                 break
             sent += moved
         return sent

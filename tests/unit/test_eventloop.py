@@ -252,3 +252,35 @@ def test_sendfile_checks_its_arguments_as_the_standard_loop_does(blob):
             await server.wait_closed()
 
     run_on_services_loop(main)
+
+
+def test_a_file_cut_while_it_is_sent_drops_the_connection(blob, no_fallback, monkeypatch):
+    """The Content-Length went out before the file shrank: a client on a kept-alive connection must
+    learn at once that the body is cut, not wait for bytes that never come."""
+    path, data = blob
+    real_sendfile = eventloop._sendfile
+    cuts = [1000]
+
+    async def cut_first(loop, transport, file, offset, count):
+        if cuts:
+            with open(path, "r+b") as damaged:
+                damaged.truncate(cuts.pop())  # after FileResponse read the size, before any byte went out
+        return await real_sendfile(loop, transport, file, offset, count)
+
+    monkeypatch.setattr(eventloop, "_sendfile", cut_first)
+
+    async def main():
+        runner, port = await serve(path)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                async with http.get(f"http://127.0.0.1:{port}/blob") as r:
+                    assert r.status == 200 and r.content_length == SIZE
+                    with pytest.raises(aiohttp.ClientPayloadError):
+                        await r.read()
+            path.write_bytes(data)  # whole again: the server still serves
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/blob") as r:
+                assert await r.read() == data
+        finally:
+            await runner.cleanup()
+
+    run_on_services_loop(main)
