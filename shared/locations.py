@@ -230,6 +230,11 @@ class Locations:
         if response.status == 404:
             response.release()
             raise BlobMissing(f"{digest} is not in {name}")
+        if response.status == 416:  # the range lies within the blob: the copy there is shorter
+            response.release()
+            log.error("blob copy damaged; not served from this location", digest=digest, location=name,
+                      range=headers.get("Range"))
+            raise BlobMissing(f"{digest} in {name} is shorter than the range {headers.get('Range')}")
         if response.status not in (200, 206):
             response.release()
             raise LocationUnavailable(f"{name}: blobstore answered {response.status}")

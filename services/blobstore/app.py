@@ -228,10 +228,15 @@ async def object_url(request: web.Request) -> web.Response:
     key = _object_key(request, store, "object:read", blob_ok=True)
     try:
         expires = min(max(int(request.query.get("expires", "300")), 1), 7 * 24 * 3600)
+        size = int(request.query["size"]) if "size" in request.query else None
     except ValueError:
-        raise web.HTTPBadRequest(text="expires must be a number of seconds") from None
-    if await store.driver.stat(key) is None:  # never send a client to bytes that are not here
+        raise web.HTTPBadRequest(text="expires and size must be whole numbers") from None
+    found = await store.driver.stat(key)
+    if found is None:  # never send a client to bytes that are not here
         raise web.HTTPNotFound(text=f"{key} is not in {store.location}")
+    if size is not None and found != size:  # nor to a damaged copy: the gateway tries another
+        log.error("object damaged; not signed", key=key, location=store.location, size=found, expected=size)
+        raise web.HTTPNotFound(text=f"{key} in {store.location} holds {found} bytes, not {size}")
     return web.json_response({"url": await store.driver.redirect_url(key, expires)})
 
 

@@ -200,7 +200,7 @@ class AzureDriver:
     def local_file(self, path: str) -> Path | None:
         return None
 
-    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+    async def redirect_url(self, path: str, expires_s: int, size: int | None = None) -> str | None:
         """A read-only SAS URL for the blob, when the account key is known (signed locally)."""
         params = self.params
         if not params.azure_account_key:

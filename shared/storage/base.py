@@ -69,8 +69,10 @@ class StorageDriver(Protocol):
     def local_file(self, path: str) -> Path | None:
         """A filesystem path the caller may sendfile, or None when the driver has none."""
 
-    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+    async def redirect_url(self, path: str, expires_s: int, size: int | None = None) -> str | None:
         """A short-lived URL a client may GET the object from directly (S3: presigned; Azure: SAS),
-        or None when the store has none and the registry must stream the bytes itself."""
+        or None when the store has none and the registry must stream the bytes itself. `size`: the
+        bytes the object must hold; a driver that asks another region's blobstore has it checked
+        there (NotFound when they differ); the others leave it to the caller, who can stat."""
 
     async def close(self) -> None: ...

@@ -270,7 +270,7 @@ class LocalDriver:
     def local_file(self, path: str) -> Path | None:
         return self._path(path)
 
-    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+    async def redirect_url(self, path: str, expires_s: int, size: int | None = None) -> str | None:
         return None  # served with sendfile by whoever holds the folder
 
     async def close(self) -> None:

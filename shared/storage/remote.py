@@ -114,11 +114,13 @@ class BlobstoreDriver:
     def local_file(self, path: str) -> Path | None:
         return None
 
-    async def redirect_url(self, path: str, expires_s: int) -> str | None:
-        """The location's own direct-download URL, which its blobstore signs (its credentials stay there)."""
-        async with self._http().get(f"{self.url}/urls/{path.lstrip('/')}", params={"expires": str(expires_s)},
+    async def redirect_url(self, path: str, expires_s: int, size: int | None = None) -> str | None:
+        """The location's own direct-download URL, which its blobstore signs (its credentials stay there)
+        once it has seen the object there, and `size` bytes of it when given."""
+        params = {"expires": str(expires_s)} if size is None else {"expires": str(expires_s), "size": str(size)}
+        async with self._http().get(f"{self.url}/urls/{path.lstrip('/')}", params=params,
                                     headers=self._headers("object:read", path)) as response:
-            await self._check(response, path)  # 404: the location does not hold it
+            await self._check(response, path)  # 404: the location does not hold it (whole)
             return (await response.json()).get("url")
 
     async def prepare(self) -> bool:

@@ -371,7 +371,7 @@ class S3Driver:
     def local_file(self, path: str) -> Path | None:
         return None
 
-    async def redirect_url(self, path: str, expires_s: int) -> str | None:
+    async def redirect_url(self, path: str, expires_s: int, size: int | None = None) -> str | None:
         """A presigned GET (computed locally, no request to the store). The CDN drivers' `cdn_host`
         is not used: their URLs need the CDN's own signing (CloudFront keys, Akamai tokens)."""
         s3 = await self._s3()

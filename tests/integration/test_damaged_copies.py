@@ -11,7 +11,7 @@ import pytest
 
 from services.gateway.state import GATEWAY
 from shared.storage import paths
-from tests.conftest import local_spec
+from tests.conftest import local_spec, s3_location
 from tests.helpers import eventually, push_blob
 from tests.integration.test_geo import placements, pull, push
 
@@ -59,3 +59,43 @@ async def test_an_object_shorter_than_its_blob_is_never_served_whole(make_regist
             assert r.status == 503 and "Location" not in r.headers
     async with reg.http.head(reg.v2(f"acme/app/blobs/{digest}"), timeout=quick) as r:  # the client still works
         assert r.status == 200
+
+
+def _gateway(region):
+    """The running gateway state of a region started by make_regions."""
+    return next(runner.app[GATEWAY] for runner in region.runners if GATEWAY in runner.app)
+
+
+async def test_another_regions_short_copy_is_neither_signed_nor_streamed(make_regions, make_bucket, db):
+    """Another region's blobstore signs a redirect only for the blob's whole size; its short copy then
+    fails the Content-Length check too, and with no whole copy anywhere the pull is a 503."""
+    regions = await make_regions({"us": s3_location(*make_bucket()), "eu": s3_location(*make_bucket())},
+                                 replicate={"eu": False})
+    us, eu = regions["us"], regions["eu"]
+    data = os.urandom(200_000)
+    digest = await push(us, "acme/app", data)
+    async with eu.http.get(eu.v2(f"acme/app/blobs/{digest}"), allow_redirects=False) as r:
+        assert r.status == 307 and r.headers["Meridian-Storage-Location"] == "us"  # whole: signed by us
+    await _gateway(us).locations.own_driver.put_bytes(paths.blob(digest), data[:1000])
+    async with eu.http.get(eu.v2(f"acme/app/blobs/{digest}"), allow_redirects=False,
+                           timeout=aiohttp.ClientTimeout(total=10)) as r:
+        assert r.status == 503 and "Location" not in r.headers
+
+
+async def test_a_range_past_the_end_of_another_regions_short_copy_is_damage_not_an_outage(make_regions, tmp_path, db):
+    """The gateway checked the range against the blob's size, so a 416 from the blobstore means its copy
+    is short: that location is passed over for this blob, not marked as down for every blob."""
+    regions = await make_regions({"us": local_spec(tmp_path / "us"), "eu": local_spec(tmp_path / "eu")},
+                                 replicate={"eu": False})
+    us, eu = regions["us"], regions["eu"]
+    data = os.urandom(300_000)
+    digest = await push(us, "acme/app", data)
+    (tmp_path / "us" / paths.blob(digest)).write_bytes(data[:1000])
+    async with eu.http.get(eu.v2(f"acme/app/blobs/{digest}"), headers={"Range": "bytes=200000-200009"},
+                           timeout=aiohttp.ClientTimeout(total=10)) as r:
+        assert r.status == 503
+    assert not _gateway(eu).locations.breaker.is_open("us")
+    other = os.urandom(5000)  # us still serves eu its other blobs
+    other_digest = await push(us, "acme/app", other)
+    status, body, served_by = await pull(eu, "acme/app", other_digest)
+    assert (status, served_by, body == other) == (200, "us", True)

@@ -98,7 +98,7 @@ async def _redirect(gw, digest: str, size: int, candidates: list[str]) -> web.Re
                                   location=name, size=found, expected=size)
                         candidates.remove(name)
                         continue
-                url = await driver.redirect_url(key, gw.config.meridian_redirect_expiry_sec)
+                url = await driver.redirect_url(key, gw.config.meridian_redirect_expiry_sec, size)
         except NotFound:
             log.warning("placement without bytes", digest=digest, location=name)
             continue
