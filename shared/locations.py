@@ -35,6 +35,14 @@ class BlobMissing(Exception):
     """The location answered, but does not hold the blob (a placement that lies)."""
 
 
+def damaged_copy(digest: str, location: str, found: str, expected: str) -> BlobMissing:
+    """Log a copy that does not hold the blob's bytes (a damaged disk, an object overwritten behind the
+    registry's back) and return the error that passes its location over for the next one."""
+    log.error("blob copy damaged; not served from this location", digest=digest, location=location,
+              found=found, expected=expected)
+    return BlobMissing(f"{digest} in {location}: {found}, not {expected}")
+
+
 @dataclass
 class OpenedBlob:
     location: str
@@ -196,9 +204,7 @@ class Locations:
             if found != size:
                 # Served as it is, the file would answer fewer (or other) bytes than the Content-Length
                 # promised, and a client on a kept-alive connection would wait for the rest forever.
-                log.error("blob file damaged; not served from this location", digest=digest, location=name,
-                          size=found, expected=size)
-                raise BlobMissing(f"{digest} in {name} holds {found} bytes, not {size}")
+                raise damaged_copy(digest, name, f"{found} bytes", f"{size} bytes")
             return OpenedBlob(name, start, length, local_file=local)
         stream = driver.read(path, start, length)
         try:
@@ -232,17 +238,13 @@ class Locations:
             raise BlobMissing(f"{digest} is not in {name}")
         if response.status == 416:  # the range lies within the blob: the copy there is shorter
             response.release()
-            log.error("blob copy damaged; not served from this location", digest=digest, location=name,
-                      range=headers.get("Range"))
-            raise BlobMissing(f"{digest} in {name} is shorter than the range {headers.get('Range')}")
+            raise damaged_copy(digest, name, "shorter than the range", headers.get("Range", "no range"))
         if response.status not in (200, 206):
             response.release()
             raise LocationUnavailable(f"{name}: blobstore answered {response.status}")
         if response.content_length is not None and response.content_length != length:
             response.release()
-            log.error("blob copy damaged; not served from this location", digest=digest, location=name,
-                      size=response.content_length, expected=length)
-            raise BlobMissing(f"{digest} in {name} is {response.content_length} bytes here, not {length}")
+            raise damaged_copy(digest, name, f"{response.content_length} bytes", f"{length} bytes")
         chunks = response.content.iter_chunked(self.read_block) if length else _empty()
         return OpenedBlob(name, start, length, chunks=chunks, _response=response)
 

@@ -12,8 +12,8 @@ import pytest
 from services.gateway.state import GATEWAY
 from shared.storage import paths
 from tests.conftest import local_spec, s3_location
-from tests.helpers import eventually, push_blob
-from tests.integration.test_geo import placements, pull, push
+from tests.helpers import push_blob
+from tests.integration.test_geo import pull, push, until_placed
 
 
 async def test_a_damaged_copy_is_passed_over_for_a_whole_one_and_none_whole_is_a_503(make_regions, tmp_path, db):
@@ -21,11 +21,7 @@ async def test_a_damaged_copy_is_passed_over_for_a_whole_one_and_none_whole_is_a
     us, eu = regions["us"], regions["eu"]
     data = os.urandom(300_000)
     digest = await push(us, "acme/app", data)
-
-    async def in_both():
-        return await placements(db, digest) == ["eu", "us"]
-
-    await eventually(in_both, what="the blob to be placed in eu")
+    await until_placed(db, digest, ["eu", "us"])
     (tmp_path / "eu" / paths.blob(digest)).write_bytes(data[:1000])
     status, body, served_by = await pull(eu, "acme/app", digest)
     assert (status, served_by) == (200, "us") and body == data  # eu's own copy passed over

@@ -32,6 +32,14 @@ async def placements(db, digest: str) -> list[str]:
     return [r["name"] for r in rows]
 
 
+async def until_placed(db, digest: str, locations: list[str]) -> None:
+    """Until the blob is placed in exactly these locations (sorted): replication has run."""
+    async def placed():
+        return await placements(db, digest) == locations
+
+    await eventually(placed, what=f"the blob to be placed in {', '.join(locations)}")
+
+
 async def test_pull_in_other_region_before_and_after_replication(make_regions, make_bucket, db):
     regions = await make_regions({"us": s3_location(*make_bucket()), "eu": s3_location(*make_bucket())}, replicate={"eu": False})
     us, eu = regions["us"], regions["eu"]

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from shared.errors import RegistryError, unavailable_error
 from shared.http_range import RangeNotSatisfiable, parse_range
-from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob
+from shared.locations import BlobMissing, LocationUnavailable, OpenedBlob, damaged_copy
 from shared.logging import get_logger
 from shared.metrics import BYTES_PULLED, REDIRECTS
 from shared.registry import actor_for, blobs, repositories
@@ -94,8 +94,7 @@ async def _redirect(gw, digest: str, size: int, candidates: list[str]) -> web.Re
                     if found is None:
                         raise NotFound(key)
                     if found != size:
-                        log.error("blob object damaged; not served from this location", digest=digest,
-                                  location=name, size=found, expected=size)
+                        damaged_copy(digest, name, f"{found} bytes", f"{size} bytes")
                         candidates.remove(name)
                         continue
                 url = await driver.redirect_url(key, gw.config.meridian_redirect_expiry_sec, size)
